@@ -1,0 +1,19 @@
+"""The Typer applications every command module attaches to."""
+
+from __future__ import annotations
+
+import typer
+from rich.console import Console
+
+app = typer.Typer(
+    name="kwslab",
+    help="Train, tune, evaluate and deploy small keyword-spotting models.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+data_app = typer.Typer(help="Datasets: download, synthesise, inspect.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+
+console = Console(stderr=True)  # progress and tables for people; results go to stdout
+out = Console()

@@ -1,0 +1,300 @@
+"""Frozen configuration dataclasses, saved as JSON beside every model.
+
+A run is fully described by a :class:`RunConfig` (data + features + model + training). It is
+written to ``config.json`` in the run directory so a model can be rebuilt from its folder alone,
+and it can be read from a partial TOML file whose values override a preset (``seed`` or
+``default``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, TypeVar
+
+from kwslab.errors import ConfigError
+
+SAMPLE_RATE = 16_000  # Hz; every clip is resampled to this
+SEED_WORDS = ("down", "go", "left", "off", "on", "right", "stop", "up")
+UNKNOWN = "_unknown_"
+SILENCE = "_silence_"
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    """How a 1 s clip becomes the network's input (see :mod:`kwslab.features`)."""
+
+    kind: str = "logmel"  # "logmel" or "mfcc"
+    sample_rate: int = SAMPLE_RATE
+    clip_samples: int = SAMPLE_RATE  # 1 s; shorter clips are zero-padded, longer centre-cropped
+    n_fft: int = 512
+    win_length: int = 400  # 25 ms at 16 kHz
+    hop_length: int = 160  # 10 ms at 16 kHz
+    n_mels: int = 40
+    fmin: float = 20.0
+    fmax: float | None = 7600.0  # None: sample_rate / 2
+    n_mfcc: int = 40  # kind="mfcc" only
+    log: str = "log"  # "log": ln(mel + 1e-6); "db_max": librosa power_to_db(ref=max, top_db=80)
+    resize: tuple[int, int] | None = None  # (mels, frames) after bilinear resize; seed: (32, 32)
+    flatten: bool = False  # seed: one 1024-value vector
+
+    @property
+    def n_frames(self) -> int:
+        """Frames of a clip (centred STFT): 1 + clip_samples // hop_length (101 for 1 s, 10 ms)."""
+        return 1 + self.clip_samples // self.hop_length
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """Shape of one clip's features: (n_bins, n_frames), or (n_bins * n_frames,) if flat."""
+        bins = self.n_mfcc if self.kind == "mfcc" else self.n_mels
+        rows, cols = self.resize if self.resize else (bins, self.n_frames)
+        return (rows * cols,) if self.flatten else (rows, cols)
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """Training-time augmentation; each part is off at its zero value."""
+
+    time_shift_ms: float = 0.0  # random shift of up to +- this many ms
+    noise_prob: float = 0.0  # probability of mixing in background noise
+    snr_db: tuple[float, float] = (0.0, 20.0)  # SNR range of that noise
+    freq_masks: int = 0  # SpecAugment frequency masks per example
+    freq_mask_width: int = 0  # max bins per mask
+    time_masks: int = 0  # SpecAugment time masks per example
+    time_mask_width: int = 0  # max frames per mask
+    speed: tuple[float, float] | None = None  # speed perturbation range, e.g. (0.9, 1.1)
+    mixup: float = 0.0  # Beta(alpha, alpha) mixup; 0 = off
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Which words become classes and how many clips of each are used."""
+
+    words: tuple[str, ...] = SEED_WORDS
+    max_per_word: int | None = None  # cap training clips per word (the seed used 200)
+    unknown: bool = False  # add an _unknown_ class from the other words (as big as a word)
+    silence: bool = False  # add a _silence_ class cut from background noise (likewise)
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """Class names in output order: the words, then _silence_ and _unknown_ if enabled."""
+        extra = ((SILENCE,) if self.silence else ()) + ((UNKNOWN,) if self.unknown else ())
+        return tuple(self.words) + extra
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Network family and shape; each family reads the fields it needs."""
+
+    name: str = "bcresnet"  # "mlp" (the seed), "dscnn", "bcresnet", "tcresnet"
+    # mlp
+    hidden_layers: int = 1
+    neurons: int = 1024
+    activation: str = "relu"  # relu, elu, selu, softplus, tanh, gelu
+    init: str = "he_uniform"  # {he,glorot,lecun}_{uniform,normal}, orthogonal
+    dropout: float = 0.1
+    # CNN families
+    width: float = 1.0  # channel multiplier
+    depth: int = 0  # family-specific; 0 = the family's default
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation: the knobs the seed tuned plus the modern recipe's."""
+
+    epochs: int = 40
+    batch_size: int = 64
+    optimizer: str = "adamw"  # sgd, adam, adamw, adamax, adagrad, nadam, rmsprop
+    lr: float = 3e-3
+    momentum: float = 0.9  # sgd / rmsprop
+    weight_decay: float = 1e-3
+    schedule: str = "onecycle"  # constant, time, step, exponential, cosine, onecycle
+    decay: float = 0.0  # time: lr/(1+decay*epoch); step/exponential: gamma
+    step_size: int = 10  # epochs between steps (schedule="step")
+    label_smoothing: float = 0.1
+    patience: int = 0  # early stopping on validation accuracy; 0 = off
+    ema: float = 0.0  # exponential moving average of weights; 0 = off
+    seed: int = 0
+    threads: int = 0  # torch intra-op threads; 0 = all cores
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything needed to rebuild and retrain a model."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    features: FeatureConfig = field(default_factory=FeatureConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+T = TypeVar("T")
+
+
+def to_dict(cfg: Any) -> dict[str, Any]:
+    """A JSON-ready dict of a config dataclass (tuples become lists)."""
+    return json.loads(json.dumps(dataclasses.asdict(cfg)))
+
+
+def from_dict(cls: type[T], data: dict[str, Any], where: str = "") -> T:
+    """Build ``cls`` from a (possibly partial) dict, rejecting unknown keys and wrong types."""
+    return _merge(cls(), data, where or cls.__name__)
+
+
+def override(cfg: T, data: dict[str, Any], where: str = "") -> T:
+    """A copy of ``cfg`` with the values of a partial dict applied."""
+    return _merge(cfg, data, where or type(cfg).__name__)
+
+
+def _merge(base: Any, data: dict[str, Any], where: str) -> Any:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: expected a table, got {type(data).__name__}")
+    known = {f.name: f for f in fields(base)}
+    changes = {}
+    for key, value in data.items():
+        if key not in known:
+            raise ConfigError(
+                f"{where}: unknown key {key!r}; valid keys: {', '.join(sorted(known))}"
+            )
+        current = getattr(base, key)
+        if dataclasses.is_dataclass(current):
+            changes[key] = _merge(current, value, f"{where}.{key}")
+        else:
+            changes[key] = _coerce(value, current, f"{where}.{key}", known[key])
+    return replace(base, **changes)
+
+
+def _coerce(value: Any, current: Any, where: str, f: dataclasses.Field) -> Any:
+    hint = str(f.type)
+    if value is None:
+        if "None" in hint:
+            return None
+        raise ConfigError(f"{where}: may not be empty")
+    if "tuple" in hint:
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        return tuple(value)
+    if "bool" in hint:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: expected true or false, got {value!r}")
+        return value
+    if "int" in hint and "float" not in hint:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where}: expected an integer, got {value!r}")
+        return value
+    if "float" in hint:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{where}: expected a number, got {value!r}")
+        return float(value)
+    if "str" in hint:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}: expected a string, got {value!r}")
+        return value
+    return value
+
+
+# --- presets -------------------------------------------------------------------------------
+
+SEED = RunConfig(
+    data=DataConfig(max_per_word=200),
+    features=FeatureConfig(
+        n_fft=2048, win_length=2048, hop_length=512, n_mels=128, fmin=0.0, fmax=None,
+        log="db_max", resize=(32, 32), flatten=True,
+    ),
+    model=ModelConfig(name="mlp", hidden_layers=1, neurons=1024, activation="relu",
+                      init="he_uniform", dropout=0.1),
+    train=TrainConfig(epochs=50, batch_size=32, optimizer="adam", lr=1e-3, weight_decay=0.0,
+                      schedule="constant", label_smoothing=0.0, patience=10),
+)
+"""The student project's recipe: 1024-value log-Mel vector, one dense layer of 1024."""
+
+DEFAULT = RunConfig(
+    train=TrainConfig(
+        augment=AugmentConfig(time_shift_ms=100.0, noise_prob=0.8, snr_db=(0.0, 20.0),
+                              freq_masks=2, freq_mask_width=6, time_masks=2, time_mask_width=10),
+    ),
+)
+"""The default recipe: small CNN on 40 log-Mels with noise, shift and SpecAugment."""
+
+PRESETS = {"seed": SEED, "default": DEFAULT}
+
+
+def load_config(spec: str | Path | None) -> RunConfig:
+    """A preset name (``seed``/``default``), a TOML file overriding a preset, or a JSON dump.
+
+    A TOML file may start with ``base = "seed"`` to override the seed preset instead of the
+    default one; its tables are ``[data]``, ``[features]``, ``[model]``, ``[train]`` and
+    ``[train.augment]``.
+    """
+    if spec is None:
+        return DEFAULT
+    if str(spec) in PRESETS:
+        return PRESETS[str(spec)]
+    path = Path(spec)
+    if not path.is_file():
+        raise ConfigError(f"config {spec!r} is neither a preset ({', '.join(PRESETS)}) nor a file")
+    try:
+        if path.suffix == ".json":
+            data = json.loads(path.read_text())
+            data = data.get("config", data)
+        else:
+            data = tomllib.loads(path.read_text())
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{path}: {e}") from e
+    base_name = data.pop("base", "default")
+    if base_name not in PRESETS:
+        raise ConfigError(f"{path}: base {base_name!r} is not one of {', '.join(PRESETS)}")
+    cfg = override(PRESETS[base_name], data, where=str(path))
+    validate(cfg)
+    return cfg
+
+
+ACTIVATIONS = ("relu", "elu", "selu", "softplus", "tanh", "gelu")
+INITS = ("he_uniform", "he_normal", "glorot_uniform", "glorot_normal", "lecun_uniform",
+         "lecun_normal", "orthogonal")
+OPTIMIZERS = ("sgd", "adam", "adamw", "adamax", "adagrad", "nadam", "rmsprop")
+SCHEDULES = ("constant", "time", "step", "exponential", "cosine", "onecycle")
+MODELS = ("mlp", "dscnn", "bcresnet", "tcresnet")
+
+
+def validate(cfg: RunConfig) -> RunConfig:
+    """Raise :class:`ConfigError` naming the first invalid value; return ``cfg`` otherwise."""
+    checks = [
+        ("model.name", cfg.model.name, MODELS),
+        ("model.activation", cfg.model.activation, ACTIVATIONS),
+        ("model.init", cfg.model.init, INITS),
+        ("train.optimizer", cfg.train.optimizer, OPTIMIZERS),
+        ("train.schedule", cfg.train.schedule, SCHEDULES),
+        ("features.kind", cfg.features.kind, ("logmel", "mfcc")),
+        ("features.log", cfg.features.log, ("log", "db_max")),
+    ]
+    for name, value, valid in checks:
+        if value not in valid:
+            raise ConfigError(f"{name}={value!r} is not one of {', '.join(valid)}")
+    positive = {
+        "train.epochs": cfg.train.epochs, "train.batch_size": cfg.train.batch_size,
+        "train.lr": cfg.train.lr, "features.n_mels": cfg.features.n_mels,
+        "features.hop_length": cfg.features.hop_length, "features.n_fft": cfg.features.n_fft,
+        "model.neurons": cfg.model.neurons, "model.width": cfg.model.width,
+    }
+    for name, value in positive.items():
+        if not value > 0:
+            raise ConfigError(f"{name} must be positive, got {value!r}")
+    if not 0 <= cfg.model.dropout < 1:
+        raise ConfigError(f"model.dropout must be in [0, 1), got {cfg.model.dropout!r}")
+    if cfg.features.win_length > cfg.features.n_fft:
+        raise ConfigError("features.win_length may not exceed features.n_fft")
+    if not cfg.data.words:
+        raise ConfigError("data.words is empty")
+    if cfg.model.name == "mlp" and not cfg.features.flatten:
+        pass  # the mlp flattens whatever it gets
+    return cfg
+
+
+def run_config_from_dict(data: dict[str, Any]) -> RunConfig:
+    """Rebuild a :class:`RunConfig` from its JSON form (as written to ``config.json``)."""
+    return validate(from_dict(RunConfig, data))

@@ -1,0 +1,186 @@
+"""The one feature function: batched log-Mel / MFCC in pure NumPy.
+
+Training, evaluation, the ONNX runtime and the web service all call :func:`compute_features`,
+so a model never sees features computed another way. It matches
+``librosa.feature.melspectrogram`` (centred, zero-padded, periodic Hann, power 2, Slaney mel)
+followed by ``librosa.power_to_db`` to within 1e-3 dB (``tests/features/test_mel.py``), without
+importing librosa, so the runtime stays NumPy + onnxruntime.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+
+from kwslab.config import FeatureConfig
+
+CHUNK = 256  # clips per internal batch: bounds memory at ~CHUNK * frames * n_fft floats
+
+
+def hz_to_mel(hz: np.ndarray) -> np.ndarray:
+    """Slaney's mel scale (librosa's default): linear below 1 kHz, logarithmic above."""
+    hz = np.asarray(hz, dtype=np.float64)
+    f_sp = 200.0 / 3  # Hz per mel in the linear part
+    mel = hz / f_sp
+    min_log_hz, min_log_mel, logstep = 1000.0, 1000.0 / f_sp, np.log(6.4) / 27.0
+    log_part = hz >= min_log_hz
+    return np.where(log_part, min_log_mel + np.log(np.maximum(hz, 1e-10) / min_log_hz) / logstep,
+                    mel)
+
+
+def mel_to_hz(mel: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`hz_to_mel`."""
+    mel = np.asarray(mel, dtype=np.float64)
+    f_sp = 200.0 / 3
+    min_log_hz, min_log_mel, logstep = 1000.0, 1000.0 / f_sp, np.log(6.4) / 27.0
+    return np.where(mel >= min_log_mel, min_log_hz * np.exp(logstep * (mel - min_log_mel)),
+                    f_sp * mel)
+
+
+@lru_cache(maxsize=16)
+def mel_filterbank(
+    sample_rate: int, n_fft: int, n_mels: int, fmin: float, fmax: float | None
+) -> np.ndarray:
+    """Slaney-normalised triangular mel filters, shape (n_mels, n_fft // 2 + 1), float32.
+
+    Same weights as ``librosa.filters.mel(sr, n_fft, n_mels, fmin, fmax)``.
+    """
+    fmax = sample_rate / 2 if fmax is None else fmax
+    fft_freqs = np.fft.rfftfreq(n_fft, 1.0 / sample_rate)
+    mel_f = mel_to_hz(np.linspace(hz_to_mel(fmin), hz_to_mel(fmax), n_mels + 2))
+    fdiff = np.diff(mel_f)
+    ramps = mel_f[:, None] - fft_freqs[None, :]
+    lower = -ramps[:-2] / fdiff[:-1, None]
+    upper = ramps[2:] / fdiff[1:, None]
+    weights = np.maximum(0.0, np.minimum(lower, upper))
+    weights *= (2.0 / (mel_f[2 : n_mels + 2] - mel_f[:n_mels]))[:, None]
+    weights = weights.astype(np.float32)
+    weights.setflags(write=False)
+    return weights
+
+
+@lru_cache(maxsize=16)
+def _window(win_length: int, n_fft: int) -> np.ndarray:
+    """Periodic Hann window of ``win_length`` centred in ``n_fft`` samples."""
+    n = np.arange(win_length)
+    win = 0.5 - 0.5 * np.cos(2.0 * np.pi * n / win_length)
+    left = (n_fft - win_length) // 2
+    out = np.zeros(n_fft, dtype=np.float32)
+    out[left : left + win_length] = win
+    out.setflags(write=False)
+    return out
+
+
+@lru_cache(maxsize=16)
+def _dct_matrix(n_mfcc: int, n_mels: int) -> np.ndarray:
+    """Orthonormal DCT-II basis, shape (n_mfcc, n_mels), as scipy's ``dct(norm='ortho')``."""
+    k = np.arange(n_mfcc)[:, None]
+    n = np.arange(n_mels)[None, :]
+    basis = np.cos(np.pi * k * (2 * n + 1) / (2 * n_mels)) * np.sqrt(2.0 / n_mels)
+    basis[0] /= np.sqrt(2.0)
+    return basis.astype(np.float32)
+
+
+@lru_cache(maxsize=16)
+def _resize_matrix(n_in: int, n_out: int) -> np.ndarray:
+    """Bilinear interpolation weights (half-pixel centres, no antialias), shape (n_out, n_in).
+
+    The same rule as ``torch.nn.functional.interpolate(mode="bilinear", align_corners=False)``
+    and ``tf.image.resize``.
+    """
+    src = (np.arange(n_out) + 0.5) * n_in / n_out - 0.5
+    src = np.clip(src, 0, n_in - 1)
+    i0 = np.floor(src).astype(int)
+    i1 = np.minimum(i0 + 1, n_in - 1)
+    frac = src - i0
+    w = np.zeros((n_out, n_in), dtype=np.float64)
+    w[np.arange(n_out), i0] += 1 - frac
+    w[np.arange(n_out), i1] += frac
+    return w.astype(np.float32)
+
+
+def power_mel(samples: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
+    """Mel power spectrogram of fixed-length clips.
+
+    Args:
+        samples: float array, shape (batch, cfg.clip_samples), 16 kHz.
+        cfg: feature configuration.
+
+    Returns:
+        float32 array, shape (batch, n_mels, n_frames).
+    """
+    pad = cfg.n_fft // 2
+    padded = np.pad(samples.astype(np.float32, copy=False), ((0, 0), (pad, pad)))
+    frames = np.lib.stride_tricks.sliding_window_view(padded, cfg.n_fft, axis=1)[
+        :, :: cfg.hop_length
+    ]  # (batch, n_frames, n_fft), a view
+    spec = _rfft(frames * _window(cfg.win_length, cfg.n_fft))  # complex64
+    # |X|^2 @ fb.T in one matmul: square the interleaved (re, im) pairs and let a filterbank
+    # with every column doubled sum them.
+    pairs = spec.view(np.float32)
+    np.square(pairs, out=pairs)
+    fb2 = _paired_filterbank(cfg.sample_rate, cfg.n_fft, cfg.n_mels, cfg.fmin, cfg.fmax)
+    return np.matmul(pairs, fb2).transpose(0, 2, 1)
+
+
+@lru_cache(maxsize=16)
+def _paired_filterbank(sample_rate: int, n_fft: int, n_mels: int, fmin: float,
+                       fmax: float | None) -> np.ndarray:
+    """(2 * n_bins, n_mels): each mel weight repeated for the real and imaginary square."""
+    fb = mel_filterbank(sample_rate, n_fft, n_mels, fmin, fmax)
+    return np.ascontiguousarray(np.repeat(fb.T, 2, axis=0))
+
+
+def _rfft(frames: np.ndarray) -> np.ndarray:
+    """Real FFT over the last axis; scipy's multi-threaded one when installed, else NumPy's."""
+    try:
+        import scipy.fft
+    except ImportError:  # the runtime needs only NumPy
+        return np.fft.rfft(frames, axis=-1).astype(np.complex64, copy=False)
+    return scipy.fft.rfft(frames, axis=-1, workers=-1, overwrite_x=True)
+
+
+def log_compress(mel: np.ndarray, mode: str) -> np.ndarray:
+    """``log``: ln(mel + 1e-6). ``db_max``: power_to_db(ref=max per clip, amin=1e-10, top_db=80)."""
+    if mode == "log":
+        return np.log(mel + 1e-6)
+    db = 10.0 * np.log10(np.maximum(mel, 1e-10))
+    ref = db.max(axis=(1, 2), keepdims=True)
+    db -= ref
+    return np.maximum(db, -80.0)
+
+
+def compute_features(samples: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
+    """Features of one clip or a batch, exactly as the model expects them.
+
+    Args:
+        samples: float mono audio at ``cfg.sample_rate``, shape (n,) or (batch, n). Any length:
+            each clip is padded or centre-cropped to ``cfg.clip_samples`` (see
+            :func:`kwslab.audio.fix_length`).
+        cfg: feature configuration.
+
+    Returns:
+        float32 array, shape ``cfg.shape`` or (batch, *cfg.shape).
+    """
+    from kwslab.audio import fix_length
+
+    samples = np.asarray(samples, dtype=np.float32)
+    single = samples.ndim == 1
+    batch = fix_length(samples[None] if single else samples, cfg.clip_samples)
+    out = np.empty((len(batch), *cfg.shape), dtype=np.float32)
+    for start in range(0, len(batch), CHUNK):
+        out[start : start + CHUNK] = _features_chunk(batch[start : start + CHUNK], cfg)
+    return out[0] if single else out
+
+
+def _features_chunk(batch: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
+    feats = log_compress(power_mel(batch, cfg), cfg.log)
+    if cfg.kind == "mfcc":
+        feats = np.matmul(_dct_matrix(cfg.n_mfcc, cfg.n_mels), feats)
+    if cfg.resize:
+        rows, cols = cfg.resize
+        feats = _resize_matrix(feats.shape[1], rows) @ feats @ _resize_matrix(feats.shape[2], cols).T
+    if cfg.flatten:
+        feats = feats.reshape(len(feats), -1)
+    return feats

@@ -1,0 +1,66 @@
+"""Model families, registered by name; :func:`build` makes one from a :class:`ModelConfig`.
+
+Every model takes features of shape (batch, *FeatureConfig.shape) — (batch, n_mels, frames),
+or (batch, n) for the seed's flat vector — and returns logits (batch, n_classes). Each
+normalises its input with a mean/std fixed from the training set (buffers ``feat_mean`` and
+``feat_std``), so the exported graph needs no outside statistics.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from kwslab.config import ModelConfig
+from kwslab.errors import ConfigError
+
+_REGISTRY: dict[str, Callable[..., nn.Module]] = {}
+
+
+def register(name: str) -> Callable:
+    """Class decorator adding a model family under ``name``."""
+
+    def wrap(cls):
+        _REGISTRY[name] = cls
+        return cls
+
+    return wrap
+
+
+def build(cfg: ModelConfig, input_shape: tuple[int, ...], n_classes: int) -> nn.Module:
+    """A fresh model of family ``cfg.name`` for inputs of ``input_shape`` (no batch axis)."""
+    _load_families()
+    if cfg.name not in _REGISTRY:
+        raise ConfigError(f"model {cfg.name!r} is not one of {', '.join(sorted(_REGISTRY))}")
+    return _REGISTRY[cfg.name](cfg, tuple(input_shape), n_classes)
+
+
+def families() -> list[str]:
+    """Registered family names."""
+    _load_families()
+    return sorted(_REGISTRY)
+
+
+def _load_families() -> None:
+    from kwslab.models import dense  # noqa: F401
+
+    for mod in ("dscnn", "bcresnet", "tcresnet"):
+        try:
+            __import__(f"kwslab.models.{mod}")
+        except ModuleNotFoundError as e:
+            if e.name != f"kwslab.models.{mod}":
+                raise
+
+
+class InputNorm(nn.Module):
+    """Standardise features with training-set statistics stored as buffers."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("feat_mean", torch.zeros(()))
+        self.register_buffer("feat_std", torch.ones(()))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.feat_mean) / self.feat_std
