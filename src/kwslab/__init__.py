@@ -1,1 +1,28 @@
-"""kwslab."""
+"""kwslab: train, tune, evaluate and deploy small keyword-spotting models.
+
+Importing ``kwslab`` is cheap: heavy parts (torch, optuna) load only when the functions that
+need them are used, so :mod:`kwslab.runtime` can run with NumPy and onnxruntime alone.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "RunConfig": "kwslab.config", "load_config": "kwslab.config",
+    "compute_features": "kwslab.features", "load_audio": "kwslab.audio",
+    "prepare_speech_commands": "kwslab.data.speechcommands",
+    "train": "kwslab.train", "evaluate": "kwslab.evaluate", "predict": "kwslab.evaluate",
+}
+
+__all__ = [*_LAZY, "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'kwslab' has no attribute {name!r}")

@@ -180,7 +180,8 @@ def _features_chunk(batch: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
         feats = np.matmul(_dct_matrix(cfg.n_mfcc, cfg.n_mels), feats)
     if cfg.resize:
         rows, cols = cfg.resize
-        feats = _resize_matrix(feats.shape[1], rows) @ feats @ _resize_matrix(feats.shape[2], cols).T
+        row_w, col_w = _resize_matrix(feats.shape[1], rows), _resize_matrix(feats.shape[2], cols)
+        feats = row_w @ feats @ col_w.T
     if cfg.flatten:
         feats = feats.reshape(len(feats), -1)
     return feats

@@ -51,7 +51,8 @@ class DenseNet(nn.Module):
                 layers.append(nn.Dropout(cfg.dropout))
             n_in = cfg.neurons
         head = nn.Linear(n_in, n_classes)
-        init_weight(head.weight, cfg.init if cfg.init != "orthogonal" else "glorot_uniform", "linear")
+        head_init = "glorot_uniform" if cfg.init == "orthogonal" else cfg.init
+        init_weight(head.weight, head_init, "linear")
         nn.init.zeros_(head.bias)
         layers.append(head)
         self.net = nn.Sequential(*layers)

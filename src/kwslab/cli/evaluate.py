@@ -1,0 +1,45 @@
+"""`kwslab evaluate`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from kwslab.cli.app import app, out
+
+
+@app.command()
+def evaluate(
+    run_dir: Path = typer.Argument(..., help="Run folder written by `kwslab train`."),
+    data: Path = typer.Option(..., "--data", help="Dataset folder or .jsonl manifest."),
+    split: str = typer.Option("test", "--split", help="test, validation, train or all."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Accuracy, loss, per-class precision/recall and confusion matrix on one split."""
+    from kwslab.evaluate import evaluate as run_evaluate
+    from kwslab.utils.io import write_json
+
+    result = run_evaluate(run_dir, data, split)
+    write_json(run_dir / f"eval_{split}.json", result)
+    if as_json:
+        print(json.dumps(result))
+        return
+    from rich.table import Table
+
+    labels = result["labels"]
+    lo, hi = result["accuracy_ci95"]
+    out.print(f"{split}: accuracy {result['accuracy']:.4f} (95 % CI {lo:.3f}-{hi:.3f}), "
+              f"loss {result['loss']:.4f}, n={result['n']}")
+    table = Table("label", "precision", "recall", "f1", "support")
+    for label in labels:
+        pc = result["per_class"][label]
+        table.add_row(label, f"{pc['precision']:.3f}", f"{pc['recall']:.3f}", f"{pc['f1']:.3f}",
+                      str(pc["support"]))
+    out.print(table)
+    conf = Table("true \\ pred", *[label[:6] for label in labels])
+    for label, row in zip(labels, result["confusion"], strict=True):
+        conf.add_row(label, *map(str, row))
+    out.print(conf)
+    out.print(f"written to {run_dir / f'eval_{split}.json'}")

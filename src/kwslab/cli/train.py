@@ -1,0 +1,49 @@
+"""`kwslab train`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from kwslab.cli.app import app, console, out
+
+
+@app.command()
+def train(
+    data: Path = typer.Option(
+        ..., "--data", help="Speech Commands-style folder or .jsonl manifest."),
+    out_dir: Path = typer.Option(..., "--out", help="Run folder to write."),
+    config: str = typer.Option(None, "--config",
+                               help="'seed', 'default' or a TOML file overriding a preset."),
+    words: str = typer.Option(
+        None, "--words", help="Comma-separated words (default: the seed's 8)."),
+    seed: int = typer.Option(None, "--seed", help="Random seed (default: the config's)."),
+    epochs: int = typer.Option(None, "--epochs", help="Override the number of epochs."),
+    from_trial: str = typer.Option(None, "--from-trial",
+                                   help="Retrain a tuning trial: STUDY_DIR_OR_DB:TRIAL_NUMBER."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+) -> None:
+    """Train a model and write it (weights, config, metrics, model card) to --out."""
+    from dataclasses import replace
+
+    from kwslab.config import load_config, validate
+    from kwslab.train import train as run_train
+
+    cfg = load_config(config)
+    if from_trial:
+        from kwslab.search.study import config_from_trial
+
+        cfg = config_from_trial(from_trial)
+    if words:
+        cfg = replace(cfg, data=replace(cfg.data, words=tuple(w.strip() for w in words.split(",")
+                                                              if w.strip())))
+    if seed is not None:
+        cfg = replace(cfg, train=replace(cfg.train, seed=seed))
+    if epochs is not None:
+        cfg = replace(cfg, train=replace(cfg.train, epochs=epochs))
+    validate(cfg)
+    result = run_train(cfg, data, out_dir, progress=not quiet, log=lambda m: console.print(m))
+    m = result.metrics
+    out.print(f"validation accuracy {m['val_accuracy']:.4f} (epoch {m['best_epoch']}), "
+              f"{m['seconds']:.0f} s; model written to {result.run_dir}")

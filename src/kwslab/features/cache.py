@@ -1,0 +1,112 @@
+"""A disk cache of clean (unaugmented) features, keyed by file content and feature config.
+
+Evaluation, validation and unaugmented training read features through
+:func:`cached_features`; a second run over the same files skips decoding and extraction.
+The cache lives in ``$KWSLAB_CACHE`` (default ``~/.cache/kwslab``); each entry is one
+``.npy`` file written atomically and loaded with ``allow_pickle=False``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from kwslab.config import FeatureConfig, to_dict
+from kwslab.data.manifest import Clip
+from kwslab.features.mel import compute_features
+
+
+def cache_root() -> Path:
+    """``$KWSLAB_CACHE`` or ``~/.cache/kwslab``."""
+    return Path(os.environ.get("KWSLAB_CACHE", Path.home() / ".cache" / "kwslab"))
+
+
+def config_key(cfg: FeatureConfig) -> str:
+    """Short stable hash of a feature configuration."""
+    return hashlib.sha1(json.dumps(to_dict(cfg), sort_keys=True).encode()).hexdigest()[:16]
+
+
+@lru_cache(maxsize=4096)
+def _file_digest(path: str, size: int, mtime_ns: int) -> str:
+    h = hashlib.sha1()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def clip_key(clip: Clip) -> str:
+    """Content hash of the clip's file (memoised per size and mtime) plus its cut."""
+    st = os.stat(clip.path)
+    digest = _file_digest(clip.path, st.st_size, st.st_mtime_ns)
+    return f"{digest}-{clip.offset}-{clip.length}" if clip.length else digest
+
+
+def cached_features(
+    clips: Sequence[Clip], cfg: FeatureConfig, *, progress: bool = False, use_cache: bool = True,
+) -> tuple[np.ndarray, list[Clip], list[tuple[str, str]]]:
+    """Features of ``clips`` (those that decode), computing and storing only the missing ones.
+
+    Returns:
+        (features of shape (n_ok, *cfg.shape), the clips they belong to, [(path, reason)] of
+        clips that could not be read).
+    """
+    from kwslab.data.dataset import load_waves
+
+    folder = cache_root() / "features" / config_key(cfg)
+    keys: list[str | None] = []
+    for c in clips:
+        try:
+            keys.append(clip_key(c))
+        except OSError:
+            keys.append(None)
+    feats: list[np.ndarray | None] = [None] * len(clips)
+    if use_cache:
+        def read(i: int):
+            if keys[i] is None:
+                return None
+            p = folder / keys[i][:2] / f"{keys[i]}.npy"
+            try:
+                return np.load(p, allow_pickle=False)
+            except (OSError, ValueError):
+                return None
+
+        with ThreadPoolExecutor(4) as ex:
+            feats = list(ex.map(read, range(len(clips))))
+    missing = [i for i, f in enumerate(feats) if f is None or f.shape != cfg.shape]
+    bad: list[tuple[str, str]] = []
+    if missing:
+        loaded = load_waves([clips[i] for i in missing], cfg.clip_samples, progress=progress,
+                            what="audio for features")
+        bad = loaded.bad
+        new = compute_features(loaded.waves, cfg)
+        index = {id(c): j for j, c in enumerate(loaded.clips)}
+        for i in missing:
+            j = index.get(id(clips[i]))
+            if j is None:
+                feats[i] = None
+                continue
+            feats[i] = new[j]
+            if use_cache and keys[i] is not None:
+                _store(folder / keys[i][:2] / f"{keys[i]}.npy", new[j])
+    ok = [i for i, f in enumerate(feats) if f is not None]
+    if not ok:
+        from kwslab.errors import DataError
+
+        raise DataError(f"none of the {len(clips)} clips could be read"
+                        + (f"; first: {bad[0][1]}" if bad else ""))
+    return np.stack([feats[i] for i in ok]), [clips[i] for i in ok], bad
+
+
+def _store(path: Path, array: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npy")
+    np.save(tmp, array, allow_pickle=False)
+    os.replace(tmp, path)

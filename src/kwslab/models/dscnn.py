@@ -1,0 +1,90 @@
+"""DS-CNN (Zhang et al. 2017, "Hello Edge"): a strided conv, then depthwise-separable blocks.
+
+Depthwise-separable convs cost about 1/9 of a full 3x3 conv, which is why this was the
+microcontroller baseline. With ``width=1, depth=0`` this is DS-CNN-S: 64 channels, 4 blocks.
+The paper's 10x4 (time x frequency) first kernel is (4, 10) here because our features are
+laid out (n_mels, frames).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from kwslab.config import ModelConfig
+from kwslab.errors import ConfigError
+from kwslab.models import InputNorm, register
+
+BASE_CHANNELS = 64  # DS-CNN-S
+DEFAULT_BLOCKS = 4  # DS-CNN-S / -M; DS-CNN-L uses 5
+STEM_KERNEL = (4, 10)  # (freq, time): the paper's 10x4 time-by-frequency kernel
+STEM_PADDING = (1, 4)  # 40x101 -> 20x50 with stride 2
+
+
+def require_2d(family: str, input_shape: tuple[int, ...]) -> tuple[int, int]:
+    """The (n_bins, frames) of ``input_shape``; a flat vector has lost its time axis."""
+    if len(input_shape) != 2:
+        raise ConfigError(
+            f"model {family!r} needs 2-D features (n_mels, frames), got input shape "
+            f"{tuple(input_shape)}; set features.flatten = false (or use model.name = 'mlp')"
+        )
+    return int(input_shape[0]), int(input_shape[1])
+
+
+def channels(base: int, width: float) -> int:
+    """``base`` scaled by the width multiplier, at least one channel."""
+    return max(1, round(base * width))
+
+
+def check_depth(family: str, depth: int) -> None:
+    """Reject negative depths (0 means the family default)."""
+    if depth < 0:
+        raise ConfigError(f"model.depth for {family!r} must be >= 0 (0 = default), got {depth}")
+
+
+class DSBlock(nn.Sequential):
+    """Depthwise 3x3 -> BN -> ReLU -> pointwise 1x1 -> BN -> ReLU (convs biasless: BN follows)."""
+
+    def __init__(self, c: int):
+        super().__init__(
+            nn.Conv2d(c, c, 3, padding=1, groups=c, bias=False),
+            nn.BatchNorm2d(c),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(c, c, 1, bias=False),
+            nn.BatchNorm2d(c),
+            nn.ReLU(inplace=True),
+        )
+
+
+@register("dscnn")
+class DSCNN(nn.Module):
+    """Stem conv (stride 2) -> ``depth`` DS blocks -> global average pool -> dropout -> linear.
+
+    Args:
+        cfg: ``width`` scales the 64 channels, ``depth`` is the number of DS blocks (0: 4),
+            ``dropout`` is applied before the classifier.
+        input_shape: (n_mels, frames), e.g. (40, 101).
+        n_classes: number of logits.
+    """
+
+    def __init__(self, cfg: ModelConfig, input_shape: tuple[int, ...], n_classes: int):
+        super().__init__()
+        n_bins, n_frames = require_2d("dscnn", input_shape)
+        if n_bins < 2 or n_frames < 2:
+            raise ConfigError(f"dscnn needs at least 2x2 features, got {tuple(input_shape)}")
+        check_depth("dscnn", cfg.depth)
+        c = channels(BASE_CHANNELS, cfg.width)
+        self.norm = InputNorm()
+        self.stem = nn.Sequential(
+            nn.Conv2d(1, c, STEM_KERNEL, stride=2, padding=STEM_PADDING, bias=False),
+            nn.BatchNorm2d(c),
+            nn.ReLU(inplace=True),
+        )
+        self.blocks = nn.Sequential(*(DSBlock(c) for _ in range(cfg.depth or DEFAULT_BLOCKS)))
+        self.dropout = nn.Dropout(cfg.dropout)
+        self.head = nn.Linear(c, n_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(batch, n_mels, frames) float32 -> logits (batch, n_classes)."""
+        x = self.blocks(self.stem(self.norm(x).unsqueeze(1)))
+        return self.head(self.dropout(x.mean((2, 3))))

@@ -1,0 +1,257 @@
+"""The training loop: plain, top-down code (nanoGPT-style).
+
+``train(cfg, data, out)`` reads the clips, builds the model, runs epochs of (augmented)
+mini-batches, validates after each epoch, keeps the best checkpoint by validation accuracy,
+stops early when asked, and writes the run folder. ``report(epoch, metrics)`` is called after
+each epoch; the tuner turns it into Optuna's ``trial.report`` and may raise to prune.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import queue
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from kwslab.config import RunConfig, to_dict, validate
+from kwslab.data import load_clips
+from kwslab.data.augment import Augmenter
+from kwslab.data.dataset import WaveSource
+from kwslab.data.manifest import counts
+from kwslab.data.speechcommands import noise_files, select_split
+from kwslab.errors import DataError
+from kwslab.features import compute_features
+from kwslab.features.cache import cached_features
+from kwslab.models import build
+from kwslab.models.io import METRICS, save_model
+from kwslab.train.optim import make_optimizer, make_scheduler
+from kwslab.utils.io import write_json
+from kwslab.utils.progress import make_progress
+
+Report = Callable[[int, dict[str, float]], None]
+
+
+@dataclass
+class TrainResult:
+    """Where the run was written and its metrics (also in ``metrics.json``)."""
+
+    run_dir: Path
+    metrics: dict[str, Any]
+
+
+def seed_everything(seed: int) -> np.random.Generator:
+    """Seed Python, NumPy and torch; return the run's NumPy generator."""
+    random.seed(seed)
+    torch.manual_seed(seed)
+    return np.random.default_rng(seed)
+
+
+def train(cfg: RunConfig, data: str | Path, out: str | Path, *, report: Report | None = None,
+          progress: bool = True, log: Callable[[str], None] | None = None) -> TrainResult:
+    """Train a model on the train split of ``data`` and write it to ``out``.
+
+    Args:
+        cfg: the full recipe (data, features, model, training).
+        data: a Speech Commands-style folder (real or synthetic) or a JSONL manifest.
+        out: run folder to create; gets model.safetensors, config.json, metrics.json and
+            model_card.json.
+        report: called after each epoch with ``{"val_accuracy", "val_loss", ...}``.
+        progress: show a progress bar.
+        log: receives one-line notes (bad files skipped, early stop).
+
+    Returns:
+        The run folder and its metrics. The weights are those of the best validation epoch.
+    """
+    validate(cfg)
+    start = time.perf_counter()
+    tc, fc = cfg.train, cfg.features
+    log = log or (lambda msg: None)
+    rng = seed_everything(tc.seed)
+    torch.set_num_threads(tc.threads or os.cpu_count() or 1)
+
+    clips = load_clips(data, cfg.data, seed=tc.seed)
+    labels = list(cfg.data.labels)
+    index = {label: i for i, label in enumerate(labels)}
+    train_clips, val_clips = select_split(clips, "train"), select_split(clips, "validation")
+    if not train_clips:
+        raise DataError(f"{data}: no training clips for {', '.join(cfg.data.words)}")
+    if not val_clips:
+        raise DataError(f"{data}: no validation clips (add validation_list.txt or more speakers)")
+
+    source = WaveSource(train_clips, fc.clip_samples, progress=progress)
+    y_train = np.array([index[c.label] for c in source.clips])
+    x_val, val_ok, bad_val = cached_features(val_clips, fc, progress=progress)
+    y_val = np.array([index[c.label] for c in val_ok])
+    for _, why in source.bad + bad_val:
+        log(f"skipped unreadable clip: {why}")
+
+    noises = []
+    if tc.augment.noise_prob and not Path(data).is_file():
+        from kwslab.audio import load_audio
+
+        noises = [load_audio(p) for p in noise_files(data)]
+    aug = Augmenter(tc.augment, noises, rng)
+    # Without augmentation every epoch sees the same features: compute them once.
+    static = None if aug.active else cached_features(source.clips, fc, progress=progress)[0]
+    sample = static if static is not None else compute_features(
+        source.get(rng.permutation(len(source))[:2000]), fc)
+    mean, std = float(sample.mean()), float(sample.std() + 1e-5)
+
+    model = build(cfg.model, fc.shape, len(labels))
+    model.norm.feat_mean.fill_(mean)
+    model.norm.feat_std.fill_(std)
+    steps = max(1, -(-len(source) // tc.batch_size))
+    opt = make_optimizer(model.parameters(), tc)
+    sched = make_scheduler(opt, tc, steps)
+    ema = None
+    if tc.ema:
+        ema = torch.optim.swa_utils.AveragedModel(
+            model, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(tc.ema),
+            use_buffers=True)
+    balance = cfg.data.unknown or cfg.data.silence
+    mix_rng = np.random.default_rng(tc.seed + 1)  # the batch thread owns ``rng``
+
+    def batches() -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        order = _epoch_order(y_train, rng, balance)
+        for s in range(0, len(order), tc.batch_size):
+            idx = np.sort(order[s : s + tc.batch_size])
+            if static is not None:
+                x = static[idx]
+            else:
+                x = aug.features(compute_features(aug.waves(source.get(idx)), fc))
+            yield torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(y_train[idx])
+
+    history: list[dict[str, float]] = []
+    best: dict[str, Any] = {"val_accuracy": -1.0, "val_loss": float("inf"), "epoch": -1}
+    best_state = copy.deepcopy(model.state_dict())
+    with make_progress(transient=True) as bar:
+        task = bar.add_task("training", total=tc.epochs)
+        for epoch in range(tc.epochs):
+            model.train()
+            seen = correct = 0
+            loss_sum = 0.0
+            for xb, yb in _prefetch(batches()):
+                logits, loss = _step(model, xb, yb, tc, mix_rng)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                sched.step()
+                if ema is not None:
+                    ema.update_parameters(model)
+                loss_sum += float(loss.detach()) * len(yb)
+                correct += int((logits.argmax(1) == yb).sum())
+                seen += len(yb)
+            scored = ema.module if ema is not None else model
+            val_loss, val_acc = evaluate_arrays(scored, x_val, y_val)
+            row = {"epoch": epoch + 1, "train_loss": loss_sum / seen,
+                   "train_accuracy": correct / seen, "val_loss": val_loss, "val_accuracy": val_acc, "lr": opt.param_groups[0]["lr"]}
+            history.append(row)
+            top = max(val_acc, best["val_accuracy"])
+            bar.update(task, advance=1,
+                       description=f"training  val acc {val_acc:.3f}  best {top:.3f}")
+            if (val_acc, -val_loss) > (best["val_accuracy"], -best["val_loss"]):
+                best = {"val_accuracy": val_acc, "val_loss": val_loss, "epoch": epoch + 1,
+                        "train_accuracy": row["train_accuracy"], "train_loss": row["train_loss"]}
+                best_state = copy.deepcopy(scored.state_dict())
+            if report is not None:
+                report(epoch + 1, row)
+            if tc.patience and epoch + 1 - best["epoch"] >= tc.patience:
+                log(f"early stop after epoch {epoch + 1}: no gain for {tc.patience} epochs")
+                break
+
+    model.load_state_dict(best_state)
+    model.eval()
+    out = Path(out)
+    save_model(out, model, cfg, labels, fc.shape)
+    metrics = {
+        "best_epoch": best["epoch"], "epochs_run": len(history),
+        "val_accuracy": best["val_accuracy"], "val_loss": best["val_loss"],
+        "train_accuracy": best.get("train_accuracy"), "train_loss": best.get("train_loss"),
+        "seconds": time.perf_counter() - start, "n_train": len(source), "n_val": len(y_val),
+        "skipped": [p for p, _ in source.bad + bad_val], "counts": counts(clips),
+        "data": str(data), "history": history,
+    }
+    write_json(out / METRICS, metrics)
+    _write_card(out, model, fc.shape, cfg)
+    return TrainResult(out, metrics)
+
+
+def _epoch_order(y: np.ndarray, rng: np.random.Generator, balance: bool) -> np.ndarray:
+    """A shuffled epoch; with ``balance`` every class is drawn equally often."""
+    if not balance:
+        return rng.permutation(len(y))
+    freq = np.bincount(y)
+    p = 1.0 / freq[y]
+    return rng.choice(len(y), size=len(y), replace=True, p=p / p.sum())
+
+
+def _step(model: torch.nn.Module, xb: torch.Tensor, yb: torch.Tensor, tc, rng) -> tuple:
+    if tc.augment.mixup:
+        lam = float(rng.beta(tc.augment.mixup, tc.augment.mixup))
+        perm = torch.from_numpy(rng.permutation(len(yb)))
+        logits = model(lam * xb + (1 - lam) * xb[perm])
+        loss = lam * F.cross_entropy(logits, yb, label_smoothing=tc.label_smoothing) + (
+            1 - lam) * F.cross_entropy(logits, yb[perm], label_smoothing=tc.label_smoothing)
+        return logits, loss
+    logits = model(xb)
+    return logits, F.cross_entropy(logits, yb, label_smoothing=tc.label_smoothing)
+
+
+@torch.no_grad()
+def evaluate_arrays(model: torch.nn.Module, x: np.ndarray, y: np.ndarray,
+                    batch: int = 512) -> tuple[float, float]:
+    """(mean cross-entropy, accuracy) of ``model`` on features ``x`` with labels ``y``."""
+    model.eval()
+    logits = predict_logits(model, x, batch)
+    yt = torch.from_numpy(y)
+    return float(F.cross_entropy(logits, yt)), float((logits.argmax(1) == yt).float().mean())
+
+
+@torch.no_grad()
+def predict_logits(model: torch.nn.Module, x: np.ndarray, batch: int = 512) -> torch.Tensor:
+    """Logits for features ``x`` in batches."""
+    model.eval()
+    return torch.cat([model(torch.from_numpy(np.ascontiguousarray(x[s : s + batch])))
+                      for s in range(0, len(x), batch)])
+
+
+def _prefetch(it: Iterator, depth: int = 2) -> Iterator:
+    """Run a batch iterator in a background thread so feature extraction overlaps training."""
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    done = object()
+
+    def work():
+        try:
+            for item in it:
+                q.put(item)
+        except BaseException as e:  # re-raised in the consumer
+            q.put(e)
+        q.put(done)
+
+    threading.Thread(target=work, daemon=True).start()
+    while (item := q.get()) is not done:
+        if isinstance(item, BaseException):
+            raise item
+        yield item
+
+
+def _write_card(out: Path, model: torch.nn.Module, shape: tuple[int, ...], cfg: RunConfig) -> None:
+    try:
+        from kwslab.models.card import model_card
+    except ImportError:
+        return
+    card = model_card(model, shape)
+    card["size_bytes"] = (out / "model.safetensors").stat().st_size
+    card["family"] = cfg.model.name
+    card["features"] = to_dict(cfg.features)
+    write_json(out / "model_card.json", card)

@@ -1,0 +1,55 @@
+"""Optimizers and learning-rate schedules, by the names the seed project tuned."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from kwslab.config import TrainConfig
+
+# Used when cfg.decay is 0 for a schedule that needs a rate.
+DEFAULT_DECAY = {"time": 0.1, "step": 0.5, "exponential": 0.95}
+
+
+def make_optimizer(params, cfg: TrainConfig) -> torch.optim.Optimizer:
+    """SGD (momentum), Adam, AdamW, Adamax, Adagrad, NAdam or RMSprop at ``cfg.lr``."""
+    lr, wd = cfg.lr, cfg.weight_decay
+    name = cfg.optimizer
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=cfg.momentum, weight_decay=wd)
+    if name == "rmsprop":
+        return torch.optim.RMSprop(params, lr=lr, momentum=cfg.momentum, weight_decay=wd)
+    cls = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "adamax": torch.optim.Adamax,
+           "adagrad": torch.optim.Adagrad, "nadam": torch.optim.NAdam}[name]
+    return cls(params, lr=lr, weight_decay=wd)
+
+
+def lr_factor(cfg: TrainConfig, epoch: float) -> float:
+    """Multiplier of ``cfg.lr`` at a (fractional) epoch, for every schedule but one-cycle.
+
+    ``time`` is Keras's time-based decay ``lr / (1 + k * t)``; ``step`` multiplies by ``decay``
+    every ``step_size`` epochs; ``exponential`` by ``decay`` each epoch; ``cosine`` anneals to 0.
+    """
+    k = cfg.decay or DEFAULT_DECAY.get(cfg.schedule, 0.0)
+    if cfg.schedule == "time":
+        return 1.0 / (1.0 + k * epoch)
+    if cfg.schedule == "step":
+        return k ** math.floor(epoch / cfg.step_size)
+    if cfg.schedule == "exponential":
+        return k**epoch
+    if cfg.schedule == "cosine":
+        return 0.5 * (1 + math.cos(math.pi * min(epoch / cfg.epochs, 1.0)))
+    return 1.0
+
+
+def make_scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig, steps_per_epoch: int):
+    """A scheduler stepped once per batch."""
+    if cfg.schedule == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(
+            opt, max_lr=cfg.lr, total_steps=max(1, cfg.epochs * steps_per_epoch),
+            pct_start=0.25, cycle_momentum=cfg.optimizer in ("sgd", "rmsprop"),
+        )
+    return torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda step: lr_factor(cfg, step / steps_per_epoch)
+    )
