@@ -154,7 +154,8 @@ def train(cfg: RunConfig, data: str | Path, out: str | Path, *, report: Report |
             scored = ema.module if ema is not None else model
             val_loss, val_acc = evaluate_arrays(scored, x_val, y_val)
             row = {"epoch": epoch + 1, "train_loss": loss_sum / seen,
-                   "train_accuracy": correct / seen, "val_loss": val_loss, "val_accuracy": val_acc, "lr": opt.param_groups[0]["lr"]}
+                   "train_accuracy": correct / seen, "val_loss": val_loss,
+                   "val_accuracy": val_acc, "lr": opt.param_groups[0]["lr"]}
             history.append(row)
             top = max(val_acc, best["val_accuracy"])
             bar.update(task, advance=1,
