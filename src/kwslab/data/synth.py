@@ -26,7 +26,7 @@ import os
 import re
 import zlib
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,7 +53,8 @@ DEFAULT_UNKNOWN_WORDS = (
 )  # the Speech Commands auxiliary words plus a few near-misses for wake phrases
 NOISE_COLORS = ("white", "pink", "brown")
 NOISE_SECONDS = 60  # per background file, like the real corpus's ~1 min recordings
-SNR_DB = (5.0, 25.0)  # range of the speech-to-noise ratio of noisy clips
+SNR_DB = (10.0, 30.0)  # speech-to-noise ratio of noisy clips (training adds its own noise)
+FLOOR_DB = (50.0, 70.0)  # every clip's faint noise floor: no digital silence to key on
 RT60_S = (0.15, 0.6)  # range of the synthetic rooms' reverberation time
 MAX_SHIFT_S = 0.15  # the word's centre moves at most this far from the clip's centre
 MARGIN = SAMPLE_RATE // 50  # 320 samples = 20 ms kept free at each end of the clip
@@ -223,8 +224,14 @@ def _run(jobs: list[_Job], out: Path, noise: float, reverb: float, seed: int,
     # espeak-ng runs under its lock; threads overlap the NumPy work and the file syncs.
     with bar, ThreadPoolExecutor(min(4, os.cpu_count() or 1)) as pool:
         task = bar.add_task("synthesising", total=len(jobs))
-        for _ in pool.map(make, jobs):
-            bar.advance(task)
+        futures = [pool.submit(make, j) for j in jobs]
+        try:
+            for done in as_completed(futures):
+                done.result()
+                bar.advance(task)
+        except BaseException:  # a bad word or Ctrl-C: stop, keeping the files already written
+            pool.shutdown(cancel_futures=True)
+            raise
 
 
 def _write_noise(folder: Path, seed: int) -> None:
@@ -296,6 +303,8 @@ def synthesize_clip(text: str, voice: str, *, rate: int = 175, pitch: int = 50,
         color = NOISE_COLORS[int(rng.integers(len(NOISE_COLORS)))]
         scale = np.sqrt(speech_power / 10 ** (snr / 10))
         clip = clip + colored_noise(len(clip), color, rng) * scale
+    floor = np.sqrt(speech_power / 10 ** (rng.uniform(*FLOOR_DB) / 10))
+    clip = clip + rng.standard_normal(len(clip)).astype(np.float32) * floor
     return (clip * rng.uniform(0.3, 0.9) / np.abs(clip).max()).astype(np.float32)
 
 
