@@ -61,8 +61,9 @@ def load_audio(
         raise AudioError(f"{name}: not a readable audio file ({_short(e)})") from e
     if len(data) == 0:
         raise AudioError(f"{name}: empty audio (0 samples)")
-    if len(data) < frames:
-        raise AudioError(f"{name}: truncated (header says {frames} samples, found {len(data)})")
+    declared = _wav_declared_frames(source)
+    if declared is not None and declared > len(data):
+        raise AudioError(f"{name}: truncated (header says {declared} samples, found {len(data)})")
     if not np.isfinite(data).all():
         raise AudioError(f"{name}: contains NaN or infinite samples")
     samples = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
@@ -100,6 +101,34 @@ def write_wav(path: str | Path, samples: np.ndarray, sample_rate: int = SAMPLE_R
     tmp = path.with_name(f".{path.name}.tmp")
     sf.write(tmp, np.clip(samples, -1.0, 1.0), sample_rate, subtype="PCM_16", format="WAV")
     tmp.replace(path)
+
+
+def _wav_declared_frames(source) -> int | None:
+    """Frames a WAV header promises (libsndfile silently trusts the file size instead)."""
+    import struct
+
+    try:
+        if isinstance(source, str | Path):
+            with open(source, "rb") as f:
+                head = f.read(65536)
+        else:
+            source.seek(0)
+            head = source.read(65536)
+    except OSError:
+        return None
+    if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        return None
+    pos, block_align = 12, 0
+    while pos + 8 <= len(head):
+        chunk, size = head[pos : pos + 4], struct.unpack("<I", head[pos + 4 : pos + 8])[0]
+        if chunk == b"fmt " and pos + 22 <= len(head):
+            block_align = struct.unpack("<H", head[pos + 20 : pos + 22])[0]
+        elif chunk == b"data":
+            if not block_align or size in (0, 0xFFFFFFFF):  # unknown or streamed length
+                return None
+            return size // block_align
+        pos += 8 + size + (size & 1)
+    return None
 
 
 def _short(e: Exception) -> str:

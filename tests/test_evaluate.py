@@ -1,0 +1,50 @@
+"""Evaluation metrics and predictions."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from kwslab.evaluate import classification_report, evaluate, predict, wilson_interval
+from kwslab.errors import DataError, ModelError
+
+
+def test_classification_report_by_hand():
+    y = np.array([0, 0, 1, 1, 2])
+    p = np.array([0, 1, 1, 1, 0])
+    r = classification_report(y, p, ["a", "b", "c"])
+    assert r["confusion"] == [[1, 1, 0], [0, 2, 0], [1, 0, 0]]
+    assert r["per_class"]["a"] == {"precision": 0.5, "recall": 0.5, "f1": 0.5, "support": 2}
+    assert r["per_class"]["b"]["precision"] == pytest.approx(2 / 3)
+    assert r["per_class"]["c"]["recall"] == 0.0
+
+
+def test_wilson_interval():
+    lo, hi = wilson_interval(90, 100)
+    assert 0.82 < lo < 0.84 and 0.94 < hi < 0.95
+    assert wilson_interval(0, 0) == (0.0, 0.0)
+
+
+def test_evaluate_splits(tone_run, tone_data):
+    r = evaluate(tone_run, tone_data, "test")
+    assert r["n"] == 9 and r["labels"] == ["low", "mid", "high"]
+    assert r["accuracy"] >= 0.8 and np.array(r["confusion"]).sum() == 9
+    assert evaluate(tone_run, tone_data, "all")["n"] == 90
+    assert evaluate(tone_run, tone_data, "train")["n"] == 72
+    with pytest.raises(DataError, match="split 'dev' is not one of"):
+        evaluate(tone_run, tone_data, "dev")
+
+
+def test_predict_files_and_folders(tone_run, tone_data, tmp_path):
+    out = predict(tone_run, [tone_data / "high"], top=2)
+    assert len(out) == 30 and all(len(r["top"]) == 2 for r in out)
+    assert sum(r["label"] == "high" for r in out) >= 25
+    bad = tmp_path / "bad.wav"
+    bad.write_text("nope")
+    mixed = predict(tone_run, [bad, tone_data / "low" / "00000000_nohash_0.wav"])
+    assert "error" in mixed[0] and mixed[1]["label"] == "low"
+
+
+def test_not_a_run_folder(tmp_path, tone_data):
+    with pytest.raises(ModelError, match="not a kwslab run folder"):
+        evaluate(tmp_path, tone_data)

@@ -1,0 +1,94 @@
+"""The training loop: learns, is reproducible, stops early, writes a complete run folder."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from safetensors.torch import load_file
+
+from kwslab.config import OPTIMIZERS, SCHEDULES, TrainConfig
+from kwslab.errors import DataError
+from kwslab.models.io import load_model
+from kwslab.train import train
+from kwslab.train.optim import lr_factor
+
+
+def test_run_folder_is_complete_and_never_pickled(tone_run):
+    names = {p.name for p in tone_run.iterdir()}
+    assert {"model.safetensors", "config.json", "metrics.json"} <= names
+    meta = json.loads((tone_run / "config.json").read_text())
+    assert meta["labels"] == ["low", "mid", "high"] and meta["input_shape"] == [40, 101]
+    assert {"kwslab", "torch", "numpy"} <= set(meta["versions"])
+    assert "net.1.weight" in load_file(str(tone_run / "model.safetensors"))
+    metrics = json.loads((tone_run / "metrics.json").read_text())
+    hist = metrics["history"]
+    assert len(hist) == metrics["epochs_run"] and hist[-1]["train_loss"] < hist[0]["train_loss"]
+    assert metrics["val_accuracy"] >= 0.9  # three clearly different tones
+    assert metrics["val_accuracy"] == max(h["val_accuracy"] for h in hist)
+    model, cfg, _ = load_model(tone_run)
+    assert cfg.model.neurons == 64 and not model.training
+
+
+def test_same_seed_same_metrics(tone_data, tone_config, tmp_path):
+    cfg = replace(tone_config, train=replace(tone_config.train, epochs=3))
+    a = train(cfg, tone_data, tmp_path / "a", progress=False).metrics
+    b = train(cfg, tone_data, tmp_path / "b", progress=False).metrics
+    assert [h["val_loss"] for h in a["history"]] == [h["val_loss"] for h in b["history"]]
+    c = train(replace(cfg, train=replace(cfg.train, seed=1)), tone_data, tmp_path / "c",
+              progress=False).metrics
+    assert [h["train_loss"] for h in a["history"]] != [h["train_loss"] for h in c["history"]]
+
+
+def test_early_stopping_and_report_callback(tone_data, tone_config, tmp_path):
+    cfg = replace(tone_config, train=replace(tone_config.train, epochs=40, patience=2))
+    seen = []
+    m = train(cfg, tone_data, tmp_path / "r", progress=False,
+              report=lambda e, row: seen.append((e, row["val_accuracy"]))).metrics
+    assert m["epochs_run"] < 40 and m["epochs_run"] == m["best_epoch"] + 2
+    assert [e for e, _ in seen] == list(range(1, m["epochs_run"] + 1))
+
+
+@pytest.mark.parametrize("optimizer", OPTIMIZERS)
+def test_every_optimizer_trains(tone_data, tone_config, tmp_path, optimizer):
+    cfg = replace(tone_config, train=replace(tone_config.train, epochs=2, optimizer=optimizer,
+                                             lr=0.01 if optimizer == "sgd" else 3e-3))
+    m = train(cfg, tone_data, tmp_path / optimizer, progress=False).metrics
+    assert np.isfinite(m["val_loss"])
+
+
+def test_lr_schedules():
+    base = TrainConfig(epochs=10, decay=0.5, step_size=3)
+    f = {s: [lr_factor(replace(base, schedule=s), e) for e in (0, 3, 10)] for s in SCHEDULES}
+    assert f["constant"] == [1, 1, 1]
+    assert f["time"] == pytest.approx([1, 1 / 2.5, 1 / 6])
+    assert f["step"] == pytest.approx([1, 0.5, 0.5**3])
+    assert f["exponential"] == pytest.approx([1, 0.125, 0.5**10])
+    assert f["cosine"][0] == 1 and f["cosine"][2] == pytest.approx(0)
+
+
+def test_augmented_training_runs_and_bad_files_are_skipped(tone_data, tone_config, tmp_path):
+    import shutil
+
+    root = tmp_path / "data"
+    shutil.copytree(tone_data, root)
+    (root / "low" / "0000000a_nohash_0.wav").write_bytes(b"RIFF broken")
+    aug = replace(tone_config.train.augment, time_shift_ms=100, noise_prob=0.5, freq_masks=1,
+                  freq_mask_width=4, time_masks=1, time_mask_width=8, mixup=0.2)
+    cfg = replace(tone_config, train=replace(tone_config.train, epochs=3, augment=aug))
+    notes = []
+    m = train(cfg, root, tmp_path / "aug", progress=False, log=notes.append).metrics
+    assert m["skipped"] == [str((root / "low" / "0000000a_nohash_0.wav").resolve())]
+    assert any("0000000a_nohash_0.wav" in n for n in notes)
+
+
+def test_no_validation_clips_is_a_clear_error(tone_data, tone_config, tmp_path):
+    import shutil
+
+    root = tmp_path / "data"
+    shutil.copytree(tone_data, root)
+    (root / "validation_list.txt").write_text("")
+    with pytest.raises(DataError, match="no validation clips"):
+        train(tone_config, root, tmp_path / "x", progress=False)
