@@ -1,0 +1,24 @@
+"""`kwslab report`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from kwslab.cli.app import app
+
+
+@app.command()
+def report(
+    run_dir: Path = typer.Argument(..., help="Run, search, stream or demo folder."),
+    data: Path = typer.Option(None, "--data",
+                              help="Dataset for example clips and a missing test evaluation "
+                                   "(default: the one each run was trained on)."),
+    out_file: Path = typer.Option(None, "--out", help="HTML file (default: RUN_DIR/report.html)."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+) -> None:
+    """Write one self-contained HTML report (figures embedded) and print its path."""
+    from kwslab.report import build_report
+
+    typer.echo(build_report(run_dir, data=data, out=out_file, progress=not quiet))

@@ -1,0 +1,335 @@
+"""Gather a report's plain data from whatever a folder holds (compute first, render second).
+
+A folder may be a run (``config.json`` + ``metrics.json``), a tune/compare/lr-find output
+(``comparison.json``, ``trials.csv``, PNG plots, nested run folders), an eval-stream output
+(DET curve JSON/PNG), or a demo folder holding several of these. :func:`gather` walks it once
+and returns a :class:`ReportData` of dicts, arrays and file paths; nothing here draws.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kwslab.errors import DataError, KwslabError
+from kwslab.utils.io import read_json
+
+MAX_DEPTH = 3  # folder levels searched below the report's root
+MAX_TRIALS = 50  # rows of trials.csv shown
+DEMO_FILE = "demo.json"  # step timings written by kwslab.demo
+SKIP_JSON = {"config.json", "metrics.json", "model_card.json", "comparison.json", DEMO_FILE}
+MAX_JSON_BYTES = 20_000_000  # bigger JSON files are not opened while looking for stream results
+
+# Existing PNGs are sorted into sections by words in their file names (first match wins).
+IMAGE_KINDS = (
+    ("det", ("det",)),
+    ("lr_find", ("lr_find", "lrfind", "lr-find", "lr_finder", "lrfinder")),
+    ("history", ("history",)),
+    ("importance", ("importance",)),
+    ("manual", ("manual", "param_", "parameter", "slice", "curve")),
+)
+
+
+@dataclass
+class Example:
+    """One clip of a word: its samples and the features the model sees."""
+
+    label: str
+    path: str
+    wave: np.ndarray  # (clip_samples,) float32 at sample_rate
+    features: np.ndarray  # (bins, frames) float32
+    sample_rate: int
+    feature_kind: str  # "log-Mel" or "MFCC"
+
+
+@dataclass
+class DatasetData:
+    """Counts per word and split, and one example per word, of one dataset."""
+
+    path: str
+    counts: dict[str, dict[str, int]]
+    examples: list[Example] = field(default_factory=list)
+
+
+@dataclass
+class ImageFile:
+    """A PNG another tool wrote, to embed as it is."""
+
+    path: Path
+    kind: str  # det, lr_find, history, importance, manual or other
+    title: str
+
+
+@dataclass
+class RunData:
+    """A trained model's folder: config, training history, card and test evaluation."""
+
+    name: str
+    path: Path
+    labels: list[str]
+    config: dict[str, Any]
+    metrics: dict[str, Any]
+    card: dict[str, Any] | None
+    evaluation: dict[str, Any] | None
+    data_path: Path | None
+    note: str | None = None  # why there is no evaluation, if there is none
+
+
+@dataclass
+class SearchData:
+    """A tune/compare/lr-find output: comparison, trials and the plots it drew."""
+
+    name: str
+    path: Path
+    comparison: Any  # parsed comparison.json, or None
+    trials: list[dict[str, str]]
+    n_trials: int
+    images: list[ImageFile]
+
+
+@dataclass
+class StreamData:
+    """An eval-stream output: the DET curve as data and/or as a PNG."""
+
+    name: str
+    path: Path
+    det: dict[str, Any] | None
+    images: list[ImageFile]
+
+
+@dataclass
+class ReportData:
+    """Everything a report shows; sections without data are simply empty."""
+
+    title: str
+    root: Path
+    runs: list[RunData]
+    datasets: list[DatasetData]
+    searches: list[SearchData]
+    streams: list[StreamData]
+    demo: dict[str, Any] | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def best_run(self) -> RunData | None:
+        """The run with the best test accuracy (validation accuracy where none was tested)."""
+        if not self.runs:
+            return None
+        if self.demo and self.demo.get("run"):
+            for r in self.runs:
+                if r.path.resolve() == (self.root / self.demo["run"]).resolve():
+                    return r
+
+        def key(r: RunData) -> tuple[float, float]:
+            test = r.evaluation["accuracy"] if r.evaluation else -1.0
+            return (test, r.metrics.get("val_accuracy") or -1.0)
+
+        return max(self.runs, key=key)
+
+
+def is_run(folder: Path) -> bool:
+    """True for a folder written by ``kwslab train``."""
+    return (folder / "config.json").is_file() and (folder / "metrics.json").is_file()
+
+
+def gather(path: str | Path, data: str | Path | None = None, *, evaluate_missing: bool = True,
+           progress: bool = False) -> ReportData:
+    """Read everything reportable under ``path``.
+
+    Args:
+        path: a run, search, stream or demo folder.
+        data: dataset folder or manifest; default: each run's own (``metrics.json`` ``data``).
+        evaluate_missing: score runs that have no ``eval_test.json`` when their data exists.
+        progress: show progress bars while evaluating.
+
+    Raises:
+        DataError: ``path`` is not a folder or holds nothing a report can show.
+    """
+    root = Path(path)
+    if not root.is_dir():
+        what = "is a file, not a folder" if root.exists() else "no such folder"
+        raise DataError(f"{root}: {what}; give a run, search, stream or demo folder")
+    runs, searches, streams = [], [], []
+    for folder, files in _walk(root):
+        pngs = sorted(folder / f for f in files if f.lower().endswith(".png"))
+        images = [ImageFile(p, _kind(p.name), _title(p.stem)) for p in pngs]
+        if is_run(folder):
+            runs.append(_read_run(root, folder, data, evaluate_missing, progress))
+        det = _stream_result(folder, files)
+        det_images = [i for i in images if i.kind == "det"]
+        if det is not None or det_images:
+            streams.append(StreamData(_name(root, folder), folder, det, det_images))
+        others = [i for i in images if i.kind != "det"]
+        known = any(i.kind != "other" for i in others)
+        if "comparison.json" in files or "trials.csv" in files or known:
+            trials, n = _read_trials(folder / "trials.csv")
+            comparison = _read_json(folder / "comparison.json")
+            searches.append(SearchData(_name(root, folder), folder, comparison, trials, n, others))
+    demo = _read_json(root / DEMO_FILE)
+    if not (runs or searches or streams):
+        raise DataError(f"{root}: nothing to report: no run folder (config.json + metrics.json), "
+                        "search output (comparison.json, trials.csv) or eval-stream result")
+    report = ReportData(root.resolve().name, root, runs, [], searches, streams, demo)
+    report.datasets = _datasets(runs, report.notes)
+    report.notes += [f"{r.name}: {r.note}" for r in runs if r.note]
+    return report
+
+
+def _walk(root: Path):
+    """(folder, file names) below ``root``, skipping datasets, hidden and very deep folders."""
+    base = len(root.parts)
+    for dirpath, dirnames, filenames in os.walk(root):
+        folder = Path(dirpath)
+        if _is_dataset(folder, filenames, dirnames):
+            dirnames[:] = []
+            continue
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith((".", "_")))
+        if len(folder.parts) - base >= MAX_DEPTH:
+            dirnames[:] = []
+        yield folder, set(filenames)
+
+
+def _is_dataset(folder: Path, files: list[str], dirs: list[str]) -> bool:
+    return "validation_list.txt" in files or "testing_list.txt" in files or (
+        "_background_noise_" in dirs)
+
+
+def _name(root: Path, folder: Path) -> str:
+    rel = folder.relative_to(root)
+    return str(rel) if str(rel) != "." else root.resolve().name
+
+
+def _title(stem: str) -> str:
+    return stem.replace("_", " ").replace("-", " ").strip().capitalize()
+
+
+def _kind(filename: str) -> str:
+    low = filename.lower()
+    for kind, words in IMAGE_KINDS:
+        if any(w in low for w in words):
+            return kind
+    return "other"
+
+
+def _read_json(path: Path) -> Any:
+    if not path.is_file():
+        return None
+    try:
+        return read_json(path)
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+def _stream_result(folder: Path, files: set[str]) -> dict[str, Any] | None:
+    """The first JSON in ``folder`` holding an eval-stream result (a ``det`` list)."""
+    for name in sorted(files):
+        if not name.endswith(".json") or name in SKIP_JSON or name.startswith("eval_"):
+            continue
+        if (folder / name).stat().st_size > MAX_JSON_BYTES:
+            continue
+        value = _read_json(folder / name)
+        if isinstance(value, dict) and isinstance(value.get("det"), list):
+            return value
+    return None
+
+
+def _read_trials(path: Path) -> tuple[list[dict[str, str]], int]:
+    if not path.is_file():
+        return [], 0
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    return rows[:MAX_TRIALS], len(rows)
+
+
+def _resolve_data(run_dir: Path, metrics: dict[str, Any], data: str | Path | None) -> Path | None:
+    if data is not None:
+        return Path(data)
+    recorded = metrics.get("data")
+    if not recorded:
+        return None
+    for candidate in (Path(recorded), run_dir / recorded):
+        if candidate.exists():
+            return candidate
+    return None
+
+
+def _read_run(root: Path, folder: Path, data: str | Path | None, evaluate_missing: bool,
+              progress: bool) -> RunData:
+    meta = read_json(folder / "config.json")
+    metrics = read_json(folder / "metrics.json")
+    card = _read_json(folder / "model_card.json")
+    data_path = _resolve_data(folder, metrics, data)
+    evaluation, note = _read_json(folder / "eval_test.json"), None
+    if evaluation is None and evaluate_missing:
+        if data_path is None:
+            note = "no test evaluation: its dataset is not here (pass --data)"
+        else:
+            from kwslab.evaluate import evaluate
+
+            try:
+                evaluation = evaluate(folder, data_path, "test", progress=progress)
+            except KwslabError as e:
+                note = f"no test evaluation: {e}"
+    return RunData(_name(root, folder), folder, list(meta.get("labels", [])),
+                   meta.get("config", {}), metrics, card, evaluation, data_path, note)
+
+
+def _datasets(runs: list[RunData], notes: list[str]) -> list[DatasetData]:
+    """One entry per distinct dataset (and label set) the runs were trained on."""
+    seen: dict[tuple[str, tuple[str, ...]], DatasetData] = {}
+    for run in runs:
+        key = (str(run.data_path or run.metrics.get("data", "")), tuple(run.labels))
+        if key in seen or not run.metrics.get("counts"):
+            continue
+        ds = DatasetData(key[0], run.metrics["counts"])
+        if run.data_path is not None:
+            try:
+                ds.examples = examples(run)
+            except KwslabError as e:
+                notes.append(f"{run.name}: no example clips ({e})")
+        seen[key] = ds
+    return list(seen.values())
+
+
+def examples(run: RunData) -> list[Example]:
+    """One clip per label of ``run`` (test split first) with the features the model sees.
+
+    Flattened features (the seed recipe) are shown as the 2-D image they were cut from.
+    """
+    from kwslab.config import run_config_from_dict
+    from kwslab.data import load_clips
+    from kwslab.data.dataset import load_clip
+    from kwslab.features import compute_features
+
+    cfg = run_config_from_dict(run.config)
+    fc = replace(cfg.features, flatten=False)
+    clips = load_clips(run.data_path, cfg.data, seed=cfg.train.seed)
+    order = {"test": 0, "validation": 1, "train": 2}
+    chosen: dict[str, Any] = {}
+    for c in sorted(clips, key=lambda c: (order.get(c.split, 3), c.path, c.offset)):
+        chosen.setdefault(c.label, c)
+    out = []
+    for label in run.labels:
+        if label not in chosen:
+            continue
+        try:
+            wave = load_clip(chosen[label], fc.clip_samples)
+        except KwslabError:
+            continue
+        kind = "MFCC" if fc.kind == "mfcc" else "log-Mel"
+        out.append(Example(label, chosen[label].path, wave, compute_features(wave, fc),
+                           fc.sample_rate, kind))
+    if not out:
+        raise DataError(f"{run.data_path}: none of the example clips could be read")
+    return out
+
+
+def dumps(value: Any) -> str:
+    """Compact JSON for a table cell."""
+    return json.dumps(value, separators=(", ", ": "))
