@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# The whole test suite: set up .venv with the dev extras, lint, then pytest.
+# PostgreSQL and Chromium (Debian packages) must be installed; .ci/run installs them.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+EXTRAS=serve,postgres,dev bash scripts/setup.sh
+.venv/bin/ruff check src tests benchmarks
+exec .venv/bin/python -m pytest -q -p no:cacheprovider "$@"
