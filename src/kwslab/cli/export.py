@@ -1,0 +1,39 @@
+"""`kwslab export`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from kwslab.cli.app import app, out
+
+
+@app.command()
+def export(
+    run_dir: Path = typer.Argument(..., help="Run folder written by `kwslab train`."),
+    fmt: str = typer.Option("onnx", "--format", help="Export format (only 'onnx')."),
+    out_dir: Path = typer.Option(None, "--out", help="Export folder (default: RUN_DIR/export)."),
+    int8: bool = typer.Option(False, "--int8", help="Also write an int8-quantised model."),
+    data: Path = typer.Option(
+        None, "--data", help="Dataset: calibrate int8 on its training clips and score fp32 vs "
+        "int8 on its test split (export_metrics.json)."),
+) -> None:
+    """Export a trained model to ONNX for `kwslab.runtime`, `stream` and `serve`."""
+    from kwslab.errors import ConfigError
+
+    if fmt != "onnx":
+        raise ConfigError(f"format {fmt!r} is not supported; valid: onnx")
+    from kwslab.export import export_onnx
+
+    result = export_onnx(run_dir, out_dir, int8=int8, data=data)
+    out.print(f"exported {', '.join(result['files'].values())} to {result['out']} "
+              f"(max |onnx - torch| = {result['parity_max_abs_diff']:.1e})")
+    m = result.get("metrics")
+    if m:
+        line = f"{m['split']} accuracy (n={m['n']}): fp32 {m['fp32']['accuracy']:.4f}"
+        if "int8" in m:
+            line += (f", int8 {m['int8']['accuracy']:.4f} ({m['int8_points_lost']:+.2f} points "
+                     f"lost; {m['fp32']['size_bytes'] / 1024:.0f} -> "
+                     f"{m['int8']['size_bytes'] / 1024:.0f} KiB)")
+        out.print(line)

@@ -1,0 +1,37 @@
+"""`kwslab serve`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from kwslab.cli.app import app, console
+
+
+@app.command()
+def serve(
+    export_dir: Path = typer.Argument(..., help="Export folder written by `kwslab export`."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on."),
+    port: int = typer.Option(8000, "--port", min=0, max=65535, help="TCP port."),
+    int8: bool = typer.Option(False, "--int8", help="Serve the int8 model."),
+    max_upload_mb: float = typer.Option(5.0, "--max-upload-mb", min=0.001,
+                                        help="Uploads over this many MiB get 413."),
+    log_level: str = typer.Option("info", "--log-level", help="uvicorn log level."),
+) -> None:
+    """Serve the model over HTTP: POST /v1/recognize, GET /v1/model, a web page at /."""
+    from kwslab.errors import MissingExtraError
+    from kwslab.runtime import Recognizer
+
+    try:
+        import uvicorn
+
+        from kwslab.serve import create_app
+    except ImportError as e:
+        raise MissingExtraError(f"serve needs FastAPI and uvicorn ({e.name} is missing): "
+                                "pip install 'kwslab[serve]'") from e
+    Recognizer.load(export_dir, int8=int8)  # fail here, in one line, not inside uvicorn
+    application = create_app(export_dir, int8=int8,
+                             max_upload_bytes=int(max_upload_mb * 1024 * 1024))
+    console.print(f"serving {export_dir} on http://{host}:{port}/ (API docs at /docs)")
+    uvicorn.run(application, host=host, port=port, log_level=log_level)

@@ -1,0 +1,107 @@
+"""`kwslab stream` and `kwslab eval-stream`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from kwslab.cli.app import app, console, out
+
+
+def _stream_config(hop_ms: float, smooth_ms: float, threshold: float, word_threshold: list[str],
+                   refractory_ms: float):
+    from kwslab.errors import ConfigError
+    from kwslab.runtime import StreamConfig
+
+    overrides = []
+    for item in word_threshold or []:
+        word, _, value = item.partition("=")
+        try:
+            overrides.append((word.strip(), float(value)))
+        except ValueError as e:
+            raise ConfigError(f"--word-threshold {item!r}: expected WORD=NUMBER") from e
+    return StreamConfig(hop_ms=hop_ms, smooth_ms=smooth_ms, threshold=threshold,
+                        word_thresholds=tuple(overrides), refractory_ms=refractory_ms)
+
+
+HOP = typer.Option(100.0, "--hop-ms", min=1, help="Audio between scored 1 s windows (ms).")
+SMOOTH = typer.Option(300.0, "--smooth-ms", min=0, help="Posterior moving average (ms).")
+THRESHOLD = typer.Option(0.8, "--threshold", min=0, max=1, help="Smoothed score to fire.")
+WORD_THRESHOLD = typer.Option(None, "--word-threshold", help="Per-word override: WORD=0.9.")
+REFRACTORY = typer.Option(1000.0, "--refractory-ms", min=0, help="Quiet time after a hit (ms).")
+
+
+@app.command()
+def stream(
+    export_dir: Path = typer.Argument(..., help="Export folder written by `kwslab export`."),
+    audio: Path = typer.Argument(None, help="Audio file of any length (or use --mic)."),
+    mic: bool = typer.Option(False, "--mic", help="Listen to the default input device."),
+    hop_ms: float = HOP, smooth_ms: float = SMOOTH, threshold: float = THRESHOLD,
+    word_threshold: list[str] = WORD_THRESHOLD, refractory_ms: float = REFRACTORY,
+    as_json: bool = typer.Option(False, "--json", help="One JSON object per detection."),
+    int8: bool = typer.Option(False, "--int8", help="Use the int8 model."),
+) -> None:
+    """Detect keywords in a long recording or the microphone, with timestamps."""
+    from kwslab.errors import KwslabError
+    from kwslab.runtime import Recognizer, StreamDetector, detect_file
+    from kwslab.runtime.stream import detect_chunks, microphone
+
+    if (audio is None) == (not mic):
+        raise KwslabError("give an audio file or --mic (not both)")
+    cfg = _stream_config(hop_ms, smooth_ms, threshold, word_threshold, refractory_ms)
+    det = StreamDetector(Recognizer.load(export_dir, int8=int8), cfg)
+    if mic:
+        detections = detect_chunks(det, microphone(det.recognizer.sample_rate, cfg.hop_ms))
+        console.print("listening on the default input device; Ctrl-C stops")
+    else:
+        detections = detect_file(det, audio)
+    for d in detections:
+        if as_json:
+            print(json.dumps(d._asdict()), flush=True)
+        else:
+            minutes, seconds = divmod(d.time, 60)
+            out.print(f"{int(minutes):02d}:{seconds:05.2f}  {d.label:<12} {d.score:.2f}")
+
+
+@app.command("eval-stream")
+def eval_stream(
+    export_dir: Path = typer.Argument(..., help="Export folder written by `kwslab export`."),
+    data: Path = typer.Option(..., "--data", help="Dataset folder or .jsonl manifest."),
+    split: str = typer.Option("test", "--split", help="Held-out clips to place: test/validation."),
+    snr: float = typer.Option(10.0, "--snr", help="Clip-to-noise ratio (dB)."),
+    seed: int = typer.Option(0, "--seed", help="Clip order, gaps and noise offsets."),
+    out_dir: Path = typer.Option(None, "--out", help="Folder for det.json and det.png "
+                                 "(default: EXPORT_DIR/stream_eval)."),
+    save_wav: Path = typer.Option(None, "--save-wav", help="Also write the test stream."),
+    hop_ms: float = HOP, smooth_ms: float = SMOOTH, threshold: float = THRESHOLD,
+    word_threshold: list[str] = WORD_THRESHOLD, refractory_ms: float = REFRACTORY,
+    int8: bool = typer.Option(False, "--int8", help="Use the int8 model."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Hit rate, false accepts per hour and a DET curve on a synthetic long stream."""
+    from kwslab.runtime.evalstream import eval_stream as run
+    from kwslab.runtime.evalstream import render_det
+    from kwslab.utils.io import write_json
+
+    cfg = _stream_config(hop_ms, smooth_ms, threshold, word_threshold, refractory_ms)
+    result = run(export_dir, data, split=split, snr_db=snr, seed=seed, cfg=cfg, int8=int8,
+                 save_wav=save_wav)
+    out_dir = out_dir or Path(export_dir) / "stream_eval"
+    write_json(out_dir / "det.json", result)
+    render_det(result, out_dir / "det.png")
+    if as_json:
+        print(json.dumps(result))
+        return
+    s, op = result["stream"], result["operating_point"]
+    out.print(f"{s['keyword_clips']} keywords in {s['duration_s'] / 60:.1f} min of noise at "
+              f"{s['snr_db']:g} dB SNR")
+    out.print(f"threshold {op['threshold']:g}: hit rate {op['hit_rate']:.3f} "
+              f"({op['hits']}/{op['hits'] + op['misses']}), {op['false_accepts']} false accepts "
+              f"= {op['fa_per_hour']:.1f} per hour")
+    best = [c for c in result["det"] if c["fa_per_hour"] <= 1.0]
+    if best:
+        b = max(best, key=lambda c: c["hit_rate"])
+        out.print(f"at <= 1 FA/hour: hit rate {b['hit_rate']:.3f} (threshold {b['threshold']:g})")
+    out.print(f"written to {out_dir / 'det.json'} and {out_dir / 'det.png'}")

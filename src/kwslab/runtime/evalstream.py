@@ -1,0 +1,235 @@
+"""Streaming evaluation: hit rate, false accepts per hour and the DET curve.
+
+A long stream is built from held-out clips placed at random times in background noise at a
+chosen SNR; the :class:`~kwslab.runtime.stream.StreamDetector` runs over it once, and its
+smoothed posteriors are re-triggered at every threshold to trace miss rate against false
+accepts per hour, the figure keyword spotters are chosen by (openWakeWord picks models by
+false positives per hour). Compute first, render second: :func:`eval_stream` returns plain
+data and :func:`render_det` only draws it.
+
+A detection at time t (end of its 1 s window) *hits* a clip placed at [s, s + 1] when the
+labels agree and s < t < s + 2 + smoothing span (the window overlaps the clip, allowing for the
+smoothing delay); further detections of an already-hit clip are counted as duplicates, not
+false accepts. Every other detection is a false accept. The SNR compares each clip's mean
+power over its whole second with the noise's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kwslab.config import SILENCE, UNKNOWN
+from kwslab.errors import DataError
+from kwslab.runtime.recognizer import Recognizer
+from kwslab.runtime.stream import Detection, StreamConfig, StreamDetector, Trigger
+
+THRESHOLDS = tuple(np.round(np.concatenate([np.arange(0.05, 0.95, 0.025),
+                                            [0.95, 0.97, 0.98, 0.99, 0.995, 0.999]]), 4))
+GAP_S = (2.0, 6.0)  # silence (noise only) between consecutive clips, uniform, seconds
+
+
+def eval_stream(model: str | Path | Recognizer, data: str | Path, *, split: str = "test",
+                snr_db: float = 10.0, seed: int = 0, cfg: StreamConfig | None = None,
+                gap_s: tuple[float, float] = GAP_S, int8: bool = False, threads: int = 1,
+                save_wav: str | Path | None = None) -> dict[str, Any]:
+    """Build a test stream from ``split`` of ``data``, run the detector, score it.
+
+    Args:
+        model: an export folder (``kwslab export``) or a loaded :class:`Recognizer`.
+        data: the dataset the model was trained on (folder or manifest).
+        split: which clips to place (held-out: ``test`` or ``validation``).
+        snr_db: clip-to-noise power ratio in dB.
+        seed: clip order, gaps and noise offsets.
+        cfg: the detector's settings; ``cfg.threshold`` is the reported operating point.
+        gap_s: (min, max) seconds of noise between clips; min must exceed 1 s + smoothing.
+        save_wav: also write the stream (16-bit WAV) there, e.g. for ``kwslab stream``.
+
+    Returns:
+        ``stream`` (duration, clips, SNR, ...), ``operating_point`` (at ``cfg.threshold``:
+        hits, misses, false_accepts, duplicates, hit_rate, miss_rate, fa_per_hour,
+        detections) and ``det`` (the same figures for every threshold in :data:`THRESHOLDS`).
+    """
+    from kwslab.config import DataConfig
+    from kwslab.data import load_clips
+    from kwslab.data.speechcommands import select_split
+
+    cfg = cfg or StreamConfig()
+    from_path = isinstance(model, str | Path)
+    rec = Recognizer.load(model, int8=int8, threads=threads) if from_path else model
+    words = tuple(w for w in rec.labels if w not in (SILENCE, UNKNOWN))
+    wanted = DataConfig(words=words, unknown=UNKNOWN in rec.labels)  # _unknown_: distractors
+    clips = select_split(load_clips(data, wanted, seed=seed), split)
+    if not clips:
+        raise DataError(f"{data}: no {split} clips of {', '.join(rec.labels)}")
+    if gap_s[0] < 1.0 + cfg.smooth_ms / 1000:
+        raise DataError(f"gap {gap_s[0]} s is too short: clips would share detections")
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(clips))
+    clips = [clips[i] for i in order]
+    noise, noise_name = _noise_bed(data, rng)
+
+    det = StreamDetector(rec, cfg)
+    events, times, scores = [], [], []
+    writer = _wav_writer(save_wav, rec.sample_rate)
+    try:
+        for chunk, event in _stream(clips, noise, snr_db, gap_s, rng, rec.sample_rate):
+            if event is not None:
+                events.append(event)
+            if writer is not None:
+                writer.write(np.clip(chunk, -1, 1))
+            t, s = det.posteriors(chunk)
+            times.append(t)
+            scores.append(s)
+        t, s = det.posteriors(np.zeros(det.window - det.hop, np.float32))  # flush
+    finally:
+        if writer is not None:
+            writer.close()
+    times.append(t)
+    scores.append(s)
+    times_a, scores_a = np.concatenate(times), np.concatenate(scores)
+    duration = float(times_a[-1]) if len(times_a) else 0.0
+    slack = 1.0 + cfg.smooth_ms / 1000
+
+    def at(thresholds: np.ndarray) -> tuple[dict[str, Any], list[Detection]]:
+        detections = Trigger(rec.labels, cfg, thresholds).step(times_a, scores_a)
+        return score_detections(detections, events, duration, slack), detections
+
+    base = Trigger(rec.labels, cfg).thresholds
+    operating, detections = at(base)
+    curve = [{"threshold": float(th), **at(np.full(len(rec.labels), th))[0]}
+             for th in THRESHOLDS]
+    n_words = sum(e[2] not in (UNKNOWN, SILENCE) for e in events)
+    return {
+        "model": str(model) if from_path else repr(model),
+        "variant": rec.meta.get("loaded"), "data": str(data), "split": split,
+        "stream": {"duration_s": duration, "hours": duration / 3600, "clips": len(events),
+                   "keyword_clips": n_words, "snr_db": snr_db, "seed": seed,
+                   "gap_s": list(gap_s), "noise": noise_name,
+                   "wav": str(save_wav) if save_wav else None},
+        "detector": asdict(cfg),
+        "operating_point": {"threshold": cfg.threshold, **operating,
+                            "detections": [d._asdict() for d in detections]},
+        "det": curve,
+    }
+
+
+def score_detections(detections: list[Detection], events: list[tuple[float, float, str]],
+                     duration_s: float, slack_s: float) -> dict[str, Any]:
+    """Hits, misses, false accepts (and per hour) of detections against placed clips.
+
+    Args:
+        detections: in time order.
+        events: (start_s, end_s, label) of each placed clip, in time order; ``_unknown_``
+            clips are distractors (any detection on them is a false accept).
+        duration_s: stream length (for the hourly rate).
+        slack_s: a detection may come this long after a clip's end and still hit it.
+    """
+    starts = np.array([e[0] for e in events])
+    hit = [False] * len(events)
+    false_accepts = duplicates = 0
+    for d in detections:
+        k = int(np.searchsorted(starts, d.time, side="left")) - 1  # last clip starting before
+        if k >= 0 and d.time < events[k][1] + slack_s and events[k][2] == d.label:
+            if hit[k]:
+                duplicates += 1
+            else:
+                hit[k] = True
+            continue
+        false_accepts += 1
+    targets = [i for i, e in enumerate(events) if e[2] not in (UNKNOWN, SILENCE)]
+    hits = sum(hit[i] for i in targets)
+    hours = duration_s / 3600
+    rate = hits / len(targets) if targets else 0.0
+    return {"hits": hits, "misses": len(targets) - hits, "false_accepts": false_accepts,
+            "duplicates": duplicates, "hit_rate": rate, "miss_rate": 1 - rate,
+            "fa_per_hour": false_accepts / hours if hours else 0.0}
+
+
+def _stream(clips, noise: np.ndarray, snr_db: float, gap_s: tuple[float, float],
+            rng: np.random.Generator, rate: int
+            ) -> Iterator[tuple[np.ndarray, tuple[float, float, str] | None]]:
+    """(chunk, event) pairs: a noise gap (event None), then a clip in noise (its event)."""
+    from kwslab.data.dataset import load_clip
+
+    waves = [load_clip(c, rate) for c in clips]  # held-out splits are small: ~1 s each
+    power = float(np.mean([np.mean(w.astype(np.float64) ** 2) for w in waves]))
+    level = np.sqrt(power / 10 ** (snr_db / 10))  # noise RMS (the bed has unit RMS)
+    pos, t = int(rng.integers(len(noise))), 0
+    for clip, wave in zip(clips, waves, strict=True):
+        gap = int(rng.uniform(*gap_s) * rate)
+        for chunk in (np.zeros(gap, np.float32), wave):
+            n = len(chunk)
+            idx = (pos + np.arange(n)) % len(noise)
+            pos = (pos + n) % len(noise)
+            mixed = (chunk + level * noise[idx]).astype(np.float32)
+            event = (t / rate, (t + n) / rate, clip.label) if chunk is wave else None
+            t += n
+            yield mixed, event
+    tail = int(gap_s[0] * rate)  # noise after the last clip
+    yield (level * noise[(pos + np.arange(tail)) % len(noise)]).astype(np.float32), None
+
+
+def _noise_bed(data: str | Path, rng: np.random.Generator) -> tuple[np.ndarray, str]:
+    """Unit-RMS noise: the held-out (last 10 %) part of each background-noise recording."""
+    from kwslab.audio import load_audio
+    from kwslab.data.speechcommands import NOISE_SPLIT_BOUNDS, noise_files
+
+    files = noise_files(data) if Path(data).is_dir() else []
+    parts = []
+    lo, hi = NOISE_SPLIT_BOUNDS["test"]
+    for f in files:
+        x = load_audio(f).astype(np.float64)
+        x = x[int(lo * len(x)) : int(hi * len(x))]
+        rms = np.sqrt(np.mean(x**2))
+        if len(x) and rms > 1e-6:
+            parts.append(x / rms)
+    if not parts:
+        return rng.normal(0, 1, 16000 * 30).astype(np.float32), "white (no _background_noise_)"
+    return (np.concatenate(parts).astype(np.float32),
+            "held-out 10 % of " + ", ".join(f.stem for f in files))
+
+
+def _wav_writer(path: str | Path | None, rate: int):
+    if path is None:
+        return None
+    import soundfile as sf
+
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    return sf.SoundFile(str(path), "w", samplerate=rate, channels=1, subtype="PCM_16",
+                        format="WAV")
+
+
+def render_det(result: dict[str, Any], path: str | Path) -> None:
+    """Draw the DET curve (miss rate vs false accepts per hour) of :func:`eval_stream` as PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    curve = result["det"]
+    fa = [c["fa_per_hour"] for c in curve]
+    miss = [100 * c["miss_rate"] for c in curve]
+    op = result["operating_point"]
+    fig, ax = plt.subplots(figsize=(6, 4.5), dpi=120)
+    ax.plot(fa, miss, marker=".", lw=1.5, label="thresholds 0.05-0.999")
+    ax.plot([op["fa_per_hour"]], [100 * op["miss_rate"]], "o", color="C3",
+            label=f"threshold {op['threshold']:g}: {100 * op['hit_rate']:.1f} % hits, "
+                  f"{op['fa_per_hour']:.1f} FA/h")
+    ax.set_xscale("symlog", linthresh=1.0)
+    ax.set_xlabel("false accepts per hour")
+    ax.set_ylabel("miss rate (%)")
+    s = result["stream"]
+    ax.set_title(f"DET: {s['keyword_clips']} keywords in {s['duration_s'] / 60:.0f} min, "
+                 f"SNR {s['snr_db']:g} dB")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+

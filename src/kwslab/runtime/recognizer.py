@@ -1,0 +1,167 @@
+"""Recognise 1 s clips with an exported model: NumPy features + one onnxruntime session.
+
+This module (and :mod:`kwslab.runtime`) imports only NumPy, onnxruntime and kwslab's pure
+modules, never torch or librosa, so a deployment box needs ``pip install kwslab[runtime]``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from kwslab.config import FeatureConfig, from_dict
+from kwslab.errors import ConfigError, MissingExtraError, ModelError
+from kwslab.features.mel import compute_features
+
+EXPORT_FORMAT = 1  # the export format this runtime reads (kwslab.export.EXPORT_FORMAT)
+INPUT, OUTPUT = "features", "probabilities"
+
+
+class Prediction(NamedTuple):
+    """The top label and every label's probability (they sum to 1)."""
+
+    label: str
+    probabilities: dict[str, float]
+
+
+class Recognizer:
+    """An exported keyword spotter.
+
+    Example::
+
+        r = Recognizer.load("runs/x/export")
+        label, probs = r.predict(samples)  # float32 mono at 16 kHz, ~1 s
+
+    Attributes:
+        labels: class names in output order.
+        features: the :class:`FeatureConfig` the model was trained on.
+        sample_rate: input rate in Hz (16,000).
+        meta: the export's ``config.json``.
+    """
+
+    def __init__(self, session: Any, meta: dict[str, Any]):
+        self.session = session
+        self.meta = meta
+        self.labels: list[str] = list(meta["labels"])
+        try:
+            self.features: FeatureConfig = from_dict(FeatureConfig, meta["features"])
+        except ConfigError as e:
+            raise ModelError(f"export config: bad feature config ({e})") from e
+        self.sample_rate: int = self.features.sample_rate
+        self.clip_samples: int = self.features.clip_samples
+
+    @classmethod
+    def load(cls, export_dir: str | Path, *, int8: bool = False,
+             threads: int = 1) -> Recognizer:
+        """Load ``export_dir`` (written by ``kwslab export``).
+
+        Args:
+            export_dir: folder with ``config.json`` and ``model.onnx``.
+            int8: use ``model.int8.onnx`` instead (export with ``--int8``).
+            threads: onnxruntime intra-op threads (1, as openWakeWord: lowest latency per
+                clip and no contention when several recognisers share a machine).
+
+        Raises:
+            ModelError: the folder is not an export, or is from an incompatible version.
+            MissingExtraError: onnxruntime is not installed.
+        """
+        export_dir = Path(export_dir)
+        meta = read_export_config(export_dir)
+        kind = "int8" if int8 else "fp32"
+        name = meta.get("files", {}).get(kind)
+        if name is None:
+            raise ModelError(f"{export_dir}: no {kind} model; re-export with "
+                             f"`kwslab export RUN --format onnx{' --int8' if int8 else ''}`")
+        path = export_dir / name
+        if not path.is_file():
+            raise ModelError(f"{path}: model file is missing")
+        try:
+            import onnxruntime as ort
+        except ImportError as e:
+            raise MissingExtraError("kwslab.runtime needs onnxruntime: "
+                                    "pip install 'kwslab[runtime]'") from e
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+        opts.log_severity_level = 3
+        try:
+            session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        except Exception as e:  # onnxruntime raises its own Fail/InvalidGraph types
+            raise ModelError(f"{path}: onnxruntime cannot load it ({str(e).splitlines()[0]})"
+                             ) from e
+        return cls(session, {**meta, "loaded": kind})
+
+    def compute(self, samples: np.ndarray) -> np.ndarray:
+        """Features of one clip (n,) or a batch (batch, n): :func:`compute_features`."""
+        return compute_features(samples, self.features)
+
+    def probabilities(self, samples: np.ndarray) -> np.ndarray:
+        """Probabilities, shape (n_labels,) for one clip or (batch, n_labels) for a batch.
+
+        Args:
+            samples: float mono audio at :attr:`sample_rate`; each clip is padded or
+                centre-cropped to 1 s.
+        """
+        samples = _check_samples(samples)
+        x = self.compute(samples)
+        probs = self.run(x if samples.ndim == 2 else x[None])
+        return probs if samples.ndim == 2 else probs[0]
+
+    def run(self, features: np.ndarray) -> np.ndarray:
+        """Probabilities (batch, n_labels) float32 of features (batch, *features.shape)."""
+        return self.session.run([OUTPUT], {INPUT: np.ascontiguousarray(features, np.float32)})[0]
+
+    def predict(self, samples: np.ndarray) -> Prediction:
+        """The label and per-label probabilities of one clip (float32 mono, 16 kHz)."""
+        probs = self.probabilities(samples)
+        if probs.ndim != 1:
+            raise ValueError("predict() takes one clip, shape (n,); use probabilities() for "
+                             "a batch")
+        return Prediction(self.labels[int(probs.argmax())],
+                          {label: float(p) for label, p in zip(self.labels, probs, strict=True)})
+
+    def predict_file(self, path: str | Path) -> Prediction:
+        """:meth:`predict` on an audio file (any rate or channel count; needs soundfile)."""
+        from kwslab.audio import load_audio
+
+        return self.predict(load_audio(path, self.sample_rate, max_seconds=60.0))
+
+    def __repr__(self) -> str:
+        return f"Recognizer(labels={self.labels}, model={self.meta.get('loaded')})"
+
+
+def read_export_config(export_dir: str | Path) -> dict[str, Any]:
+    """The ``config.json`` of an export folder, checked for format and version."""
+    export_dir = Path(export_dir)
+    path = export_dir / "config.json"
+    if not path.is_file():
+        raise ModelError(f"{export_dir} is not an export folder (no config.json); create one "
+                         "with `kwslab export RUN_DIR --format onnx --out DIR`")
+    try:
+        meta = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ModelError(f"{path}: not valid JSON ({e})") from e
+    if meta.get("format") != "kwslab-onnx":
+        hint = (" (this is a training run folder: export it with `kwslab export "
+                f"{export_dir} --format onnx`)") if (export_dir / "model.safetensors").is_file() \
+            else ""
+        raise ModelError(f"{export_dir} is not a kwslab ONNX export{hint}")
+    version = meta.get("format_version")
+    if version != EXPORT_FORMAT:
+        raise ModelError(f"{path}: export format {version} is not supported by this kwslab "
+                         f"(reads {EXPORT_FORMAT}); re-export the run")
+    for key in ("labels", "features", "files"):
+        if key not in meta:
+            raise ModelError(f"{path}: missing {key!r}")
+    return meta
+
+
+def _check_samples(samples: np.ndarray) -> np.ndarray:
+    samples = np.asarray(samples, dtype=np.float32)
+    if samples.ndim not in (1, 2) or samples.shape[-1] == 0:
+        raise ValueError(f"samples must have shape (n,) or (batch, n) with n > 0, got "
+                         f"{samples.shape}")
+    return samples

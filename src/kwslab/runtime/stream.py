@@ -1,0 +1,245 @@
+"""Streaming detection: a 1 s window slid over audio of any length, smoothed and debounced.
+
+Every ``hop_ms`` of new audio the last 1 s (the model's clip) is scored; posteriors are
+averaged over the last ``smooth_ms`` (a moving average, as in Chen et al. 2014); a word
+fires when its smoothed score reaches its threshold, then nothing fires for
+``refractory_ms``, and that word must drop below its threshold before it can fire again.
+
+Memory is bounded whatever the length: the detector keeps less than one window of samples
+and ``smooth`` posteriors; files are read block by block (:func:`detect_file`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+
+from kwslab.config import SILENCE, UNKNOWN
+from kwslab.errors import AudioError, KwslabError, MissingExtraError
+from kwslab.runtime.recognizer import Recognizer
+
+BATCH = 64  # windows scored per onnxruntime call when audio arrives in large blocks
+BLOCK_SECONDS = 10.0  # file read size: bounds memory at ~BLOCK_SECONDS of samples
+
+
+@dataclass(frozen=True)
+class StreamConfig:
+    """Window hop, smoothing, thresholds and refractory time of a :class:`StreamDetector`."""
+
+    hop_ms: float = 100.0  # new audio between scored windows
+    smooth_ms: float = 300.0  # moving average of posteriors over this span (>= one hop)
+    threshold: float = 0.8  # smoothed probability a word must reach to fire
+    word_thresholds: tuple[tuple[str, float], ...] = ()  # per-word overrides: (("go", 0.9),)
+    refractory_ms: float = 1000.0  # after a detection nothing fires for this long
+    ignore: tuple[str, ...] = (SILENCE, UNKNOWN)  # labels that never fire
+
+
+class Detection(NamedTuple):
+    """A word heard in the stream."""
+
+    time: float  # seconds from the stream's start to the end of the window that fired
+    label: str
+    score: float  # smoothed probability when it fired
+
+
+class Trigger:
+    """Thresholds + re-arming + refractory time over a sequence of smoothed posteriors."""
+
+    def __init__(self, labels: list[str], cfg: StreamConfig, thresholds: np.ndarray | None = None):
+        overrides = dict(cfg.word_thresholds)
+        unknown = set(overrides) - set(labels)
+        if unknown:
+            raise KwslabError(f"threshold for {', '.join(sorted(unknown))}: not a label of this "
+                              f"model ({', '.join(labels)})")
+        self.labels = labels
+        self.thresholds = (np.array([overrides.get(w, cfg.threshold) for w in labels])
+                           if thresholds is None else thresholds)
+        self.words = np.array([w not in cfg.ignore for w in labels])
+        self.refractory = cfg.refractory_ms / 1000.0
+        self.last = -np.inf
+        self.armed = np.ones(len(labels), bool)
+
+    def step(self, times: np.ndarray, smoothed: np.ndarray) -> list[Detection]:
+        """Detections among windows ending at ``times`` (s) with posteriors (n, n_labels)."""
+        above = (smoothed >= self.thresholds) & self.words
+        out = []
+        previous = -1
+        for k in np.flatnonzero(above.any(axis=1)):  # rows with nothing above just re-arm
+            if k != previous + 1:
+                self.armed[:] = True
+            previous = k
+            row, t = above[k], times[k]
+            ready = row & self.armed
+            if ready.any() and t - self.last >= self.refractory:
+                i = int(np.argmax(np.where(ready, smoothed[k], -1.0)))
+                out.append(Detection(float(t), self.labels[i], float(smoothed[k, i])))
+                self.last = t
+                self.armed[i] = False
+            self.armed |= ~row
+        if len(above) and previous != len(above) - 1:
+            self.armed[:] = True
+        return out
+
+
+class StreamDetector:
+    """Feed audio in chunks of any size; get :class:`Detection` s.
+
+    Example::
+
+        det = StreamDetector(Recognizer.load(export_dir))
+        for chunk in chunks:            # float32 mono, 16 kHz
+            for d in det.feed(chunk):
+                print(f"{d.time:.2f}s {d.label} {d.score:.2f}")
+    """
+
+    def __init__(self, recognizer: Recognizer, cfg: StreamConfig | None = None, *,
+                 batch: int = BATCH):
+        self.recognizer = recognizer
+        self.cfg = cfg = cfg or StreamConfig()
+        rate = recognizer.sample_rate
+        self.window = recognizer.clip_samples  # 16,000 samples: the model's 1 s clip
+        self.hop = int(round(cfg.hop_ms * rate / 1000))  # 1,600 samples at 100 ms
+        if not 0 < self.hop <= self.window:
+            raise KwslabError(f"hop {cfg.hop_ms} ms must be > 0 and at most the "
+                              f"{1000 * self.window / rate:.0f} ms window")
+        self.smooth = max(1, int(round(cfg.smooth_ms / cfg.hop_ms)))  # windows averaged
+        self.batch = batch
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget all audio; time restarts at 0."""
+        # Start with (window - hop) zeros so the first window ends after one hop of audio.
+        self._buf = np.zeros(self.window - self.hop, np.float32)
+        self._end = 0  # samples of real audio consumed by the windows scored so far
+        self._history = np.zeros((0, len(self.recognizer.labels)), np.float32)
+        self.trigger = Trigger(self.recognizer.labels, self.cfg)
+
+    def posteriors(self, samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Advance the stream by ``samples`` without triggering.
+
+        Returns:
+            (times (n,) in s: end of each new window; smoothed posteriors (n, n_labels)).
+        """
+        samples = np.asarray(samples, np.float32).reshape(-1)
+        buf = np.concatenate([self._buf, samples])
+        n = 0 if len(buf) < self.window else 1 + (len(buf) - self.window) // self.hop
+        times = (self._end + self.hop * np.arange(1, n + 1)) / self.recognizer.sample_rate
+        probs = np.empty((n, len(self.recognizer.labels)), np.float32)
+        if n:
+            views = np.lib.stride_tricks.sliding_window_view(buf, self.window)[:: self.hop][:n]
+            for s in range(0, n, self.batch):
+                probs[s : s + self.batch] = self.recognizer.probabilities(views[s : s + self.batch])
+        self._buf = buf[n * self.hop :].copy()  # < window + hop samples stay behind
+        self._end += n * self.hop
+        return times, self._smooth(probs)
+
+    def feed(self, samples: np.ndarray) -> list[Detection]:
+        """Detections that complete within this chunk (float32 mono at the model's rate)."""
+        return self.trigger.step(*self.posteriors(samples))
+
+    def flush(self) -> list[Detection]:
+        """Score the stream's last second by padding it with silence (call at end of file)."""
+        return self.feed(np.zeros(self.window - self.hop, np.float32))
+
+    def _smooth(self, probs: np.ndarray) -> np.ndarray:
+        if self.smooth == 1:
+            return probs
+        both = np.concatenate([self._history, probs])
+        csum = np.cumsum(both, axis=0, dtype=np.float64)
+        csum = np.concatenate([np.zeros((1, both.shape[1])), csum])
+        ends = np.arange(len(self._history) + 1, len(both) + 1)
+        starts = np.maximum(0, ends - self.smooth)
+        out = (csum[ends] - csum[starts]) / (ends - starts)[:, None]
+        self._history = both[-(self.smooth - 1) :]
+        return out.astype(np.float32)
+
+
+def read_blocks(path: str | Path, rate: int, block_seconds: float = BLOCK_SECONDS
+                ) -> Iterator[np.ndarray]:
+    """Mono float32 blocks of an audio file at ``rate`` Hz, never the whole file at once."""
+    import soundfile as sf
+
+    if not Path(path).is_file():
+        raise AudioError(f"{path}: no such file")
+    try:
+        info = sf.info(str(path))
+    except (sf.LibsndfileError, RuntimeError) as e:
+        raise AudioError(f"{path}: not a readable audio file ({e})") from e
+    resampler = None
+    if info.samplerate != rate:
+        import soxr
+
+        resampler = soxr.ResampleStream(info.samplerate, rate, 1, dtype="float32")
+    block = max(1, int(block_seconds * info.samplerate))
+    for data in sf.blocks(str(path), blocksize=block, dtype="float32", always_2d=True):
+        mono = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
+        if not np.isfinite(mono).all():
+            raise AudioError(f"{path}: contains NaN or infinite samples")
+        yield resampler.resample_chunk(mono) if resampler else mono
+    if resampler:
+        yield resampler.resample_chunk(np.zeros(0, np.float32), last=True)
+
+
+def detect_file(detector: StreamDetector, path: str | Path,
+                block_seconds: float = BLOCK_SECONDS) -> Iterator[Detection]:
+    """Detections in an audio file of any length, as they are found."""
+    for block in read_blocks(path, detector.recognizer.sample_rate, block_seconds):
+        yield from detector.feed(block)
+    yield from detector.flush()
+
+
+def detect_chunks(detector: StreamDetector, chunks: Iterable[np.ndarray]) -> Iterator[Detection]:
+    """Detections in a stream of sample chunks."""
+    for chunk in chunks:
+        yield from detector.feed(chunk)
+
+
+def microphone(rate: int, block_ms: float = 100.0, device: int | str | None = None
+               ) -> Iterator[np.ndarray]:
+    """Float32 mono chunks from an input device (``None``: the default) until interrupted.
+
+    The device is checked and opened here, before the first chunk is asked for.
+
+    Raises:
+        MissingExtraError: sounddevice or PortAudio is missing.
+        AudioError: there is no usable input device.
+    """
+    try:
+        import sounddevice as sd
+    except ImportError as e:
+        raise MissingExtraError("--mic needs sounddevice: pip install 'kwslab[mic]'") from e
+    except OSError as e:  # sounddevice is there but libportaudio is not
+        raise MissingExtraError(f"--mic needs the PortAudio library ({e}); install it, e.g. "
+                                "apt install libportaudio2") from e
+    try:
+        sd.query_devices(device, kind="input")
+    except (sd.PortAudioError, ValueError) as e:
+        raise AudioError(f"no audio input device ({e})") from e
+    chunks: queue.Queue = queue.Queue(maxsize=100)  # ~10 s of 100 ms blocks, then drop
+
+    def callback(indata, frames, time, status):  # PortAudio's signature
+        with contextlib.suppress(queue.Full):  # a stalled consumer loses audio, not memory
+            chunks.put_nowait(indata[:, 0].copy())
+
+    try:
+        stream = sd.InputStream(samplerate=rate, channels=1, dtype="float32", device=device,
+                                blocksize=int(rate * block_ms / 1000), callback=callback)
+        stream.start()
+    except sd.PortAudioError as e:
+        raise AudioError(f"cannot open the audio input device ({e})") from e
+    return _drain(stream, chunks)
+
+
+def _drain(stream, chunks: queue.Queue) -> Iterator[np.ndarray]:
+    try:
+        while True:
+            yield chunks.get()
+    finally:
+        stream.stop()
+        stream.close()

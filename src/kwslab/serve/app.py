@@ -1,0 +1,185 @@
+"""The HTTP service: recognise uploaded clips, describe the model, serve the web page.
+
+``create_app(export_dir)`` builds the FastAPI app; the model is loaded in its lifespan (not
+at import). Decoding and inference run in the thread pool, so the event loop keeps
+answering while clips are scored. Every error is JSON (``ErrorBody``): 400 bad audio, 404,
+405, 413 upload too large, 415 not audio, 422 malformed request, 500 anything else; no input
+can crash the server.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from fastapi import FastAPI, File, HTTPException, Request, UploadFile
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from kwslab.errors import AudioError
+from kwslab.runtime import Recognizer
+from kwslab.serve.schemas import ErrorBody, Health, Latency, ModelInfo, Recognition
+
+MAX_UPLOAD_BYTES = 5 * 1024 * 1024  # 5 MiB: ~2.7 min of 16 kHz 16-bit WAV
+MAX_AUDIO_SECONDS = 30.0  # longer uploads are refused (the model hears 1 s)
+log = logging.getLogger("kwslab.serve")
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorBody, "description": text} for code, text in (
+        (400, "empty, truncated, too long or NaN audio"), (413, "upload over the size limit"),
+        (415, "not an audio file"), (422, "no `file` field in a multipart form"))
+}
+
+
+def create_app(export_dir: str | Path, *, int8: bool = False,
+               max_upload_bytes: int = MAX_UPLOAD_BYTES,
+               max_seconds: float = MAX_AUDIO_SECONDS) -> FastAPI:
+    """The service for one exported model.
+
+    Args:
+        export_dir: folder written by ``kwslab export``.
+        int8: serve ``model.int8.onnx``.
+        max_upload_bytes: larger request bodies get 413 before they are read.
+        max_seconds: longer decoded audio gets 400.
+    """
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        rec = Recognizer.load(export_dir, int8=int8)
+        rec.predict(np.zeros(rec.clip_samples, np.float32))  # warm-up: lazy imports, arenas
+        app.state.recognizer = rec
+        log.info("loaded %s (%s)", export_dir, app.state.recognizer.meta["loaded"])
+        yield
+
+    app = FastAPI(title="kwslab", version="1", lifespan=lifespan,
+                  description="Keyword spotting: upload a ~1 s clip, get the word and every "
+                              "label's probability. The page at / records one in the browser.")
+    app.add_middleware(_BodyLimit, limit=max_upload_bytes)
+    _add_error_handlers(app)
+    page = (files("kwslab.serve") / "static" / "index.html").read_text(encoding="utf-8")
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    async def index() -> HTMLResponse:
+        return HTMLResponse(page)
+
+    @app.get("/healthz", response_model=Health)
+    async def healthz(request: Request) -> Health:
+        """Liveness: ok once the model is loaded."""
+        loaded = getattr(request.app.state, "recognizer", None) is not None
+        return Health(status="ok" if loaded else "loading", model_loaded=loaded)
+
+    @app.get("/v1/model", response_model=ModelInfo)
+    async def model_info(request: Request) -> ModelInfo:
+        """Labels, feature and run configuration, and the model card."""
+        rec: Recognizer = request.app.state.recognizer
+        meta = rec.meta
+        return ModelInfo(
+            labels=rec.labels, sample_rate=rec.sample_rate, variant=meta["loaded"],
+            input_shape=meta.get("input", {}).get("shape", []), features=meta["features"],
+            model_card=meta.get("model_card", {}), config=meta.get("config", {}),
+            export={k: meta.get(k) for k in ("format", "format_version", "opset", "files",
+                                             "int8_mode", "exported_at", "versions")},
+            max_upload_bytes=max_upload_bytes)
+
+    @app.post("/v1/recognize", response_model=Recognition, responses=_ERRORS)
+    async def recognize(
+        request: Request,
+        file: UploadFile = File(..., description="audio: WAV, FLAC or OGG; any rate/channels"),
+    ) -> Recognition:
+        """Recognise the word in an uploaded clip (padded or centre-cropped to 1 s)."""
+        start = time.perf_counter()
+        data = await file.read()
+        if not data:
+            raise HTTPException(400, "empty upload: the file has no bytes")
+        rec: Recognizer = request.app.state.recognizer
+        samples = await run_in_threadpool(_decode, data, rec.sample_rate, max_seconds)
+        decoded = time.perf_counter()
+        pred = await run_in_threadpool(rec.predict, samples)
+        done = time.perf_counter()
+        return Recognition(
+            label=pred.label, probabilities=pred.probabilities,
+            duration_s=len(samples) / rec.sample_rate,
+            latency=Latency(decode_ms=1e3 * (decoded - start), inference_ms=1e3 * (done - decoded),
+                            total_ms=1e3 * (done - start)))
+
+    return app
+
+
+def _decode(data: bytes, rate: int, max_seconds: float):
+    """Samples of an upload; 415 if it is not audio at all, 400 if it is bad audio."""
+    import soundfile as sf
+
+    from kwslab.audio import load_audio
+
+    try:
+        sf.info(io.BytesIO(data))
+    except Exception as e:  # libsndfile's errors: not a format it knows
+        raise HTTPException(415, "not an audio file (send WAV, FLAC or OGG)") from e
+    try:
+        return load_audio(data, rate, max_seconds=max_seconds)
+    except AudioError as e:
+        raise HTTPException(400, str(e).replace("<upload>: ", "")) from e
+
+
+class _BodyLimit:
+    """ASGI middleware: 413 for request bodies over ``limit`` bytes, declared or streamed."""
+
+    def __init__(self, app, limit: int):
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            response = _error(413, f"upload of {int(declared)} bytes is over the "
+                                   f"{self.limit}-byte limit")
+            return await response(scope, receive, send)
+        seen = 0
+
+        async def counted():
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.limit:
+                raise HTTPException(413, f"upload is over the {self.limit}-byte limit")
+            return message
+
+        return await self.app(scope, counted, send)
+
+
+def _error(status: int, message: str, detail: list | None = None) -> JSONResponse:
+    body = ErrorBody(error=message, status=status, detail=detail)
+    return JSONResponse(body.model_dump(exclude_none=True), status_code=status)
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        response = _error(exc.status_code, str(exc.detail))
+        for key, value in (exc.headers or {}).items():
+            response.headers[key] = value
+        return response
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [{"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")),
+                   "type": str(e.get("type", ""))} for e in exc.errors()]
+        where = ", ".join(".".join(map(str, e["loc"])) for e in errors)
+        hint = " (send multipart/form-data with the audio in a field named 'file')" if any(
+            "file" in e["loc"] for e in errors) else ""
+        return _error(422, f"invalid request: {where}{hint}", errors)
+
+    @app.exception_handler(Exception)
+    async def crashed(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return _error(500, f"internal error ({type(exc).__name__})")

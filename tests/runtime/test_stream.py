@@ -1,0 +1,217 @@
+"""Streaming detection: timing, smoothing, refractory time, chunking, bounded memory, CLIs.
+
+A band-energy "recogniser" (a tone is the word whose band holds most of the energy) stands in
+for a model where the test is about the detector, so results are exact; the real exported
+model runs through the CLI tests.
+"""
+
+from __future__ import annotations
+
+import json
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from kwslab.cli import main
+from kwslab.runtime import Detection, StreamConfig, StreamDetector, detect_file
+from kwslab.runtime.evalstream import eval_stream, render_det, score_detections
+from kwslab.runtime.stream import Trigger
+
+SR = 16000
+TONE_HZ = {"low": 300.0, "mid": 900.0, "high": 2500.0}  # as tests/conftest.py's tone words
+
+
+def tone_clip(word: str, rng: np.random.Generator) -> np.ndarray:
+    """A 0.3-0.6 s tone at the word's pitch inside 1 s (like the tone dataset's clips)."""
+    n = int(SR * rng.uniform(0.3, 0.6))
+    t = np.arange(n) / SR
+    tone = np.sin(2 * np.pi * TONE_HZ[word] * rng.uniform(0.95, 1.05) * t) * np.hanning(n)
+    out = np.zeros(SR, np.float32)
+    start = int(rng.integers(0, SR - n))
+    out[start : start + n] = tone * rng.uniform(0.2, 0.6)
+    return out
+
+
+class BandRecognizer:
+    """Duck-typed Recognizer: a word's probability follows its tone band's share of energy."""
+
+    labels = ["low", "mid", "high", "_silence_"]
+    sample_rate = clip_samples = SR
+    meta = {"loaded": "fake"}
+
+    def probabilities(self, windows: np.ndarray) -> np.ndarray:
+        spec = np.abs(np.fft.rfft(windows, axis=-1)) ** 2  # 1 Hz bins
+        total = spec.sum(-1) + 1e-12
+        share = np.stack([spec[:, int(hz * 0.9) : int(hz * 1.1)].sum(-1) / total
+                          for hz in TONE_HZ.values()], axis=1)
+        word = np.clip(share * 1.5, 0, 0.99)
+        return np.concatenate([word, 1 - word.max(1, keepdims=True)], axis=1)
+
+
+def tone_stream(words, rng, gap_s=3.0, noise=0.003):
+    """Words 1 s apart by ``gap_s`` in quiet noise; returns samples and word start times."""
+    x = rng.normal(0, noise, int(SR * (gap_s * len(words) + 2))).astype(np.float32)
+    starts = []
+    for i, w in enumerate(words):
+        s = int(SR * (1 + gap_s * i))
+        x[s : s + SR] += tone_clip(w, rng)
+        starts.append(s / SR)
+    return x, starts
+
+
+def test_detects_each_word_once_at_its_time():
+    rng = np.random.default_rng(0)
+    words = ["low", "mid", "high", "mid", "low", "high", "high"]
+    x, starts = tone_stream(words, rng)
+    det = StreamDetector(BandRecognizer(), StreamConfig(threshold=0.6))
+    found = det.feed(x) + det.flush()
+    assert [d.label for d in found] == words
+    for d, s in zip(found, starts, strict=True):
+        assert s < d.time < s + 1.0 + 1.0 + 0.3  # the window overlaps the clip
+        assert d.score >= 0.6
+
+
+def test_chunk_size_does_not_change_anything():
+    rng = np.random.default_rng(1)
+    x, _ = tone_stream(["high", "low", "mid"], rng)
+    whole = StreamDetector(BandRecognizer(), StreamConfig(threshold=0.6))
+    t_all, p_all = whole.posteriors(x)
+    want = whole.trigger.step(t_all, p_all)
+    det = StreamDetector(BandRecognizer(), StreamConfig(threshold=0.6), batch=7)
+    times, probs, got = [], [], []
+    pos = 0
+    while pos < len(x):
+        n = int(rng.integers(1, 5000))
+        t, p = det.posteriors(x[pos : pos + n])
+        got += det.trigger.step(t, p)
+        times.append(t)
+        probs.append(p)
+        pos += n
+    np.testing.assert_allclose(np.concatenate(times), t_all)
+    np.testing.assert_allclose(np.concatenate(probs), p_all, atol=1e-6)
+    assert got == want and len(want) == 3
+    assert t_all[0] == pytest.approx(0.1) and np.allclose(np.diff(t_all), 0.1)
+
+
+def test_smoothing_is_a_moving_average():
+    det = StreamDetector(BandRecognizer(), StreamConfig(hop_ms=100, smooth_ms=300))
+    p = np.random.default_rng(2).random((10, 4)).astype(np.float32)
+    got = np.concatenate([det._smooth(p[:4]), det._smooth(p[4:5]), det._smooth(p[5:])])
+    want = [p[max(0, i - 2) : i + 1].mean(0) for i in range(10)]
+    np.testing.assert_allclose(got, want, atol=1e-6)
+
+
+def test_trigger_threshold_refractory_rearm_and_ignore():
+    labels = ["go", "stop", "_silence_"]
+    cfg = StreamConfig(threshold=0.5, refractory_ms=1000, word_thresholds=(("stop", 0.9),))
+    times = np.arange(1, 31) / 10
+    p = np.zeros((30, 3), np.float32)
+    p[:, 2] = 1.0  # silence is never a detection
+    p[2:5, 0] = 0.7  # go: fires at 0.3 s
+    p[6:8, 0] = 0.7  # go again at 0.7 s: inside the refractory time, suppressed
+    p[14:26, 0] = 0.8  # go at 1.5 s, then stays high: not re-fired without dropping
+    p[27, 1] = 0.85  # stop below its own 0.9 threshold
+    p[28, 1] = 0.95  # stop fires at 2.9 s
+    found = Trigger(labels, cfg).step(times, p)
+    assert [(round(d.time, 1), d.label) for d in found] == [(0.3, "go"), (1.5, "go"),
+                                                          (2.9, "stop")]
+    with pytest.raises(Exception, match="not a label"):
+        Trigger(labels, StreamConfig(word_thresholds=(("yes", 0.5),)))
+
+
+def _write_minutes(path: Path, minutes: int, rng: np.random.Generator) -> None:
+    with sf.SoundFile(path, "w", samplerate=SR, channels=1, subtype="PCM_16") as f:
+        for _ in range(minutes):
+            block, _ = tone_stream(["low"] * 19 + ["high"], rng, gap_s=3.0)
+            f.write(block[: 60 * SR])
+
+
+def _peak_bytes(path: Path) -> tuple[int, int]:
+    tracemalloc.start()
+    det = StreamDetector(BandRecognizer(), StreamConfig(threshold=0.6))
+    n = sum(1 for _ in detect_file(det, path))
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return peak, n
+
+
+def test_long_file_memory_stays_flat(tmp_path):
+    """Memory does not grow with length: 12 minutes peak as high as 2 minutes do."""
+    rng = np.random.default_rng(3)
+    _write_minutes(tmp_path / "short.wav", 2, rng)
+    _write_minutes(tmp_path / "long.wav", 12, rng)
+    short_peak, short_n = _peak_bytes(tmp_path / "short.wav")
+    long_peak, long_n = _peak_bytes(tmp_path / "long.wav")
+    assert (short_n, long_n) == (40, 240)
+    assert long_peak < 1.1 * short_peak, (short_peak, long_peak)
+    assert long_peak < 12 * 60 * SR * 4 / 2  # far below the file as float32 (46 MB)
+
+
+def test_resampled_and_stereo_files_stream(tmp_path):
+    rng = np.random.default_rng(4)
+    x, starts = tone_stream(["mid", "high"], rng)
+    import soxr
+
+    y = soxr.resample(x, SR, 44100).astype(np.float32)
+    sf.write(tmp_path / "s.wav", np.stack([y, y], 1), 44100)
+    found = list(detect_file(StreamDetector(BandRecognizer(), StreamConfig(threshold=0.6)),
+                             tmp_path / "s.wav", block_seconds=0.37))
+    assert [d.label for d in found] == ["mid", "high"]
+
+
+def test_score_detections():
+    events = [(1.0, 2.0, "go"), (5.0, 6.0, "stop"), (9.0, 10.0, "_unknown_")]
+    dets = [Detection(1.5, "go", 0.9), Detection(2.9, "go", 0.9), Detection(5.5, "go", 0.9),
+            Detection(9.5, "go", 0.9), Detection(20.0, "stop", 0.9)]
+    r = score_detections(dets, events, duration_s=3600.0, slack_s=1.3)
+    assert (r["hits"], r["misses"], r["duplicates"], r["false_accepts"]) == (1, 1, 1, 3)
+    assert r["hit_rate"] == 0.5 and r["fa_per_hour"] == 3.0
+
+
+def test_eval_stream_finds_every_clip(tone_data, tmp_path):
+    result = eval_stream(BandRecognizer(), tone_data, snr_db=10.0, seed=0,
+                         cfg=StreamConfig(threshold=0.5), save_wav=tmp_path / "stream.wav")
+    op = result["operating_point"]
+    assert result["stream"]["keyword_clips"] == 9  # the tone test split: 3 words x 3 clips
+    assert op["hit_rate"] == 1.0 and op["false_accepts"] == 0
+    assert len(result["det"]) > 20 and result["det"][-1]["hit_rate"] <= op["hit_rate"]
+    info = sf.info(str(tmp_path / "stream.wav"))
+    assert info.duration == pytest.approx(result["stream"]["duration_s"], abs=1.0)
+    render_det(result, tmp_path / "det.png")
+    assert (tmp_path / "det.png").read_bytes()[:4] == b"\x89PNG"
+    json.dumps(result)
+
+
+def test_cli_stream_and_eval_stream(tone_export, tone_data, tmp_path, capsys):
+    rng = np.random.default_rng(5)
+    x, _ = tone_stream(["low", "high"], rng)
+    sf.write(tmp_path / "s.wav", x, SR)
+    with pytest.raises(SystemExit) as e:
+        main(["stream", str(tone_export), str(tmp_path / "s.wav"), "--json", "--threshold",
+              "0.5"])
+    assert e.value.code in (0, None)
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert lines and all(set(d) == {"time", "label", "score"} for d in lines)
+    assert all(d["label"] in ("low", "mid", "high") for d in lines)
+
+    with pytest.raises(SystemExit) as e:
+        main(["eval-stream", str(tone_export), "--data", str(tone_data), "--out",
+              str(tmp_path / "ev")])
+    assert e.value.code in (0, None)
+    det = json.loads((tmp_path / "ev" / "det.json").read_text())
+    assert det["stream"]["snr_db"] == 10.0 and (tmp_path / "ev" / "det.png").is_file()
+
+
+def test_cli_stream_errors_are_one_line(tone_export, tmp_path, capsys):
+    for argv in (["stream", str(tone_export), "--mic"],  # no PortAudio / no device here
+                 ["stream", str(tone_export)],
+                 ["stream", str(tone_export), str(tmp_path / "missing.wav")],
+                 ["stream", str(tmp_path), str(tmp_path / "missing.wav")]):
+        with pytest.raises(SystemExit) as e:
+            main(argv)
+        err = capsys.readouterr().err.strip()
+        assert e.value.code == 2, (argv, err)
+        assert err.startswith("error:") and len(err.splitlines()) == 1, err

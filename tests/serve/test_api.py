@@ -1,0 +1,128 @@
+"""The HTTP service against a real uvicorn server: answers, model info, and every bad input."""
+
+from __future__ import annotations
+
+import io
+import json
+import struct
+
+import httpx
+import numpy as np
+import pytest
+import soundfile as sf
+from serve_audio import word_wav
+
+from kwslab.runtime import Recognizer
+
+
+def post(server, content: bytes, name: str = "clip.wav", mime: str = "audio/wav"):
+    return httpx.post(f"{server.url}/v1/recognize", files={"file": (name, content, mime)},
+                      timeout=30)
+
+
+def assert_json_error(r: httpx.Response, status: int) -> dict:
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"].startswith("application/json")
+    body = r.json()
+    assert body["status"] == status and isinstance(body["error"], str) and body["error"]
+    return body
+
+
+def test_health_model_and_docs(server, tone_export):
+    assert httpx.get(f"{server.url}/healthz").json() == {"status": "ok", "model_loaded": True}
+    info = httpx.get(f"{server.url}/v1/model").json()
+    assert info["labels"] == ["low", "mid", "high"] and info["sample_rate"] == 16000
+    assert info["variant"] == "fp32" and info["model_card"]["params"] > 0
+    assert info["features"]["n_mels"] == 40 and info["max_upload_bytes"] == 256 * 1024
+    assert httpx.get(f"{server.url}/docs").status_code == 200
+    spec = httpx.get(f"{server.url}/openapi.json").json()
+    assert {"/v1/recognize", "/v1/model", "/healthz"} <= set(spec["paths"])
+    page = httpx.get(f"{server.url}/")
+    assert page.status_code == 200 and "Record 1 second" in page.text
+
+
+@pytest.mark.parametrize("word", ["low", "mid", "high"])
+def test_recognize_matches_the_runtime(server, tone_export, tmp_path, word):
+    path = word_wav(word, tmp_path / f"{word}.wav")
+    r = post(server, path.read_bytes())
+    assert r.status_code == 200, r.text
+    body = r.json()
+    local = Recognizer.load(tone_export).predict_file(path)
+    assert body["label"] == local.label == word
+    for label, p in local.probabilities.items():
+        assert body["probabilities"][label] == pytest.approx(p, abs=1e-5)
+    assert body["duration_s"] == pytest.approx(1.0)
+    assert 0 < body["latency"]["inference_ms"] <= body["latency"]["total_ms"]
+
+
+def test_other_formats_rates_and_channels(server, tmp_path):
+    x = sf.read(word_wav("mid", tmp_path / "m.wav"))[0]
+    import soxr
+
+    y = soxr.resample(x, 16000, 44100)
+    buf = io.BytesIO()
+    sf.write(buf, np.stack([y, y], 1), 44100, format="FLAC")
+    r = post(server, buf.getvalue(), "m.flac", "audio/flac")
+    assert r.status_code == 200 and r.json()["label"] == "mid"
+
+
+def wav_bytes(x: np.ndarray, rate: int = 16000, subtype: str = "PCM_16") -> bytes:
+    buf = io.BytesIO()
+    sf.write(buf, x, rate, format="WAV", subtype=subtype)
+    return buf.getvalue()
+
+
+def test_every_bad_input_gets_a_json_error(server):
+    good = wav_bytes(np.zeros(16000, np.float32))
+    assert "empty" in assert_json_error(post(server, b""), 400)["error"]
+    assert_json_error(post(server, b"hello, this is text\n" * 20, "a.txt", "text/plain"), 415)
+    assert_json_error(post(server, np.random.default_rng(0).bytes(5000)), 415)  # noise bytes
+    png = b"\x89PNG\r\n\x1a\n" + bytes(200)
+    assert_json_error(post(server, png, "x.png", "image/png"), 415)
+    truncated = good[:44] + good[44:1000]  # header promises 16000 samples
+    truncated = truncated[:40] + struct.pack("<I", 32000) + truncated[44:]
+    assert_json_error(post(server, truncated), 400)
+    nan = wav_bytes(np.full(1000, np.nan, np.float32), subtype="FLOAT")
+    assert "NaN" in assert_json_error(post(server, nan), 400)["error"]
+    too_long = wav_bytes(np.zeros(2000 * 31, np.float32), rate=2000, subtype="PCM_U8")
+    assert "longer" in assert_json_error(post(server, too_long), 400)["error"]
+    big = wav_bytes(np.zeros(16000 * 10, np.float32))  # 320 KB > 256 KiB
+    assert "limit" in assert_json_error(post(server, big), 413)["error"]
+
+    def chunks():  # no Content-Length: the limit is enforced while reading
+        yield (b'--x\r\nContent-Disposition: form-data; name="file"; filename="a.wav"\r\n'
+               b"Content-Type: audio/wav\r\n\r\n")
+        for _ in range(40):
+            yield bytes(10_000)
+        yield b"\r\n--x--\r\n"
+
+    r = httpx.post(f"{server.url}/v1/recognize", content=chunks(), timeout=30,
+                   headers={"content-type": "multipart/form-data; boundary=x"})
+    assert_json_error(r, 413)
+    missing = httpx.post(f"{server.url}/v1/recognize", data={"other": "1"}, timeout=30)
+    assert "file" in assert_json_error(missing, 422)["error"]
+    raw = httpx.post(f"{server.url}/v1/recognize", content=good, timeout=30,
+                     headers={"content-type": "audio/wav"})
+    assert_json_error(raw, 422)
+    assert_json_error(httpx.get(f"{server.url}/nope"), 404)
+    assert_json_error(httpx.get(f"{server.url}/v1/recognize"), 405)
+    # the server is still up and still right
+    assert server.proc.poll() is None
+    assert httpx.get(f"{server.url}/healthz").json()["model_loaded"] is True
+    assert post(server, good).status_code == 200
+
+
+@pytest.mark.filterwarnings("ignore:Using `httpx`")
+def test_unexpected_errors_are_json_500(tone_export):
+    from fastapi.testclient import TestClient
+
+    from kwslab.serve import create_app
+
+    with TestClient(create_app(tone_export), raise_server_exceptions=False) as client:
+        def broken(samples):
+            raise RuntimeError("boom")
+
+        client.app.state.recognizer.predict = broken
+        r = client.post("/v1/recognize", files={"file": ("a.wav", wav_bytes(np.zeros(800)))})
+        body = assert_json_error(r, 500)
+        assert "boom" not in json.dumps(body)  # no internals leak
