@@ -1,0 +1,135 @@
+"""``compare()``: several search methods under the same budget, in one table (the seed's).
+
+Each method runs in its own study (named after it, or ``METHOD-sSEED`` when repeated over
+seeds) in ``OUT/study.db`` and writes its outputs to ``OUT/METHOD``; the chosen configuration
+of each is scored on the test split. The budget is counted the same way for every method (see
+:mod:`kwslab.search.study`), which the seed's comparison did not do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kwslab.search.space import SearchSpace
+from kwslab.search.storage import storage_url
+from kwslab.search.study import Budget, run_search
+from kwslab.utils.io import write_json, write_text_atomic
+
+KEYS = ("val_loss", "val_accuracy", "test_accuracy", "seconds", "trials", "epochs")
+
+
+def compare(data: str | Path, out: str | Path, *, methods: list[str], budget: Budget,
+            space: SearchSpace | None = None, seeds: list[int] | None = None,
+            sampler: str = "tpe", workers: int = 1, progress: bool = True,
+            log: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
+    """Run each method (per seed) under ``budget``; write ``comparison.{json,md,png}``.
+
+    Returns:
+        One row per method: ``method``, ``val_loss``, ``val_accuracy`` (best trial),
+        ``test_accuracy`` with ``test_ci95`` (Wilson) of its model, ``seconds``, ``trials``,
+        ``epochs``; with several seeds each is the mean, with ``*_std`` beside it and the
+        single runs under ``runs``.
+    """
+    from kwslab.evaluate import evaluate
+
+    log = log or (lambda msg: None)
+    out = Path(out)
+    seeds = seeds or [0]
+    url = storage_url(None, out)
+    rows = []
+    for method in methods:
+        runs = []
+        for seed in seeds:
+            name = method if len(seeds) == 1 else f"{method}-s{seed}"
+            log(f"== {name}")
+            res = run_search(data, out / name, method=method, space=space, budget=budget,
+                             storage=url, study_name=name, workers=workers, seed=seed,
+                             sampler=sampler, progress=progress, log=log)
+            run: dict[str, Any] = {"method": method, "seed": seed, "best_trial": res.best_number,
+                                   "val_loss": res.best_val_loss, "val_accuracy": res.best_value,
+                                   "test_accuracy": None, "test_ci95": None,
+                                   "seconds": round(res.seconds, 1), "trials": res.trials,
+                                   "epochs": res.epochs}
+            if res.best_dir is not None:
+                ev = evaluate(res.best_dir, data, "test")
+                run["test_accuracy"], run["test_ci95"] = ev["accuracy"], ev["accuracy_ci95"]
+                run["test_n"] = ev["n"]
+            runs.append(run)
+        rows.append(runs[0] if len(runs) == 1 else _mean_row(method, runs))
+    write_json(out / "comparison.json", rows)
+    write_text_atomic(out / "comparison.md", markdown(rows, budget))
+    _plot(rows, out / "comparison.png")
+    return rows
+
+
+def _mean_row(method: str, runs: list[dict[str, Any]]) -> dict[str, Any]:
+    row: dict[str, Any] = {"method": method, "seeds": [r["seed"] for r in runs]}
+    for key in KEYS:
+        vals = [r[key] for r in runs if r[key] is not None]
+        row[key] = float(np.mean(vals)) if vals else None
+        row[f"{key}_std"] = float(np.std(vals)) if vals else None
+    row["runs"] = runs
+    return row
+
+
+def _fmt(row: dict[str, Any], key: str, digits: int) -> str:
+    v = row.get(key)
+    if v is None:
+        return "-"
+    text = f"{v:.{digits}f}"
+    if row.get(f"{key}_std") is not None:
+        text += f" ± {row[f'{key}_std']:.{digits}f}"
+    return text
+
+
+def markdown(rows: list[dict[str, Any]], budget: Budget) -> str:
+    """The comparison table in Markdown."""
+    b = [f"{budget.trials} trials" if budget.trials else "",
+         f"{budget.timeout:g} s" if budget.timeout else "",
+         f"{budget.epochs} epochs" if budget.epochs else ""]
+    lines = [f"Budget per method: {', '.join(x for x in b if x) or 'none'}", "",
+             "| method | val loss | val accuracy | test accuracy (95 % CI) | seconds | trials "
+             "| epochs |", "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        test = _fmt(r, "test_accuracy", 3)
+        if r.get("test_ci95"):
+            lo, hi = r["test_ci95"]
+            test += f" [{lo:.3f}, {hi:.3f}]"
+        lines.append(f"| {r['method']} | {_fmt(r, 'val_loss', 3)} | "
+                     f"{_fmt(r, 'val_accuracy', 3)} | {test} | {_fmt(r, 'seconds', 0)} | "
+                     f"{_fmt(r, 'trials', 0)} | {_fmt(r, 'epochs', 0)} |")
+    return "\n".join(lines) + "\n"
+
+
+def _plot(rows: list[dict[str, Any]], path: Path) -> None:
+    """Validation and test accuracy per method as bars (test with its interval)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from kwslab.search.plots import save_figure
+
+    names = [r["method"] for r in rows]
+    x = np.arange(len(rows))
+    val = [r["val_accuracy"] or 0 for r in rows]
+    test = [r["test_accuracy"] or 0 for r in rows]
+    fig, ax = plt.subplots(figsize=(1.6 * len(rows) + 3, 4))
+    ax.bar(x - 0.2, val, 0.4, label="validation (best trial)")
+    err = None
+    if all(r.get("test_ci95") for r in rows):
+        err = np.array([[t - r["test_ci95"][0], r["test_ci95"][1] - t]
+                        for t, r in zip(test, rows, strict=True)]).T
+    ax.bar(x + 0.2, test, 0.4, yerr=err, capsize=4, label="test (95 % CI)")
+    ax.set_xticks(x, [f"{n}\n{r['trials']:.0f} trials, {r['epochs']:.0f} ep"
+                      for n, r in zip(names, rows, strict=True)])
+    ax.set_ylabel("accuracy")
+    ax.set_ylim(0, 1)
+    ax.legend(loc="lower right")
+    ax.grid(axis="y", alpha=0.3)
+    save_figure(fig, path)
+    plt.close(fig)

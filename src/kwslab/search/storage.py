@@ -1,0 +1,133 @@
+"""Where studies live: a SQLite file by default, any SQLAlchemy URL (PostgreSQL first) to share.
+
+Every trial sends a heartbeat while it runs. A worker that starts (or waits) marks the trials
+whose heartbeat stopped as failed and queues their parameters again, so a study killed with
+``kill -9`` continues when the same command runs again.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+from kwslab.config import RunConfig, run_config_from_dict
+from kwslab.errors import KwslabError
+
+HEARTBEAT = 10  # seconds between a running trial's heartbeats
+GRACE = 3  # heartbeats missed before a running trial counts as dead
+CONNECT_TIMEOUT = 5  # seconds to reach a database server
+SEARCH_JSON = "search.json"  # in a tune --out folder: storage URL and study name
+
+
+class SearchError(KwslabError):
+    """A search cannot run: unreachable storage, unknown study or trial, empty result."""
+
+
+def storage_url(storage: str | None, out: str | Path) -> str:
+    """``storage`` as given, or the SQLite file ``OUT/study.db``."""
+    if storage:
+        return storage
+    return f"sqlite:///{(Path(out) / 'study.db').resolve()}"
+
+
+def redact(url: str) -> str:
+    """The URL with any password hidden (for messages)."""
+    try:
+        from sqlalchemy.engine import make_url
+
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not a URL sqlalchemy understands: say so later, show it as given
+        return url
+
+
+def open_storage(url: str, *, heartbeat: int = HEARTBEAT):
+    """An Optuna RDBStorage with heartbeats, failing within seconds if ``url`` is unreachable."""
+    import optuna
+    from sqlalchemy.exc import SQLAlchemyError
+
+    engine: dict = {}
+    if url.startswith("sqlite"):
+        if url.startswith("sqlite:///"):
+            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        engine = {"connect_args": {"timeout": 60}}  # several workers queue for the file lock
+    elif url.startswith(("postgresql", "mysql")):
+        engine = {"connect_args": {"connect_timeout": CONNECT_TIMEOUT}, "pool_pre_ping": True}
+    given, url = url, _with_driver(url)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    try:
+        return optuna.storages.RDBStorage(
+            url, engine_kwargs=engine, heartbeat_interval=heartbeat,
+            grace_period=heartbeat * GRACE, heartbeat_stale_trial_callback=requeue_stale)
+    except (SQLAlchemyError, ImportError, ValueError, RuntimeError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise SearchError(f"cannot open storage {redact(given)}: {first}") from e
+
+
+def _with_driver(url: str) -> str:
+    """``postgresql://`` with the driver that is installed (SQLAlchemy 2.1 assumes psycopg 3)."""
+    import importlib.util
+
+    if url.startswith("postgresql://") and importlib.util.find_spec("psycopg") is None:
+        if importlib.util.find_spec("psycopg2") is not None:
+            return "postgresql+psycopg2://" + url.removeprefix("postgresql://")
+        raise SearchError("PostgreSQL storage needs a driver: pip install 'kwslab[postgres]'")
+    return url
+
+
+def requeue_stale(study, trial) -> None:
+    """Heartbeat-stale trial callback: queue the dead trial's parameters again (not manual's)."""
+    if "manual_key" in trial.user_attrs or trial.user_attrs.get("budget") != "run":
+        return
+    study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number})
+
+
+def load_study(storage: str, name: str):
+    """An existing study, or a SearchError listing the study names the storage holds."""
+    import optuna
+
+    store = open_storage(storage)
+    try:
+        return optuna.load_study(study_name=name, storage=store)
+    except KeyError as e:
+        names = [s.study_name for s in optuna.get_all_study_summaries(store)]
+        raise SearchError(f"no study {name!r} in {redact(storage)}; studies: "
+                          f"{', '.join(names) or 'none'}") from e
+
+
+def resolve_study(spec: str) -> tuple[str, str]:
+    """(storage URL, study name) of ``OUT_DIR`` (a tune --out folder) or ``URL#STUDY``."""
+    if "#" in spec:
+        url, name = spec.rsplit("#", 1)
+        return url, name
+    folder = Path(spec)
+    info = folder / SEARCH_JSON
+    if not info.is_file():
+        raise SearchError(f"{spec}: not a tune output folder (no {SEARCH_JSON}); "
+                          f"give STORAGE_URL#STUDY_NAME instead")
+    from kwslab.utils.io import read_json
+
+    data = read_json(info)
+    return data["storage"], data["study"]
+
+
+def config_from_trial(spec: str) -> RunConfig:
+    """The full RunConfig of a trial, from ``STUDY:N``.
+
+    ``STUDY`` is a ``kwslab tune --out`` folder or ``STORAGE_URL#STUDY_NAME``; ``N`` is the
+    trial number. ``kwslab train --from-trial`` uses this to retrain any trial alone.
+    """
+    study_spec, sep, number = spec.rpartition(":")
+    if not sep or not number.isdigit():
+        raise SearchError(f"--from-trial {spec!r}: expected STUDY:N (N a trial number), where "
+                          f"STUDY is a tune --out folder or STORAGE_URL#STUDY_NAME")
+    url, name = resolve_study(study_spec)
+    study = load_study(url, name)
+    trials = [t for t in study.get_trials(deepcopy=False) if t.number == int(number)]
+    if not trials:
+        raise SearchError(f"study {name!r} has no trial {number} (it has "
+                          f"{len(study.get_trials(deepcopy=False))})")
+    cfg = trials[0].user_attrs.get("config")
+    if cfg is None:
+        raise SearchError(f"trial {number} of {name!r} never started training (no config)")
+    return run_config_from_dict(cfg)

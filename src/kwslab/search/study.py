@@ -1,0 +1,509 @@
+"""``run_search()``: a fair, resumable Optuna study over a search space.
+
+Budgets are counted the same way for every method: trials started and not lost, wall time of
+this command, and training epochs actually run (a pruned trial counts the epochs it ran). Each
+trial claims its share of the budget before training, in trial-number order, so N workers on
+one storage never overshoot: the trials beyond the budget are closed at once as failed with
+``budget = "over"``. A trial whose epoch share is smaller than its configured epochs, or that
+is still training when the time is up, stops at an epoch boundary and is recorded as pruned.
+
+Trials are seeded from the study seed and their number, and the sampler is re-seeded the
+same way before each trial, so a seeded single-worker study replays, even across restarts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+import multiprocessing
+import os
+import shutil
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kwslab.config import RunConfig, to_dict
+from kwslab.errors import ConfigError
+from kwslab.search.space import SearchSpace, load_space
+from kwslab.search.storage import (
+    HEARTBEAT,
+    SEARCH_JSON,
+    SearchError,
+    config_from_trial,
+    open_storage,
+    redact,
+    storage_url,
+)
+from kwslab.utils.io import write_json
+
+METHODS = ("manual", "grid", "random", "hyperband", "bayesian")
+SAMPLERS = ("tpe", "gp")
+BEST = "best"  # the best trial's run folder inside --out
+
+__all__ = ["METHODS", "Budget", "SearchResult", "best_trial", "config_from_trial",
+           "run_search", "study_totals"]
+
+
+@dataclass(frozen=True)
+class Budget:
+    """When to stop; any limit reached stops the search. ``None`` means no limit."""
+
+    trials: int | None = None  # trials run (completed or pruned) in the study
+    timeout: float | None = None  # seconds of wall time of this command
+    epochs: int | None = None  # training epochs run in the study, all trials together
+
+    def empty(self) -> bool:
+        return self.trials is None and self.timeout is None and self.epochs is None
+
+
+@dataclass(frozen=True)
+class _Job:
+    """Everything a worker process needs (picklable)."""
+
+    data: str
+    out: str
+    method: str
+    space: SearchSpace
+    budget: Budget
+    storage: str
+    study: str
+    seed: int
+    sampler: str
+    heartbeat: int
+    deadline: float | None  # time.time() at which the time budget ends
+    workers: int
+
+
+@dataclass
+class SearchResult:
+    """What a search found and what it cost."""
+
+    study: str
+    storage: str
+    out: Path
+    best_number: int | None
+    best_value: float | None  # validation accuracy of the best trial
+    best_val_loss: float | None
+    best_dir: Path | None  # run folder of the best trial (evaluate/predict accept it)
+    trials: int  # completed + pruned
+    epochs: int  # training epochs run
+    seconds: float  # wall time, summed over the runs of this command on this study
+    files: list[Path]
+
+
+def run_search(data: str | Path, out: str | Path, *, method: str,
+               space: SearchSpace | None = None, budget: Budget = Budget(),
+               storage: str | None = None, study_name: str | None = None, workers: int = 1,
+               seed: int = 0, sampler: str = "tpe", heartbeat: int = HEARTBEAT,
+               progress: bool = True, log: Callable[[str], None] | None = None) -> SearchResult:
+    """Search ``space`` with ``method`` until the budget is spent; write the results to ``out``.
+
+    Args:
+        data: dataset folder or manifest that every trial trains on.
+        out: folder for ``best/`` (a run folder), ``trials.csv``/``trials.json``, plots and
+            ``search.json``; the SQLite study ``study.db`` too unless ``storage`` is given.
+        method: manual, grid, random, hyperband or bayesian.
+        space: the search space (default: the shipped ``seed`` space).
+        budget: trials, seconds and/or epochs; random, hyperband and bayesian need one.
+        storage: SQLAlchemy URL shared by all workers (default ``sqlite:///OUT/study.db``).
+        study_name: default: the method's name. An existing study is continued.
+        workers: processes on this machine; more can join from elsewhere with the same storage.
+        seed: study seed; trial ``n`` trains with seed ``seed + n``.
+        sampler: bayesian only: ``tpe`` or ``gp`` (Gaussian process).
+        heartbeat: seconds between heartbeats; a trial silent for 3 of them is failed.
+    """
+    log = log or (lambda msg: None)
+    space = space or load_space(None)
+    if method not in METHODS:
+        raise ConfigError(f"method {method!r} is not one of {', '.join(METHODS)}")
+    if sampler not in SAMPLERS:
+        raise ConfigError(f"sampler {sampler!r} is not one of {', '.join(SAMPLERS)}")
+    if workers < 1:
+        raise ConfigError(f"workers must be at least 1, got {workers}")
+    if method == "manual" and workers > 1:
+        raise ConfigError("manual fixes one parameter after another: it runs with --workers 1")
+    if method == "grid" and budget.trials is None:
+        budget = dataclasses.replace(budget, trials=space.grid_size())
+    if method in ("random", "hyperband", "bayesian") and budget.empty():
+        raise ConfigError(f"{method} needs a budget: --trials, --timeout and/or --max-epochs")
+    for name, value in (("trials", budget.trials), ("timeout", budget.timeout),
+                        ("max-epochs", budget.epochs)):
+        if value is not None and value <= 0:
+            raise ConfigError(f"--{name} must be positive, got {value}")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    url = storage_url(storage, out)
+    name = study_name or method
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    if not space.base.train.threads:
+        space = space.with_base(dataclasses.replace(
+            space.base, train=dataclasses.replace(space.base.train, threads=threads)))
+    deadline = time.time() + budget.timeout if budget.timeout else None
+    job = _Job(str(data), str(out), method, space, budget, url, name, seed, sampler, heartbeat,
+               deadline, workers)
+    study = _open(job)  # fails fast on a bad URL, before any worker starts
+    write_json(out / SEARCH_JSON, {"storage": url, "study": name, "method": method,
+                                   "seed": seed, "space": space.source})
+    log(f"study {name!r} in {redact(url)}: {method}, budget {_describe(budget)}")
+    start = time.perf_counter()
+    ctx = multiprocessing.get_context("spawn")
+    ready = [ctx.Event() for _ in range(1, workers)]
+    procs = [ctx.Process(target=_worker_main, args=(job, i, ready[i - 1]), daemon=True)
+             for i in range(1, workers)]
+    for p in procs:
+        p.start()
+    for p, event in zip(procs, ready, strict=True):  # start together (imports take seconds)
+        while p.is_alive() and not event.wait(0.5) and time.perf_counter() - start < 60:
+            pass
+    try:
+        _work(job, 0, study, progress=progress)
+    finally:
+        for p in procs:
+            p.join()
+    bad = [p.exitcode for p in procs if p.exitcode]
+    if bad:
+        log(f"{len(bad)} worker process(es) exited with status {bad}")
+    seconds = study.user_attrs.get("seconds", 0.0) + time.perf_counter() - start
+    study.set_user_attr("seconds", seconds)
+    return _finish(job, study, seconds, log)
+
+
+def _describe(b: Budget) -> str:
+    parts = [f"{b.trials} trials" if b.trials else "", f"{b.timeout:g} s" if b.timeout else "",
+             f"{b.epochs} epochs" if b.epochs else ""]
+    return ", ".join(p for p in parts if p) or "the whole procedure"
+
+
+def _open(job: _Job):
+    import optuna
+
+    storage = open_storage(job.storage, heartbeat=job.heartbeat)
+    direction = "maximize"  # validation accuracy
+    study = optuna.create_study(storage=storage, study_name=job.study, direction=direction,
+                                load_if_exists=True, pruner=_pruner(job))
+    if study.user_attrs.get("method", job.method) != job.method:
+        raise SearchError(f"study {job.study!r} was run with method "
+                          f"{study.user_attrs['method']!r}, not {job.method!r}; "
+                          f"give another --study name")
+    if "method" not in study.user_attrs:
+        study.set_user_attr("method", job.method)
+        study.set_user_attr("seed", job.seed)
+    return study
+
+
+def _pruner(job: _Job):
+    import optuna
+
+    if job.method != "hyperband":
+        return optuna.pruners.NopPruner()
+    max_epochs = max([job.space.base.train.epochs] + [
+        int(v) for p in job.space.params if p.name == "train.epochs" for v in p.values()])
+    return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max_epochs,
+                                          reduction_factor=3)
+
+
+def _sampler(job: _Job, number: int, worker: int):
+    """A fresh sampler seeded by the study seed, the next trial number and the worker."""
+    import optuna
+
+    seed = job.seed * 100_003 + number + 7919 * worker
+    if job.method == "grid":  # the seed fixes the grid's order: it must not change per trial
+        return _GridSampler(job.space.grid(), seed=job.seed)
+    if job.method == "bayesian" and job.sampler == "gp":
+        return optuna.samplers.GPSampler(seed=seed, n_startup_trials=5)
+    if job.method in ("bayesian",):
+        return optuna.samplers.TPESampler(seed=seed, n_startup_trials=5)
+    return optuna.samplers.RandomSampler(seed=seed)  # random, hyperband, manual (fixed params)
+
+
+def _grid_sampler_class():
+    import optuna
+
+    class GridSampler(optuna.samplers.GridSampler):
+        """Optuna's grid; the budget (not the sampler) decides when the study stops."""
+
+        def after_trial(self, study, trial, state, values) -> None:
+            pass
+
+    return GridSampler
+
+
+def _GridSampler(grid: dict[str, list[Any]], seed: int):  # noqa: N802 (a class factory)
+    return _grid_sampler_class()(grid, seed=seed)
+
+
+def _worker_main(job: _Job, worker: int, ready) -> None:
+    """Entry point of a spawned worker process."""
+    os.environ["KWSLAB_PROGRESS"] = "0"
+    import kwslab.train  # noqa: F401  (the slow imports, before saying ready)
+
+    study = _open(job)
+    ready.set()
+    _work(job, worker, study, progress=False)
+
+
+class _OverBudget(Exception):
+    """Raised by a trial created after the budget was spent; it is closed as failed."""
+
+
+class _Stop(Exception):
+    """Raised from the epoch callback when a trial must stop (its epoch share, or time)."""
+
+
+def _work(job: _Job, worker: int, study, *, progress: bool) -> None:
+    """One worker's loop: claim budget, train a trial, repeat until the budget is spent."""
+    import optuna
+
+    from kwslab.search import manual
+    from kwslab.utils.progress import make_progress
+
+    with make_progress(transient=False) as bar:
+        total = job.budget.trials or job.budget.epochs
+        task = bar.add_task("search", total=total, visible=progress)
+        while True:
+            optuna.storages.fail_stale_trials(study)
+            totals = study_totals(study)
+            _show(bar, task, job, totals)
+            state = _budget_state(job, totals)
+            if state == "spent":
+                break
+            if state == "wait":  # the rest of the budget is held by running trials
+                time.sleep(min(2.0, job.heartbeat / 2))
+                continue
+            proposal = None
+            if job.method == "manual":
+                proposal = manual.next_trial(study, job.space, job.seed)
+                if proposal is None:
+                    break
+                study.enqueue_trial(proposal.params, user_attrs=proposal.attrs)
+            number = len(study.get_trials(deepcopy=False))
+            study.sampler = _sampler(job, number, worker)
+            over: list[bool] = []
+            errors: list[Exception] = []
+            study.optimize(functools.partial(_objective, job, study, over=over, errors=errors),
+                           n_trials=1,
+                           catch=(Exception,), gc_after_trial=False)
+            if errors:  # bad data or configuration: every trial would fail the same way
+                raise errors[0]
+            if over:
+                break
+        _show(bar, task, job, study_totals(study))
+
+
+def _show(bar, task, job: _Job, totals: dict[str, Any]) -> None:
+    best = f"{totals['best']:.4f}" if totals["best"] is not None else "-"
+    left = ""
+    if job.deadline:
+        left = f"  {max(0.0, job.deadline - time.time()):.0f} s left"
+    done = totals["trials"] if job.budget.trials or not job.budget.epochs else totals["epochs"]
+    bar.update(task, completed=done, description=(
+        f"{job.method}: {totals['trials']} trials, {totals['epochs']} epochs, best {best}{left}"))
+
+
+def _budget_state(job: _Job, totals: dict[str, Any]) -> str:
+    b = job.budget
+    if job.deadline and time.time() >= job.deadline:
+        return "spent"
+    if b.trials and totals["trials"] >= b.trials:
+        return "spent"
+    if b.epochs and totals["epochs"] >= b.epochs:
+        return "spent"
+    if b.trials and totals["trials"] + totals["running"] >= b.trials:
+        return "wait"
+    if b.epochs and totals["epochs"] + totals["held"] >= b.epochs:
+        return "wait"
+    return "go"
+
+
+def _epochs(t) -> int:
+    return int(t.user_attrs.get("epochs_run", 0))
+
+
+def study_totals(study) -> dict[str, Any]:
+    """Trials done (completed or pruned), running, epochs run and held, best value so far."""
+    from optuna.trial import TrialState
+
+    trials = [t for t in study.get_trials(deepcopy=False) if t.user_attrs.get("budget") == "run"]
+    done = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)
+            or (t.state == TrialState.FAIL and "error" in t.user_attrs)]
+    running = [t for t in trials if t.state == TrialState.RUNNING]
+    complete = [t for t in done if t.state == TrialState.COMPLETE]
+    return {
+        "trials": len(done), "running": len(running),
+        "epochs": sum(_epochs(t) for t in trials),
+        "held": sum(max(0, int(t.user_attrs.get("reserved") or 0) - _epochs(t))
+                    for t in running),
+        "best": max((t.value for t in complete), default=None),
+    }
+
+
+def _claim(job: _Job, study, trial) -> int | None:
+    """Claim this trial's share of the budget (epochs it may run), or raise _OverBudget.
+
+    Trials decide in number order: this one waits for lower-numbered running trials to
+    decide, then counts what they hold, so concurrent workers never overshoot.
+    """
+    from optuna.trial import TrialState
+
+    waited = time.time()
+    while True:
+        trials = [t for t in study.get_trials(deepcopy=False) if t.number < trial.number]
+        undecided = [t for t in trials if t.state == TrialState.RUNNING
+                     and "budget" not in t.user_attrs]
+        if not undecided:
+            break
+        if time.time() - waited > 1:
+            import optuna
+
+            optuna.storages.fail_stale_trials(study)
+            waited = time.time()
+        time.sleep(0.1)
+    counted = [t for t in trials if t.user_attrs.get("budget") == "run"]
+    b = job.budget
+    held = sum(max(_epochs(t), int(t.user_attrs.get("reserved") or 0))
+               if t.state == TrialState.RUNNING else _epochs(t) for t in counted)
+    n = sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
+            or "error" in t.user_attrs for t in counted)
+    left = None if b.epochs is None else b.epochs - held
+    if ((b.trials and n >= b.trials) or (left is not None and left < 1)
+            or (job.deadline and time.time() >= job.deadline)):
+        trial.set_user_attr("budget", "over")
+        raise _OverBudget(f"trial {trial.number}: budget spent")
+    trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
+    trial.set_user_attr("reserved", left)
+    trial.set_user_attr("epochs_run", 0)
+    trial.set_user_attr("budget", "run")
+    return left
+
+
+def _objective(job: _Job, study, trial, *, over: list[bool], errors: list[Exception]) -> float:
+    import optuna
+
+    from kwslab.errors import KwslabError
+    from kwslab.train import train
+
+    try:
+        reserved = _claim(job, study, trial)
+    except _OverBudget:
+        over.append(True)
+        raise
+    if "manual_key" in trial.user_attrs:
+        names = list(trial.user_attrs["manual_params"])
+        values = {n: job.space.param(n).suggest(trial) for n in names}
+        seed = job.seed + int(trial.user_attrs["manual_repeat"])
+    else:
+        values = job.space.suggest(trial)
+        seed = job.seed + trial.number
+    cfg: RunConfig = job.space.config(values, seed=seed)
+    trial.set_user_attr("config", to_dict(cfg))
+    trial.set_user_attr("seed", cfg.train.seed)
+    history: list[dict[str, float]] = []
+    prune = job.method == "hyperband"
+
+    def report(epoch: int, row: dict[str, float]) -> None:
+        history.append({k: round(float(v), 6) for k, v in row.items()})
+        trial.set_user_attr("epochs_run", epoch)
+        trial.report(row["val_accuracy"], epoch)
+        if prune and epoch < cfg.train.epochs and trial.should_prune():
+            raise optuna.TrialPruned(f"pruned at epoch {epoch}")
+        if reserved is not None and epoch >= reserved and epoch < cfg.train.epochs:
+            raise _Stop("epochs")
+        if job.deadline and time.time() >= job.deadline and epoch < cfg.train.epochs:
+            raise _Stop("time")
+
+    tmp = Path(job.out) / ".trials" / f"{trial.number}-{os.getpid()}"
+    try:
+        result = train(cfg, job.data, tmp, report=report, progress=False)
+    except _Stop as e:
+        trial.set_user_attr("stopped", f"budget ({e})")
+        raise optuna.TrialPruned(f"stopped by the {e} budget") from e
+    except optuna.TrialPruned:
+        raise
+    except Exception as e:  # the trial is failed and counts as run; bad input stops the search
+        trial.set_user_attr("error", f"{type(e).__name__}: {e}")
+        if isinstance(e, KwslabError):
+            errors.append(e)
+        raise
+    finally:
+        trial.set_user_attr("history", history)
+    m = result.metrics
+    for key in ("val_loss", "train_accuracy", "train_loss", "best_epoch", "seconds"):
+        trial.set_user_attr(key, m[key])
+    _keep_if_best(job, study, trial.number, (m["val_accuracy"], -m["val_loss"]), tmp)
+    return float(m["val_accuracy"])
+
+
+def _key(t) -> tuple[float, float]:
+    """Sort key of a completed trial: accuracy, then lower loss."""
+    return (t.value, -float(t.user_attrs.get("val_loss", math.inf)))
+
+
+def best_trial(study):
+    """The completed trial with the best validation accuracy (ties: lower loss), or None."""
+    from optuna.trial import TrialState
+
+    done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+            if t.value is not None]
+    return max(done, key=_key, default=None)
+
+
+def _keep_if_best(job: _Job, study, number: int, key: tuple[float, float], tmp: Path) -> None:
+    """Keep the trial's run folder in OUT/trials/N if it beats every completed trial so far."""
+    best = best_trial(study)
+    if best is None or key > _key(best):
+        dest = Path(job.out) / "trials" / str(number)
+        shutil.rmtree(dest, ignore_errors=True)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(tmp, dest)
+    else:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _finish(job: _Job, study, seconds: float, log: Callable[[str], None]) -> SearchResult:
+    """Write the best run folder, the trial table and the plots."""
+    from kwslab.search import plots
+
+    out = Path(job.out)
+    shutil.rmtree(out / ".trials", ignore_errors=True)
+    totals = study_totals(study)
+    files = plots.write_trials(study, out)
+    files += plots.study_plots(study, out, log=log)
+    if job.method == "manual":
+        from kwslab.search import manual
+
+        files += manual.write_summary(study, job.space, out)
+    best = best_trial(study)
+    best_dir = None
+    if best is not None:
+        best_dir = out / BEST
+        kept = out / "trials" / str(best.number)
+        tmp = out / f".{BEST}.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        if kept.is_dir():
+            shutil.copytree(kept, tmp)
+        else:  # found by a worker on another machine: retrain it here
+            from kwslab.train import train
+
+            log(f"retraining trial {best.number} (trained elsewhere) into {best_dir}")
+            train(config_from_trial(f"{job.storage}#{job.study}:{best.number}"), job.data, tmp,
+                  progress=False)
+        shutil.rmtree(best_dir, ignore_errors=True)
+        os.replace(tmp, best_dir)
+        write_json(out / "best.json", {
+            "study": job.study, "trial": best.number, "val_accuracy": best.value,
+            "val_loss": best.user_attrs.get("val_loss"), "params": best.params,
+            "config": best.user_attrs.get("config")})
+        files.append(out / "best.json")
+    else:
+        log("no trial completed: there is no best model")
+    return SearchResult(
+        study=job.study, storage=job.storage, out=out,
+        best_number=None if best is None else best.number,
+        best_value=None if best is None else best.value,
+        best_val_loss=None if best is None else best.user_attrs.get("val_loss"),
+        best_dir=best_dir, trials=totals["trials"], epochs=totals["epochs"], seconds=seconds,
+        files=files)
