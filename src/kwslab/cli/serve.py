@@ -20,6 +20,13 @@ def serve(
     log_level: str = typer.Option("info", "--log-level", help="uvicorn log level."),
 ) -> None:
     """Serve the model over HTTP: POST /v1/recognize, GET /v1/model, a web page at /."""
+    import os
+
+    # One BLAS thread per request: concurrency comes from requests in the thread pool, and
+    # OpenBLAS's spinning threads cost ~10x the CPU on small matmuls under load. Read by
+    # OpenBLAS when NumPy loads, which has not happened yet in this process.
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(var, "1")
     from kwslab.errors import MissingExtraError
     from kwslab.runtime import Recognizer
 
