@@ -16,7 +16,7 @@ def test_shipped_seed_space_loads_and_covers_the_seed_knobs():
     assert {"model.hidden_layers", "model.neurons", "model.activation", "model.init",
             "model.dropout", "train.optimizer", "train.lr", "train.batch_size"} <= names
     assert list(space.order) and set(space.order) <= names
-    assert load_space("seed-quick").base.train.epochs == 10
+    assert load_space("seed-quick").base.train.epochs == 4
 
 
 def test_values_and_config():

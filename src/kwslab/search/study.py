@@ -19,7 +19,6 @@ import math
 import multiprocessing
 import os
 import shutil
-import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from typing import Any
 
 from kwslab.config import RunConfig, to_dict
 from kwslab.errors import ConfigError
+from kwslab.search.budget import Budget, OverBudget, budget_state, claim, describe, study_totals
 from kwslab.search.space import SearchSpace, load_space
 from kwslab.search.storage import (
     HEARTBEAT,
@@ -46,18 +46,6 @@ BEST = "best"  # the best trial's run folder inside --out
 
 __all__ = ["METHODS", "Budget", "SearchResult", "best_trial", "config_from_trial",
            "run_search", "study_totals"]
-
-
-@dataclass(frozen=True)
-class Budget:
-    """When to stop; any limit reached stops the search. ``None`` means no limit."""
-
-    trials: int | None = None  # trials run (completed or pruned) in the study
-    timeout: float | None = None  # seconds of wall time of this command
-    epochs: int | None = None  # training epochs run in the study, all trials together
-
-    def empty(self) -> bool:
-        return self.trials is None and self.timeout is None and self.epochs is None
 
 
 @dataclass(frozen=True)
@@ -148,7 +136,7 @@ def run_search(data: str | Path, out: str | Path, *, method: str,
     study = _open(job)  # fails fast on a bad URL, before any worker starts
     write_json(out / SEARCH_JSON, {"storage": url, "study": name, "method": method,
                                    "seed": seed, "space": space.source})
-    log(f"study {name!r} in {redact(url)}: {method}, budget {_describe(budget)}")
+    log(f"study {name!r} in {redact(url)}: {method}, budget {describe(budget)}")
     start = time.perf_counter()
     ctx = multiprocessing.get_context("spawn")
     ready = [ctx.Event() for _ in range(1, workers)]
@@ -170,12 +158,6 @@ def run_search(data: str | Path, out: str | Path, *, method: str,
     seconds = study.user_attrs.get("seconds", 0.0) + time.perf_counter() - start
     study.set_user_attr("seconds", seconds)
     return _finish(job, study, seconds, log)
-
-
-def _describe(b: Budget) -> str:
-    parts = [f"{b.trials} trials" if b.trials else "", f"{b.timeout:g} s" if b.timeout else "",
-             f"{b.epochs} epochs" if b.epochs else ""]
-    return ", ".join(p for p in parts if p) or "the whole procedure"
 
 
 def _open(job: _Job):
@@ -246,10 +228,6 @@ def _worker_main(job: _Job, worker: int, ready) -> None:
     _work(job, worker, study, progress=False)
 
 
-class _OverBudget(Exception):
-    """Raised by a trial created after the budget was spent; it is closed as failed."""
-
-
 class _Stop(Exception):
     """Raised from the epoch callback when a trial must stop (its epoch share, or time)."""
 
@@ -268,7 +246,7 @@ def _work(job: _Job, worker: int, study, *, progress: bool) -> None:
             optuna.storages.fail_stale_trials(study)
             totals = study_totals(study)
             _show(bar, task, job, totals)
-            state = _budget_state(job, totals)
+            state = budget_state(job.budget, job.deadline, totals)
             if state == "spent":
                 break
             if state == "wait":  # the rest of the budget is held by running trials
@@ -304,82 +282,6 @@ def _show(bar, task, job: _Job, totals: dict[str, Any]) -> None:
         f"{job.method}: {totals['trials']} trials, {totals['epochs']} epochs, best {best}{left}"))
 
 
-def _budget_state(job: _Job, totals: dict[str, Any]) -> str:
-    b = job.budget
-    if job.deadline and time.time() >= job.deadline:
-        return "spent"
-    if b.trials and totals["trials"] >= b.trials:
-        return "spent"
-    if b.epochs and totals["epochs"] >= b.epochs:
-        return "spent"
-    if b.trials and totals["trials"] + totals["running"] >= b.trials:
-        return "wait"
-    if b.epochs and totals["epochs"] + totals["held"] >= b.epochs:
-        return "wait"
-    return "go"
-
-
-def _epochs(t) -> int:
-    return int(t.user_attrs.get("epochs_run", 0))
-
-
-def study_totals(study) -> dict[str, Any]:
-    """Trials done (completed or pruned), running, epochs run and held, best value so far."""
-    from optuna.trial import TrialState
-
-    trials = [t for t in study.get_trials(deepcopy=False) if t.user_attrs.get("budget") == "run"]
-    done = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)
-            or (t.state == TrialState.FAIL and "error" in t.user_attrs)]
-    running = [t for t in trials if t.state == TrialState.RUNNING]
-    complete = [t for t in done if t.state == TrialState.COMPLETE]
-    return {
-        "trials": len(done), "running": len(running),
-        "epochs": sum(_epochs(t) for t in trials),
-        "held": sum(max(0, int(t.user_attrs.get("reserved") or 0) - _epochs(t))
-                    for t in running),
-        "best": max((t.value for t in complete), default=None),
-    }
-
-
-def _claim(job: _Job, study, trial) -> int | None:
-    """Claim this trial's share of the budget (epochs it may run), or raise _OverBudget.
-
-    Trials decide in number order: this one waits for lower-numbered running trials to
-    decide, then counts what they hold, so concurrent workers never overshoot.
-    """
-    from optuna.trial import TrialState
-
-    waited = time.time()
-    while True:
-        trials = [t for t in study.get_trials(deepcopy=False) if t.number < trial.number]
-        undecided = [t for t in trials if t.state == TrialState.RUNNING
-                     and "budget" not in t.user_attrs]
-        if not undecided:
-            break
-        if time.time() - waited > 1:
-            import optuna
-
-            optuna.storages.fail_stale_trials(study)
-            waited = time.time()
-        time.sleep(0.1)
-    counted = [t for t in trials if t.user_attrs.get("budget") == "run"]
-    b = job.budget
-    held = sum(max(_epochs(t), int(t.user_attrs.get("reserved") or 0))
-               if t.state == TrialState.RUNNING else _epochs(t) for t in counted)
-    n = sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
-            or "error" in t.user_attrs for t in counted)
-    left = None if b.epochs is None else b.epochs - held
-    if ((b.trials and n >= b.trials) or (left is not None and left < 1)
-            or (job.deadline and time.time() >= job.deadline)):
-        trial.set_user_attr("budget", "over")
-        raise _OverBudget(f"trial {trial.number}: budget spent")
-    trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
-    trial.set_user_attr("reserved", left)
-    trial.set_user_attr("epochs_run", 0)
-    trial.set_user_attr("budget", "run")
-    return left
-
-
 def _objective(job: _Job, study, trial, *, over: list[bool], errors: list[Exception]) -> float:
     import optuna
 
@@ -387,8 +289,8 @@ def _objective(job: _Job, study, trial, *, over: list[bool], errors: list[Except
     from kwslab.train import train
 
     try:
-        reserved = _claim(job, study, trial)
-    except _OverBudget:
+        reserved = claim(job.budget, job.deadline, study, trial)
+    except OverBudget:
         over.append(True)
         raise
     if "manual_key" in trial.user_attrs:
