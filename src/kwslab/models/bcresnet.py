@@ -45,9 +45,9 @@ class SubSpectralNorm(nn.Module):
         self.bn = nn.BatchNorm2d(c * self.sub_bands)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(N, C, F, T) -> same shape."""
+        """(N, C, F, T) -> same shape, channels-last like the rest of the network."""
         y = x.reshape(x.shape[0], self.c * self.sub_bands, -1, x.shape[-1])
-        return self.bn(y).reshape(x.shape)
+        return self.bn(y).reshape(x.shape).contiguous(memory_format=torch.channels_last)
 
 
 class BCResBlock(nn.Module):
@@ -70,19 +70,19 @@ class BCResBlock(nn.Module):
         self.freq_conv = nn.Conv2d(c_out, c_out, (3, 1), stride=(freq_stride, 1),
                                    padding=(1, 0), groups=c_out, bias=False)
         self.ssn = SubSpectralNorm(c_out, conv_out(n_bins, 3, freq_stride, 1))
-        self.temporal = nn.Sequential(
-            nn.Conv1d(c_out, c_out, 3, padding=dilation, dilation=dilation, groups=c_out,
-                      bias=False),
-            nn.BatchNorm1d(c_out),
+        self.temporal = nn.Sequential(  # on (N, C, 1, T): 2-D ops keep the fast NHWC kernels
+            nn.Conv2d(c_out, c_out, (1, 3), padding=(0, dilation), dilation=(1, dilation),
+                      groups=c_out, bias=False),
+            nn.BatchNorm2d(c_out),
             nn.SiLU(inplace=True),
-            nn.Conv1d(c_out, c_out, 1, bias=False),
-            nn.Dropout1d(dropout),  # channel dropout, as the paper's Dropout2d on (C, 1, T)
+            nn.Conv2d(c_out, c_out, 1, bias=False),
+            nn.Dropout2d(dropout),  # channel dropout, as in the paper
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(N, C_in, F, T) -> (N, C_out, F / freq_stride, T)."""
         f2 = self.ssn(self.freq_conv(self.pre(x)))
-        f1 = self.temporal(f2.mean(2)).unsqueeze(2)  # temporal work on (N, C, T), then broadcast
+        f1 = self.temporal(f2.mean(2, keepdim=True))  # (N, C, 1, T), broadcast over F
         out = f2 + f1 if self.transition else x + f2 + f1
         return torch.relu(out)
 
@@ -132,6 +132,9 @@ class BCResNet(nn.Module):
             nn.ReLU(inplace=True),
         )
         self.classifier = nn.Linear(c_head, n_classes)  # the paper's 1x1 conv on a 1x1 map
+        # Depthwise convs are several times faster in NHWC on CPU (oneDNN); 4-D weights are
+        # stored channels-last and load_state_dict keeps that layout.
+        self.to(memory_format=torch.channels_last)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(batch, n_mels, frames) float32 -> logits (batch, n_classes)."""

@@ -83,6 +83,7 @@ class DSCNN(nn.Module):
         self.blocks = nn.Sequential(*(DSBlock(c) for _ in range(cfg.depth or DEFAULT_BLOCKS)))
         self.dropout = nn.Dropout(cfg.dropout)
         self.head = nn.Linear(c, n_classes)
+        self.to(memory_format=torch.channels_last)  # NHWC: much faster depthwise convs on CPU
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(batch, n_mels, frames) float32 -> logits (batch, n_classes)."""
