@@ -63,6 +63,7 @@ def test_manual_keeps_the_better_value_and_draws_its_figure(tone_data, tone_spac
     trials = _trials(res)
     assert res.epochs == 7 and len(trials) == 4  # 2 values x 2 repeats; the last one cut to 1
     assert sorted(t.user_attrs["seed"] for t in trials) == [0, 0, 1, 1]
+    assert len({json.dumps(t.user_attrs["config"], sort_keys=True) for t in trials}) == 4
     stages = json.loads((tmp_path / "manual.json").read_text())
     assert stages[0]["param"] == "train.lr" and stages[0]["chosen"] == 3e-3
     scores = {v["value"]: v["val_accuracy"] for v in stages[0]["values"]}
@@ -107,3 +108,27 @@ def test_seeded_study_replays_and_from_trial_rebuilds(tone_data, tone_space, tmp
     assert saved == to_dict(cfg)
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["val_accuracy"] == pytest.approx(ta[1].value)
+
+
+def test_manual_reuses_a_run_it_already_has(tone_data, tone_config, tmp_path):
+    from dataclasses import replace
+
+    from kwslab.search.space import parse_space
+
+    base = replace(tone_config, train=replace(tone_config.train, threads=1))
+    space = parse_space("""
+repeats = 1
+order = ["train.lr", "model.neurons"]
+[fixed]
+"train.epochs" = 1
+[params]
+"train.lr" = { choices = [1e-7, 3e-3] }
+"model.neurons" = { choices = [64, 8] }
+""", "reuse.toml", base=base)
+    assert base.model.neurons == 64
+    res = run_search(tone_data, tmp_path, method="manual", space=space, seed=4, progress=False)
+    stages = json.loads((tmp_path / "manual.json").read_text())
+    assert [s["chosen"] for s in stages][0] == 3e-3 and stages[1]["chosen"] in (64, 8)
+    # lr=3e-3 with the base's 64 neurons is stage 2's first run too: trained once, not twice
+    assert res.trials == 3 and stages[1]["values"][0]["trials"] == stages[0]["values"][1]["trials"]
+    assert (tmp_path / "manual" / "model.neurons.png").is_file()

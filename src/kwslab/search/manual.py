@@ -3,8 +3,9 @@
 Start from the base configuration. For each parameter in the space's ``order``, train each of
 its values ``repeats`` times (seeds ``seed + r``), keep the value with the best mean validation
 accuracy (ties: the smaller mean train/validation accuracy gap, i.e. less overfitting), fix
-it, and move on. Every run is an Optuna trial in the study, so the procedure resumes where it
-stopped: runs already recorded are not trained again.
+it, and move on. A run whose configuration was already trained (the value just fixed, met
+again as the base of the next stage) is reused, not repeated. Every run is an Optuna trial in
+the study, so the procedure resumes where it stopped: runs already recorded are not redone.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from kwslab.config import to_dict
 from kwslab.search.space import SearchSpace
 from kwslab.utils.io import write_json
 
@@ -59,7 +61,7 @@ def _walk(study, space: SearchSpace, seed: int):
             trials = []
             for r in range(space.repeats):
                 params = {**fixed, name: value}
-                key = json.dumps([params, r], sort_keys=True, default=str)
+                key = _key(space, params, seed + r)
                 if key not in runs:
                     return stages, Proposal(params, {
                         "manual_key": key, "manual_param": name, "manual_repeat": r,
@@ -70,6 +72,14 @@ def _walk(study, space: SearchSpace, seed: int):
         stage["chosen"] = best["value"]
         fixed[name] = best["value"]
     return stages, None
+
+
+def _key(space: SearchSpace, params: dict[str, Any], seed: int) -> str:
+    """A run's identity: its full configuration, so a stage reuses an identical earlier run
+    (the value an earlier stage fixed, tried again as the next parameter's base value)."""
+    cfg = to_dict(space.config(params, seed=seed))
+    cfg["train"]["threads"] = 0  # how many cores trained it does not matter
+    return json.dumps(cfg, sort_keys=True)
 
 
 def _score(value: Any, trials: list) -> dict[str, Any]:
@@ -101,10 +111,10 @@ def summary(study, space: SearchSpace, seed: int = 0) -> list[dict[str, Any]]:
     return _walk(study, space, seed)[0]
 
 
-def write_summary(study, space: SearchSpace, out: str | Path) -> list[Path]:
+def write_summary(study, space: SearchSpace, out: str | Path, seed: int = 0) -> list[Path]:
     """``manual.json`` and, per parameter, the seed's figure of curves (``manual/PARAM.png``)."""
     out = Path(out)
-    stages = summary(study, space)
+    stages = summary(study, space, seed)
     write_json(out / "manual.json", stages)
     by_number = {t.number: t for t in study.get_trials(deepcopy=False)}
     files = [out / "manual.json"]

@@ -377,7 +377,7 @@ def _finish(job: _Job, study, seconds: float, log: Callable[[str], None]) -> Sea
     if job.method == "manual":
         from kwslab.search import manual
 
-        files += manual.write_summary(study, job.space, out)
+        files += manual.write_summary(study, job.space, out, job.seed)
     best = best_trial(study)
     best_dir = None
     if best is not None:
