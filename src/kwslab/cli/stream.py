@@ -10,6 +10,15 @@ import typer
 from kwslab.cli.app import app, console, out
 
 
+def _one_blas_thread() -> None:
+    """Windows are batched; OpenBLAS's extra threads only spin on these small matmuls. Must run
+    before NumPy loads (the CLI has not loaded it yet); an explicit setting wins."""
+    import os
+
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(var, "1")
+
+
 def _stream_config(hop_ms: float, smooth_ms: float, threshold: float, word_threshold: list[str],
                    refractory_ms: float):
     from kwslab.errors import ConfigError
@@ -44,6 +53,7 @@ def stream(
     int8: bool = typer.Option(False, "--int8", help="Use the int8 model."),
 ) -> None:
     """Detect keywords in a long recording or the microphone, with timestamps."""
+    _one_blas_thread()
     from kwslab.errors import KwslabError
     from kwslab.runtime import Recognizer, StreamDetector, detect_file
     from kwslab.runtime.stream import detect_chunks, microphone
@@ -81,6 +91,7 @@ def eval_stream(
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Hit rate, false accepts per hour and a DET curve on a synthetic long stream."""
+    _one_blas_thread()
     from kwslab.runtime.evalstream import eval_stream as run
     from kwslab.runtime.evalstream import render_det
     from kwslab.utils.io import write_json
