@@ -43,6 +43,36 @@ def families() -> list[str]:
     return sorted(_REGISTRY)
 
 
+def family_of(model: nn.Module) -> str:
+    """The registry name of ``model``'s class, or the class name if it is not registered."""
+    _load_families()
+    for name, cls in _REGISTRY.items():
+        if type(model) is cls:
+            return name
+    return type(model).__name__
+
+
+def require_2d(family: str, input_shape: tuple[int, ...]) -> tuple[int, int]:
+    """The (n_bins, frames) of ``input_shape``; a flat vector has lost its time axis."""
+    if len(input_shape) != 2:
+        raise ConfigError(
+            f"model {family!r} needs 2-D features (n_mels, frames), got input shape "
+            f"{tuple(input_shape)}; set features.flatten = false (or use model.name = 'mlp')"
+        )
+    return int(input_shape[0]), int(input_shape[1])
+
+
+def channels(base: int, width: float) -> int:
+    """``base`` scaled by the width multiplier, at least one channel."""
+    return max(1, round(base * width))
+
+
+def check_depth(family: str, depth: int) -> None:
+    """Reject negative depths (0 means the family default)."""
+    if depth < 0:
+        raise ConfigError(f"model.depth for {family!r} must be >= 0 (0 = default), got {depth}")
+
+
 def _load_families() -> None:
     from kwslab.models import dense  # noqa: F401
 

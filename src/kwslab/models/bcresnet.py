@@ -14,8 +14,7 @@ import torch
 from torch import nn
 
 from kwslab.config import ModelConfig
-from kwslab.models import InputNorm, register
-from kwslab.models.dscnn import channels, check_depth, require_2d
+from kwslab.models import InputNorm, channels, check_depth, register, require_2d
 
 STAGE_CHANNELS = (8, 12, 16, 20)  # x width; BC-ResNet-1
 STAGE_DILATIONS = (1, 2, 4, 8)  # temporal dilation per stage

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from kwslab.models import _REGISTRY, families
+from kwslab.models import family_of
 
 _CONVS = (nn.Conv1d, nn.Conv2d)
 
@@ -54,15 +54,6 @@ def count_macs(model: nn.Module, input_shape: tuple[int, ...]) -> int:
         for h in handles:
             h.remove()
     return total
-
-
-def family_of(model: nn.Module) -> str:
-    """The registry name of ``model``'s class, or the class name if it is not registered."""
-    families()  # make sure every family module is imported
-    for name, cls in _REGISTRY.items():
-        if type(model) is cls:
-            return name
-    return type(model).__name__
 
 
 def model_card(

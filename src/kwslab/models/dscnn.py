@@ -13,33 +13,12 @@ from torch import nn
 
 from kwslab.config import ModelConfig
 from kwslab.errors import ConfigError
-from kwslab.models import InputNorm, register
+from kwslab.models import InputNorm, channels, check_depth, register, require_2d
 
 BASE_CHANNELS = 64  # DS-CNN-S
 DEFAULT_BLOCKS = 4  # DS-CNN-S / -M; DS-CNN-L uses 5
 STEM_KERNEL = (4, 10)  # (freq, time): the paper's 10x4 time-by-frequency kernel
 STEM_PADDING = (1, 4)  # 40x101 -> 20x50 with stride 2
-
-
-def require_2d(family: str, input_shape: tuple[int, ...]) -> tuple[int, int]:
-    """The (n_bins, frames) of ``input_shape``; a flat vector has lost its time axis."""
-    if len(input_shape) != 2:
-        raise ConfigError(
-            f"model {family!r} needs 2-D features (n_mels, frames), got input shape "
-            f"{tuple(input_shape)}; set features.flatten = false (or use model.name = 'mlp')"
-        )
-    return int(input_shape[0]), int(input_shape[1])
-
-
-def channels(base: int, width: float) -> int:
-    """``base`` scaled by the width multiplier, at least one channel."""
-    return max(1, round(base * width))
-
-
-def check_depth(family: str, depth: int) -> None:
-    """Reject negative depths (0 means the family default)."""
-    if depth < 0:
-        raise ConfigError(f"model.depth for {family!r} must be >= 0 (0 = default), got {depth}")
 
 
 class DSBlock(nn.Sequential):

@@ -11,8 +11,7 @@ import torch
 from torch import nn
 
 from kwslab.config import ModelConfig
-from kwslab.models import InputNorm, register
-from kwslab.models.dscnn import channels, check_depth, require_2d
+from kwslab.models import InputNorm, channels, check_depth, register, require_2d
 
 STEM_CHANNELS = 16  # x width
 STAGE_CHANNELS = (24, 32, 48)  # x width; each stage starts with a stride-2 block
