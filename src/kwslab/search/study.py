@@ -195,11 +195,18 @@ def _sampler(job: _Job, number: int, worker: int):
     seed = job.seed * 100_003 + number + 7919 * worker
     if job.method == "grid":  # the seed fixes the grid's order: it must not change per trial
         return _GridSampler(job.space.grid(), seed=job.seed)
-    if job.method == "bayesian" and job.sampler == "gp":
-        return optuna.samplers.GPSampler(seed=seed, n_startup_trials=5)
-    if job.method in ("bayesian",):
-        return optuna.samplers.TPESampler(seed=seed, n_startup_trials=5)
+    if job.method == "bayesian":
+        startup = _startup_trials(job)
+        if job.sampler == "gp":
+            return optuna.samplers.GPSampler(seed=seed, n_startup_trials=startup)
+        return optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup)
     return optuna.samplers.RandomSampler(seed=seed)  # random, hyperband, manual (fixed params)
+
+
+def _startup_trials(job: _Job) -> int:
+    """Random trials before the model takes over: a third of the expected trials, 2 to 10."""
+    expected = job.budget.trials or (job.budget.epochs or 0) // job.space.base.train.epochs
+    return max(2, min(10, (expected or 30) // 3))
 
 
 def _grid_sampler_class():
