@@ -8,6 +8,7 @@ each epoch; the tuner turns it into Optuna's ``trial.report`` and may raise to p
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 import queue
@@ -25,7 +26,7 @@ import torch.nn.functional as F
 
 from kwslab.config import RunConfig, to_dict, validate
 from kwslab.data import load_clips
-from kwslab.data.augment import Augmenter
+from kwslab.data.augment import Augmenter, mixup
 from kwslab.data.dataset import WaveSource
 from kwslab.data.manifest import counts
 from kwslab.data.speechcommands import noise_files, select_split
@@ -77,7 +78,7 @@ def train(cfg: RunConfig, data: str | Path, out: str | Path, *, report: Report |
     tc, fc = cfg.train, cfg.features
     log = log or (lambda msg: None)
     rng = seed_everything(tc.seed)
-    torch.set_num_threads(tc.threads or os.cpu_count() or 1)
+    torch.set_num_threads(train_threads(tc.threads))
 
     clips = load_clips(data, cfg.data, seed=tc.seed)
     labels = list(cfg.data.labels)
@@ -134,7 +135,8 @@ def train(cfg: RunConfig, data: str | Path, out: str | Path, *, report: Report |
     history: list[dict[str, float]] = []
     best: dict[str, Any] = {"val_accuracy": -1.0, "val_loss": float("inf"), "epoch": -1}
     best_state = copy.deepcopy(model.state_dict())
-    with make_progress(transient=True) as bar:
+    # One BLAS thread: the feature thread gets one core, torch the rest.
+    with _single_threaded_blas(), make_progress(transient=True) as bar:
         task = bar.add_task("training", total=tc.epochs)
         for epoch in range(tc.epochs):
             model.train()
@@ -187,6 +189,22 @@ def train(cfg: RunConfig, data: str | Path, out: str | Path, *, report: Report |
     return TrainResult(out, metrics)
 
 
+def train_threads(requested: int) -> int:
+    """Torch intra-op threads: ``requested``, or (0) every core but the one that the prefetch
+    thread's feature extraction runs on. On a 2-core box one torch thread beside one feature
+    thread beats two torch threads fighting the feature thread for the cores."""
+    return requested or max(1, (os.cpu_count() or 1) - 1)
+
+
+def _single_threaded_blas():
+    """A context limiting NumPy's BLAS to one thread (a no-op without threadpoolctl)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # optional: without it BLAS keeps its own default
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")
+
+
 def _epoch_order(y: np.ndarray, rng: np.random.Generator, balance: bool) -> np.ndarray:
     """A shuffled epoch; with ``balance`` every class is drawn equally often."""
     if not balance:
@@ -200,7 +218,7 @@ def _step(model: torch.nn.Module, xb: torch.Tensor, yb: torch.Tensor, tc, rng) -
     if tc.augment.mixup:
         lam = float(rng.beta(tc.augment.mixup, tc.augment.mixup))
         perm = torch.from_numpy(rng.permutation(len(yb)))
-        logits = model(lam * xb + (1 - lam) * xb[perm])
+        logits = model(mixup(xb, lam, perm))
         loss = lam * F.cross_entropy(logits, yb, label_smoothing=tc.label_smoothing) + (
             1 - lam) * F.cross_entropy(logits, yb[perm], label_smoothing=tc.label_smoothing)
         return logits, loss

@@ -1,0 +1,160 @@
+"""Accuracy of each model family under the default recipe: 3 seeds, clean and noisy test.
+
+Not a test: it trains (minutes per run on CPU). For each family it trains ``kwslab train``'s
+default recipe (only ``model.name`` changed, each family at its default width/depth unless
+``--width`` is given) on ``--seeds``, then scores the best-validation checkpoint on the
+validation and test splits, and on the test clips mixed with background noise at 10 dB and
+0 dB SNR (cuts from the last 10 % of each ``_background_noise_`` recording, the part no
+training run draws its ``_silence_`` clips from; the training noise augmentation may use any part).
+Writes ``accuracy.json`` and ``accuracy.md`` (the table the README quotes)::
+
+    .venv/bin/python benchmarks/accuracy.py --data ../shared/data/speech_commands_mini \\
+        --out runs/bench-accuracy [--families bcresnet dscnn tcresnet mlp] [--seeds 0 1 2]
+
+``mlp`` means the seed recipe (``--config seed``), for reference.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from kwslab.config import DEFAULT, SEED
+from kwslab.data import load_clips
+from kwslab.data.augment import mix_noise_batch
+from kwslab.data.dataset import _long_file, load_waves
+from kwslab.data.speechcommands import NOISE_SPLIT_BOUNDS, noise_files, select_split
+from kwslab.evaluate import evaluate
+from kwslab.features import compute_features
+from kwslab.models.io import load_model
+from kwslab.train import train
+from kwslab.train.loop import predict_logits
+
+SNRS_DB = (10.0, 0.0)  # noisy test conditions
+NOISE_SEED = 1234  # the same noisy test set for every run
+
+
+def recipe(family: str, seed: int, width: float | None, epochs: int | None):
+    """The default recipe with another family (``mlp``: the seed recipe), on ``seed``."""
+    cfg = SEED if family == "mlp" else replace(DEFAULT, model=replace(DEFAULT.model, name=family))
+    if width is not None and family != "mlp":
+        cfg = replace(cfg, model=replace(cfg.model, width=width))
+    return replace(cfg, train=replace(cfg.train, seed=seed, epochs=epochs or cfg.train.epochs))
+
+
+def noisy_test_sets(data: Path, cfg, snrs=SNRS_DB) -> tuple[dict[float, np.ndarray], list]:
+    """Test waveforms mixed with held-out background noise at each SNR, and their clips."""
+    clips = select_split(load_clips(data, cfg.data, seed=0), "test")
+    loaded = load_waves(clips, cfg.features.clip_samples)
+    waves, n = loaded.waves, cfg.features.clip_samples
+    rng = np.random.default_rng(NOISE_SEED)
+    lo, hi = NOISE_SPLIT_BOUNDS["test"]
+    noises = [_long_file(str(p)) for p in noise_files(data)]
+    cuts = []
+    for _ in range(len(waves)):
+        noise = noises[rng.integers(len(noises))]
+        start = rng.integers(int(lo * len(noise)), int(hi * len(noise)) - n)
+        cuts.append(noise[start : start + n])
+    cuts = np.stack(cuts)
+    return {snr: mix_noise_batch(waves, cuts, np.full(len(waves), snr)) for snr in snrs}, \
+        loaded.clips
+
+
+def noisy_accuracy(run_dir: Path, sets: dict[float, np.ndarray], clips: list) -> dict[str, float]:
+    """Accuracy of a run's model on each noisy copy of the test set."""
+    model, cfg, meta = load_model(run_dir)
+    index = {label: i for i, label in enumerate(meta["labels"])}
+    y = np.array([index[c.label] for c in clips])
+    out = {}
+    for snr, waves in sets.items():
+        pred = predict_logits(model, compute_features(waves, cfg.features)).argmax(1).numpy()
+        out[f"{snr:g}dB"] = float((pred == y).mean())
+    return out
+
+
+def mean_std(values: list[float]) -> tuple[float, float]:
+    return float(np.mean(values)), float(np.std(values, ddof=1) if len(values) > 1 else 0.0)
+
+
+def markdown(rows: list[dict]) -> str:
+    head = ("| model | params | MACs | train time (min) | val acc | test acc | "
+            "test @10 dB | test @0 dB |\n|---|---:|---:|---:|---:|---:|---:|---:|\n")
+
+    def pm(key: str, r: dict) -> str:
+        m, s = r[key]
+        return f"{100 * m:.1f} ± {100 * s:.1f}"
+
+    body = "".join(
+        f"| {r['model']} | {r['params']:,} | {r['macs'] / 1e6:.2f} M | "
+        f"{r['train_minutes'][0]:.1f} ± {r['train_minutes'][1]:.1f} | {pm('val', r)} | "
+        f"{pm('test', r)} | {pm('test_10dB', r)} | {pm('test_0dB', r)} |\n"
+        for r in rows
+    )
+    return head + body
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--data", type=Path, default=Path("../shared/data/speech_commands_mini"))
+    ap.add_argument("--out", type=Path, default=Path("runs/bench-accuracy"))
+    ap.add_argument("--families", nargs="+", default=["bcresnet", "dscnn", "tcresnet"])
+    ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    ap.add_argument("--width", type=float, default=None, help="override every family's width")
+    ap.add_argument("--epochs", type=int, default=None, help="override the recipe's epochs")
+    args = ap.parse_args()
+    os.environ.setdefault("KWSLAB_PROGRESS", "0")
+    args.out.mkdir(parents=True, exist_ok=True)
+
+    sets = clips = None
+    rows, runs = [], []
+    for family in args.families:
+        per_seed = []
+        for seed in args.seeds:
+            cfg = recipe(family, seed, args.width, args.epochs)
+            run_dir = args.out / f"{family}-seed{seed}"
+            t0, load0 = time.perf_counter(), os.getloadavg()[0]
+            result = train(cfg, args.data, run_dir, progress=False)
+            minutes = (time.perf_counter() - t0) / 60
+            if sets is None:
+                sets, clips = noisy_test_sets(args.data, cfg)
+            test = evaluate(run_dir, args.data, "test")["accuracy"]
+            card = json.loads((run_dir / "model_card.json").read_text())
+            run = {"family": family, "seed": seed, "run_dir": str(run_dir),
+                   "val": result.metrics["val_accuracy"], "test": test,
+                   **{f"test_{k}": v for k, v in noisy_accuracy(run_dir, sets, clips).items()},
+                   "train_minutes": minutes, "best_epoch": result.metrics["best_epoch"],
+                   "load_avg": [load0, os.getloadavg()[0]], "params": card["params"],
+                   "macs": card["macs"], "size_bytes": card["size_bytes"],
+                   "width": cfg.model.width, "epochs": cfg.train.epochs}
+            print(json.dumps(run), flush=True)
+            runs.append(run)
+            per_seed.append(run)
+        first = per_seed[0]
+        name = "mlp (seed recipe)" if family == "mlp" else f"{family} (width {first['width']:g})"
+        rows.append({
+            "model": name, "params": first["params"], "macs": first["macs"],
+            "size_bytes": first["size_bytes"], "seeds": args.seeds,
+            **{k: mean_std([r[k] for r in per_seed])
+               for k in ("val", "test", "test_10dB", "test_0dB", "train_minutes")},
+        })
+    meta = {"data": str(args.data), "seeds": args.seeds, "cpu_count": os.cpu_count(),
+            "machine": platform.processor() or platform.machine(),
+            "command": "benchmarks/accuracy.py " + " ".join(
+                f"--{k} {' '.join(map(str, v)) if isinstance(v, list) else v}"
+                for k, v in vars(args).items() if v is not None)}
+    (args.out / "accuracy.json").write_text(json.dumps(
+        {"meta": meta, "rows": rows, "runs": runs}, indent=2))
+    table = markdown(rows)
+    (args.out / "accuracy.md").write_text(table)
+    print(table)
+
+
+if __name__ == "__main__":
+    main()
