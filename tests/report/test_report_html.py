@@ -71,13 +71,16 @@ def test_missing_evaluation_is_computed_from_data(tone_run, tone_data, tmp_path)
 
 def test_search_and_stream_sections(evaluated_run, tmp_path):
     """A tune/compare folder with its plots and a nested best run; a stream result."""
-    search = tmp_path / "search"
+    search = tmp_path / "search"  # laid out as kwslab.search writes it
     shutil.copytree(evaluated_run, search / "best")
+    shutil.copytree(evaluated_run, search / "trials" / "3")  # only in trials.csv
     png = figures.training_curves(json.loads((evaluated_run / "metrics.json").read_text())
                                   ["history"])
-    for name in ("optimization_history.png", "param_importances.png", "manual_lr.png",
-                 "lr_find.png"):
+    for name in ("plots/history.png", "plots/importances.png", "manual/train.lr.png",
+                 "lr_find.png", "comparison.png"):
+        (search / name).parent.mkdir(exist_ok=True)
         (search / name).write_bytes(png)
+    write_json(search / "manual.json", [])
     write_json(search / "comparison.json", [
         {"model": "mlp", "val_accuracy": 0.91, "params": 1234},
         {"model": "dscnn", "val_accuracy": 0.95, "params": 23456}])
@@ -95,7 +98,8 @@ def test_search_and_stream_sections(evaluated_run, tmp_path):
     for heading in (*SEARCH_HEADINGS, "Training curves", "Confusion matrix"):
         assert f">{heading}<" in page, heading
     assert "dscnn" in page and "trials.csv" in page and "Operating point" in page
-    assert len(images(page)) == 4 + 3 + 1 + 2  # plots, examples, DET, curves+confusion
+    assert len(images(page)) == 5 + 3 + 1 + 2  # plots, examples, DET, curves+confusion
+    assert "trials/3" not in page and ">Runs<" not in page  # one run: best
 
 
 def test_figures_are_png():

@@ -22,6 +22,9 @@ from kwslab.utils.io import read_json
 
 MAX_DEPTH = 3  # folder levels searched below the report's root
 MAX_TRIALS = 50  # rows of trials.csv shown
+MANUAL, PLOTS = "manual", "plots"  # a search's manual/PARAM.png and plots/history.png ...
+SEARCH_FILES = {"comparison.json", "trials.csv", "search.json", "manual.json", "lr_find.json"}
+SEARCH_SUBFOLDERS = (MANUAL, PLOTS, "trials")
 DEMO_FILE = "demo.json"  # step timings written by kwslab.demo
 SKIP_JSON = {"config.json", "metrics.json", "model_card.json", "comparison.json", DEMO_FILE}
 MAX_JSON_BYTES = 20_000_000  # bigger JSON files are not opened while looking for stream results
@@ -29,6 +32,7 @@ MAX_JSON_BYTES = 20_000_000  # bigger JSON files are not opened while looking fo
 # Existing PNGs are sorted into sections by words in their file names (first match wins).
 IMAGE_KINDS = (
     ("det", ("det",)),
+    ("comparison", ("comparison",)),
     ("lr_find", ("lr_find", "lrfind", "lr-find", "lr_finder", "lrfinder")),
     ("history", ("history",)),
     ("importance", ("importance",)),
@@ -104,6 +108,17 @@ class StreamData:
 
 
 @dataclass
+class ExportData:
+    """An ONNX export folder: its config.json and, if scored, export_metrics.json."""
+
+    name: str
+    path: Path
+    config: dict[str, Any]
+    metrics: dict[str, Any] | None
+    sizes: dict[str, int]  # model file -> bytes
+
+
+@dataclass
 class ReportData:
     """Everything a report shows; sections without data are simply empty."""
 
@@ -113,6 +128,7 @@ class ReportData:
     datasets: list[DatasetData]
     searches: list[SearchData]
     streams: list[StreamData]
+    exports: list[ExportData] = field(default_factory=list)
     demo: dict[str, Any] | None = None
     notes: list[str] = field(default_factory=list)
 
@@ -155,44 +171,63 @@ def gather(path: str | Path, data: str | Path | None = None, *, evaluate_missing
     if not root.is_dir():
         what = "is a file, not a folder" if root.exists() else "no such folder"
         raise DataError(f"{root}: {what}; give a run, search, stream or demo folder")
-    runs, searches, streams = [], [], []
+    runs, searches, streams, exports = [], [], [], []
     for folder, files in _walk(root):
         pngs = sorted(folder / f for f in files if f.lower().endswith(".png"))
+        if _is_search(files):
+            pngs += sorted((folder / PLOTS).glob("*.png"))
         images = [ImageFile(p, _kind(p.name), _title(p.stem)) for p in pngs]
+        if _is_search(files):  # the manual method's figure per parameter
+            images += [ImageFile(p, "manual", p.stem) for p in sorted(
+                (folder / MANUAL).glob("*.png"))]
         if is_run(folder):
             runs.append(_read_run(root, folder, data, evaluate_missing, progress))
+        elif "model.onnx" in files and "config.json" in files:
+            exports.append(ExportData(
+                _name(root, folder), folder, _read_json(folder / "config.json") or {},
+                _read_json(folder / "export_metrics.json"),
+                {f: (folder / f).stat().st_size for f in sorted(files) if f.endswith(".onnx")}))
         det = _stream_result(folder, files)
         det_images = [i for i in images if i.kind == "det"]
         if det is not None or det_images:
             streams.append(StreamData(_name(root, folder), folder, det, det_images))
         others = [i for i in images if i.kind != "det"]
-        known = any(i.kind != "other" for i in others)
-        if "comparison.json" in files or "trials.csv" in files or known:
+        if _is_search(files) or any(i.kind != "other" for i in others):
             trials, n = _read_trials(folder / "trials.csv")
             comparison = _read_json(folder / "comparison.json")
             searches.append(SearchData(_name(root, folder), folder, comparison, trials, n, others))
     demo = _read_json(root / DEMO_FILE)
-    if not (runs or searches or streams):
+    if not (runs or searches or streams or exports):
         raise DataError(f"{root}: nothing to report: no run folder (config.json + metrics.json), "
                         "search output (comparison.json, trials.csv) or eval-stream result")
-    report = ReportData(root.resolve().name, root, runs, [], searches, streams, demo)
+    report = ReportData(root.resolve().name, root, runs, [], searches, streams, exports, demo)
     report.datasets = _datasets(runs, report.notes)
     report.notes += [f"{r.name}: {r.note}" for r in runs if r.note]
     return report
 
 
 def _walk(root: Path):
-    """(folder, file names) below ``root``, skipping datasets, hidden and very deep folders."""
+    """(folder, file names) below ``root``, skipping datasets, hidden and very deep folders.
+
+    A search's ``plots/`` and ``manual/`` are read with the search itself, and its
+    ``trials/N`` run folders (the best of which is ``best/``) only appear in trials.csv.
+    """
     base = len(root.parts)
     for dirpath, dirnames, filenames in os.walk(root):
         folder = Path(dirpath)
         if _is_dataset(folder, filenames, dirnames):
             dirnames[:] = []
             continue
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith((".", "_")))
+        skip = SEARCH_SUBFOLDERS if _is_search(set(filenames)) else ()
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith((".", "_"))
+                             and d not in skip)
         if len(folder.parts) - base >= MAX_DEPTH:
             dirnames[:] = []
         yield folder, set(filenames)
+
+
+def _is_search(files: set[str]) -> bool:
+    return bool(files & SEARCH_FILES)
 
 
 def _is_dataset(folder: Path, files: list[str], dirs: list[str]) -> bool:

@@ -16,7 +16,15 @@ from string import Template
 from typing import Any
 
 from kwslab.report import figures
-from kwslab.report.data import DatasetData, ReportData, RunData, SearchData, StreamData, dumps
+from kwslab.report.data import (
+    DatasetData,
+    ExportData,
+    ReportData,
+    RunData,
+    SearchData,
+    StreamData,
+    dumps,
+)
 
 SPLITS = ("train", "validation", "test")
 SEARCH_SECTIONS = (  # image kind -> heading, in the order the issue lists them
@@ -45,6 +53,8 @@ def render(report: ReportData) -> str:
     for i, s in enumerate(report.searches):
         sections.append((f"search-{i}", "Search" if len(report.searches) == 1 else
                          f"Search {s.name}", _search(s)))
+    for i, x in enumerate(report.exports):
+        sections.append((f"export-{i}", "ONNX", _export(x)))
     for i, s in enumerate(report.streams):
         sections.append((f"stream-{i}", "Streaming", _stream(s)))
     body = ""
@@ -73,7 +83,7 @@ def _img(png: bytes, alt: str, caption: str = "", width: int | None = None) -> s
 
 
 def _img_file(path: Path, alt: str, caption: str = "") -> str:
-    return _img(path.read_bytes(), alt, caption)
+    return _img(path.read_bytes(), alt, caption, 760)
 
 
 def fmt(v: Any) -> str:
@@ -297,8 +307,11 @@ def comparison_table(comparison: Any) -> str:
 def _search(s: SearchData) -> str:
     out = f'<h2>Search <span class="pill">{_e(s.name)}</span></h2>'
     out += f'<p class="lead">{_e(s.path)}</p>'
-    if s.comparison is not None:
-        out += "<h3>Comparison</h3>" + comparison_table(s.comparison)
+    plots = [i for i in s.images if i.kind == "comparison"]
+    if s.comparison is not None or plots:
+        out += "<h3>Comparison</h3>"
+        out += comparison_table(s.comparison) if s.comparison is not None else ""
+        out += "".join(_img_file(i.path, i.title, i.path.name) for i in plots)
     for kind, heading in SEARCH_SECTIONS:
         imgs = [i for i in s.images if i.kind == kind]
         if imgs:
@@ -335,3 +348,21 @@ def _stream(s: StreamData) -> str:
         out += "<h3>Operating point</h3>" + _kv([(k.replace("_", " "), fmt(op[k]))
                                                 for k in keys if k in op])
     return out
+
+
+def _export(x: ExportData) -> str:
+    out = f'<h2>ONNX export <span class="pill">{_e(x.name)}</span></h2>'
+    out += f'<p class="lead">{_e(x.path)}</p>'
+    items = [(f, f"{n:,} bytes ({n / 1024:,.1f} KiB)") for f, n in x.sizes.items()]
+    for key, label in (("opset", "opset"), ("int8_mode", "int8 quantisation"),
+                       ("parity_max_abs_diff", "max |torch - onnx| probability")):
+        if x.config.get(key) is not None:
+            items.append((label, fmt(x.config[key])))
+    m = x.metrics or {}
+    for key, label in (("torch_accuracy", "torch"), ("fp32", "ONNX fp32"), ("int8", "ONNX int8")):
+        value = m.get(key)
+        acc = value.get("accuracy") if isinstance(value, dict) else value
+        if acc is not None:
+            items.append((f"{m.get('split', 'test')} accuracy, {label}",
+                          f"{acc:.2%} (n={m.get('n', '?')})"))
+    return out + _kv(items)
