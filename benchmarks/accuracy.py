@@ -21,6 +21,7 @@ import json
 import os
 import platform
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
@@ -43,7 +44,12 @@ NOISE_SEED = 1234  # the same noisy test set for every run
 
 def recipe(family: str, seed: int, width: float | None, epochs: int | None):
     """The default recipe with another family (``mlp``: the seed recipe), on ``seed``."""
-    cfg = SEED if family == "mlp" else replace(DEFAULT, model=replace(DEFAULT.model, name=family))
+    if family == "mlp":
+        cfg = SEED
+    elif family == DEFAULT.model.name:
+        cfg = DEFAULT
+    else:  # another family at its own default width and depth
+        cfg = replace(DEFAULT, model=replace(DEFAULT.model, name=family, width=1.0, depth=0))
     if width is not None and family != "mlp":
         cfg = replace(cfg, model=replace(cfg.model, width=width))
     return replace(cfg, train=replace(cfg.train, seed=seed, epochs=epochs or cfg.train.epochs))
@@ -100,6 +106,28 @@ def markdown(rows: list[dict]) -> str:
     return head + body
 
 
+def one_run(job: tuple[str, int], args: argparse.Namespace) -> dict:
+    """Train one (family, seed) and score it; a dict of the numbers."""
+    family, seed = job
+    cfg = recipe(family, seed, args.width, args.epochs)
+    run_dir = args.out / f"{family}-seed{seed}"
+    t0, load0 = time.perf_counter(), os.getloadavg()[0]
+    result = train(cfg, args.data, run_dir, progress=False)
+    minutes = (time.perf_counter() - t0) / 60
+    sets, clips = noisy_test_sets(args.data, cfg)
+    test = evaluate(run_dir, args.data, "test")["accuracy"]
+    card = json.loads((run_dir / "model_card.json").read_text())
+    run = {"family": family, "seed": seed, "run_dir": str(run_dir),
+           "val": result.metrics["val_accuracy"], "test": test,
+           **{f"test_{k}": v for k, v in noisy_accuracy(run_dir, sets, clips).items()},
+           "train_minutes": minutes, "best_epoch": result.metrics["best_epoch"],
+           "load_avg": [load0, os.getloadavg()[0]], "params": card["params"],
+           "macs": card["macs"], "size_bytes": card["size_bytes"],
+           "width": cfg.model.width, "epochs": cfg.train.epochs}
+    print(json.dumps(run), flush=True)
+    return run
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", type=Path, default=Path("../shared/data/speech_commands_mini"))
@@ -108,34 +136,18 @@ def main() -> None:
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     ap.add_argument("--width", type=float, default=None, help="override every family's width")
     ap.add_argument("--epochs", type=int, default=None, help="override the recipe's epochs")
+    ap.add_argument("--jobs", type=int, default=1,
+                    help="runs in parallel (train times then overlap: keep 1 for timings)")
     args = ap.parse_args()
     os.environ.setdefault("KWSLAB_PROGRESS", "0")
     args.out.mkdir(parents=True, exist_ok=True)
 
-    sets = clips = None
-    rows, runs = [], []
+    jobs = [(family, seed) for family in args.families for seed in args.seeds]
+    with ProcessPoolExecutor(args.jobs) as ex:
+        runs = list(ex.map(one_run, jobs, [args] * len(jobs)))
+    rows = []
     for family in args.families:
-        per_seed = []
-        for seed in args.seeds:
-            cfg = recipe(family, seed, args.width, args.epochs)
-            run_dir = args.out / f"{family}-seed{seed}"
-            t0, load0 = time.perf_counter(), os.getloadavg()[0]
-            result = train(cfg, args.data, run_dir, progress=False)
-            minutes = (time.perf_counter() - t0) / 60
-            if sets is None:
-                sets, clips = noisy_test_sets(args.data, cfg)
-            test = evaluate(run_dir, args.data, "test")["accuracy"]
-            card = json.loads((run_dir / "model_card.json").read_text())
-            run = {"family": family, "seed": seed, "run_dir": str(run_dir),
-                   "val": result.metrics["val_accuracy"], "test": test,
-                   **{f"test_{k}": v for k, v in noisy_accuracy(run_dir, sets, clips).items()},
-                   "train_minutes": minutes, "best_epoch": result.metrics["best_epoch"],
-                   "load_avg": [load0, os.getloadavg()[0]], "params": card["params"],
-                   "macs": card["macs"], "size_bytes": card["size_bytes"],
-                   "width": cfg.model.width, "epochs": cfg.train.epochs}
-            print(json.dumps(run), flush=True)
-            runs.append(run)
-            per_seed.append(run)
+        per_seed = [r for r in runs if r["family"] == family]
         first = per_seed[0]
         name = "mlp (seed recipe)" if family == "mlp" else f"{family} (width {first['width']:g})"
         rows.append({
@@ -145,6 +157,7 @@ def main() -> None:
                for k in ("val", "test", "test_10dB", "test_0dB", "train_minutes")},
         })
     meta = {"data": str(args.data), "seeds": args.seeds, "cpu_count": os.cpu_count(),
+            "jobs": args.jobs,
             "machine": platform.processor() or platform.machine(),
             "command": "benchmarks/accuracy.py " + " ".join(
                 f"--{k} {' '.join(map(str, v)) if isinstance(v, list) else v}"

@@ -117,8 +117,7 @@ def train(cfg: RunConfig, data: str | Path, out: str | Path, *, report: Report |
     ema = None
     if tc.ema:
         ema = torch.optim.swa_utils.AveragedModel(
-            model, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(tc.ema),
-            use_buffers=True)
+            model, multi_avg_fn=_ema_with_warmup(tc.ema), use_buffers=True)
     balance = cfg.data.unknown or cfg.data.silence
     mix_rng = np.random.default_rng(tc.seed + 1)  # the batch thread owns ``rng``
 
@@ -187,6 +186,24 @@ def train(cfg: RunConfig, data: str | Path, out: str | Path, *, report: Report |
     write_json(out / METRICS, metrics)
     _write_card(out, model, fc.shape, cfg)
     return TrainResult(out, metrics)
+
+
+def _ema_with_warmup(decay: float) -> Callable:
+    """EMA update whose decay ramps up as ``min(decay, (1 + n) / (10 + n))`` after n updates
+    (TensorFlow's ``num_updates`` rule), so short runs are not dominated by the initial weights.
+    """
+
+    @torch.no_grad()
+    def update(ema_params: list, params: list, n_averaged) -> None:
+        n = float(n_averaged)
+        d = min(decay, (1 + n) / (10 + n))
+        if torch.is_floating_point(ema_params[0]):
+            torch._foreach_lerp_(ema_params, params, 1 - d)
+        else:  # integer buffers (BatchNorm's num_batches_tracked): keep the model's
+            for p_ema, p in zip(ema_params, params, strict=True):
+                p_ema.copy_(p)
+
+    return update
 
 
 def train_threads(requested: int) -> int:

@@ -10,6 +10,9 @@ from kwslab.config import TrainConfig
 
 # Used when cfg.decay is 0 for a schedule that needs a rate.
 DEFAULT_DECAY = {"time": 0.1, "step": 0.5, "exponential": 0.95}
+ONECYCLE_WARMUP = 0.25  # fraction of training spent rising to the peak lr (as OneCycleLR)
+ONECYCLE_START = 1 / 25  # start lr / peak lr (OneCycleLR's div_factor 25)
+ONECYCLE_END = 1e-4  # final lr / peak lr
 
 
 def make_optimizer(params, cfg: TrainConfig) -> torch.optim.Optimizer:
@@ -26,12 +29,19 @@ def make_optimizer(params, cfg: TrainConfig) -> torch.optim.Optimizer:
 
 
 def lr_factor(cfg: TrainConfig, epoch: float) -> float:
-    """Multiplier of ``cfg.lr`` at a (fractional) epoch, for every schedule but one-cycle.
+    """Multiplier of ``cfg.lr`` at a (fractional) epoch.
 
     ``time`` is Keras's time-based decay ``lr / (1 + k * t)``; ``step`` multiplies by ``decay``
-    every ``step_size`` epochs; ``exponential`` by ``decay`` each epoch; ``cosine`` anneals to 0.
+    every ``step_size`` epochs; ``exponential`` by ``decay`` each epoch; ``cosine`` anneals to 0;
+    ``onecycle`` rises from 1/25 to 1 over the first quarter, then anneals (cosine) to 1e-4,
+    the shape of torch's ``OneCycleLR`` but valid for any number of steps.
     """
     k = cfg.decay or DEFAULT_DECAY.get(cfg.schedule, 0.0)
+    if cfg.schedule == "onecycle":
+        t = min(epoch / cfg.epochs, 1.0)
+        if t < ONECYCLE_WARMUP:
+            return _cos_ramp(ONECYCLE_START, 1.0, t / ONECYCLE_WARMUP)
+        return _cos_ramp(1.0, ONECYCLE_END, (t - ONECYCLE_WARMUP) / (1 - ONECYCLE_WARMUP))
     if cfg.schedule == "time":
         return 1.0 / (1.0 + k * epoch)
     if cfg.schedule == "step":
@@ -43,13 +53,13 @@ def lr_factor(cfg: TrainConfig, epoch: float) -> float:
     return 1.0
 
 
+def _cos_ramp(start: float, end: float, t: float) -> float:
+    """Cosine interpolation from ``start`` (t=0) to ``end`` (t=1)."""
+    return end + (start - end) * 0.5 * (1 + math.cos(math.pi * t))
+
+
 def make_scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig, steps_per_epoch: int):
     """A scheduler stepped once per batch."""
-    if cfg.schedule == "onecycle":
-        return torch.optim.lr_scheduler.OneCycleLR(
-            opt, max_lr=cfg.lr, total_steps=max(1, cfg.epochs * steps_per_epoch),
-            pct_start=0.25, cycle_momentum=cfg.optimizer in ("sgd", "rmsprop"),
-        )
     return torch.optim.lr_scheduler.LambdaLR(
         opt, lambda step: lr_factor(cfg, step / steps_per_epoch)
     )
