@@ -23,7 +23,7 @@ def test_demo_on_given_data_writes_everything_and_resumes(tone_data, tmp_path):
               "report.html", "demo.json"):
         assert (out / f).is_file(), f
     steps = result["steps"]
-    assert steps["data"]["status"] == "skipped" and steps["train"]["status"] == "done"
+    assert steps["data"]["status"] == "given" and steps["train"]["status"] == "done"
     page = (out / "report.html").read_text()
     for heading in ("Demo", "Training curves", "Confusion matrix", "Optimisation history",
                     "DET curve", "Model card"):
@@ -31,7 +31,8 @@ def test_demo_on_given_data_writes_everything_and_resumes(tone_data, tmp_path):
 
     again = run_demo(out, tone_data, words=TONE_WORDS, progress=False, **TINY,
                      log=lambda m: None)
-    assert all(s["status"] == "skipped" for k, s in again["steps"].items() if k != "report")
+    assert all(s["status"] == "skipped" for k, s in again["steps"].items()
+               if k not in ("data", "report"))
     assert again["accuracy"] == result["accuracy"]
 
 

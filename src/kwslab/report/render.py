@@ -95,6 +95,8 @@ def fmt(v: Any) -> str:
     if isinstance(v, float):
         if v != v:
             return "nan"
+        if v and abs(v) < 1e-3:
+            return f"{v:.2e}"
         return f"{v:.4f}" if abs(v) < 1 and v != 0 else f"{v:.4g}"
     if isinstance(v, list | dict):
         text = dumps(v)
@@ -168,7 +170,7 @@ def _stats(report: ReportData) -> str:
         if card.get("size_bytes") is not None:
             cards.append(("weights", f"{card['size_bytes'] / 1024:,.0f} KiB", "safetensors"))
     if report.demo and report.demo.get("seconds") is not None:
-        cards.append(("demo wall time", f"{report.demo['seconds']:.0f} s", "all steps"))
+        cards.append(("demo wall time", f"{report.demo['seconds']:.0f} s", "before this report"))
     if not cards:
         return ""
     return '<div class="stats">' + "".join(
