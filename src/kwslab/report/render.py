@@ -180,7 +180,7 @@ def _stats(report: ReportData) -> str:
 
 def _demo(demo: dict[str, Any]) -> str:
     steps = demo.get("steps", {})
-    rows = [[name, s.get("status", ""), s.get("seconds"), s.get("detail", "")]
+    rows = [[name, s.get("status", ""), f"{s.get('seconds') or 0:.1f}", s.get("detail", "")]
             for name, s in steps.items()]
     out = "<h2>Demo</h2>"
     out += '<p class="lead">What <code>kwslab demo</code> did, step by step.</p>'
