@@ -47,7 +47,6 @@ def test_demo_refuses_to_mix_datasets(tone_data, tmp_path):
 
 def test_demo_without_data_synthesises(tmp_path):
     """The no-data path: a few words from a few voices, then the same steps."""
-    pytest.importorskip("kwslab.data.synth")
     out = tmp_path / "demo"
     result = run_demo(out, words=("go", "stop"), progress=False, epochs=3, search_trials=0,
                       synth_options={"voices": ["en-us", "en-us+f2", "en+m2", "en-gb-x-rp+f5"],

@@ -41,7 +41,7 @@ def test_frozen_params_and_mode_are_left_alone():
 
 
 def test_size_from_file(tmp_path):
-    safetensors_torch = pytest.importorskip("safetensors.torch")
+    import safetensors.torch as safetensors_torch
     model = tiny()
     path = tmp_path / "model.safetensors"
     safetensors_torch.save_model(model, str(path))

@@ -45,3 +45,6 @@ def compare(
                        workers=workers, progress=not quiet, log=lambda m: console.print(m))
     out.print(markdown(rows, budget))
     out.print(f"written: {out_dir / 'comparison.json'}, {out_dir / 'comparison.md'}")
+    from kwslab.report import build_report
+
+    out.print(f"report: {build_report(out_dir, data=data)}")

@@ -23,6 +23,8 @@ def train(
     from_trial: str = typer.Option(None, "--from-trial",
                                    help="Retrain a tuning trial: STUDY_DIR_OR_DB:TRIAL_NUMBER."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+    report: bool = typer.Option(True, "--report/--no-report",
+                                help="Also write RUN_DIR/report.html."),
 ) -> None:
     """Train a model and write it (weights, config, metrics, model card) to --out."""
     from dataclasses import replace
@@ -47,3 +49,7 @@ def train(
     m = result.metrics
     out.print(f"validation accuracy {m['val_accuracy']:.4f} (epoch {m['best_epoch']}), "
               f"{m['seconds']:.0f} s; model written to {result.run_dir}")
+    if report:
+        from kwslab.report import build_report
+
+        out.print(f"report: {build_report(result.run_dir, data=data)}")

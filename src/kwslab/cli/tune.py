@@ -54,3 +54,6 @@ def tune(
     out.print(f"best trial {result.best_number}: validation accuracy {result.best_value:.4f}, "
               f"loss {result.best_val_loss:.4f}; {result.trials} trials, {result.epochs} epochs, "
               f"{result.seconds:.0f} s; model in {result.best_dir}")
+    from kwslab.report import build_report
+
+    out.print(f"report: {build_report(out_dir, data=data)}")
