@@ -2,7 +2,7 @@
 
 Chromium's fake capture device plays a WAV of a tone "word" as the microphone; the page must
 record it, send it as WAV, and show that word on top of the bars. Uses Debian's chromium
-(never a downloaded browser) and skips where it is not installed.
+(never a downloaded browser); a missing chromium fails the test, as elsewhere in the suite.
 """
 
 from __future__ import annotations
@@ -18,14 +18,14 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-ne
          "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
          "--autoplay-policy=no-user-gesture-required"]
 
-pytestmark = pytest.mark.skipif(not CHROMIUM.is_file(), reason="needs Debian's chromium")
-
 
 @pytest.fixture(scope="module")
 def browser_for(tmp_path_factory):
     """A function: WAV path -> a Chromium whose microphone plays that file."""
-    playwright = pytest.importorskip("playwright.sync_api")
-    pw = playwright.sync_playwright().start()
+    from playwright.sync_api import sync_playwright
+
+    assert CHROMIUM.is_file(), f"{CHROMIUM} is missing: apt install chromium"
+    pw = sync_playwright().start()
     browsers = []
 
     def launch(wav: Path):
