@@ -98,6 +98,17 @@ def tone_run(tone_data, tmp_path_factory) -> Path:
     return out
 
 
+@pytest.fixture(scope="session")
+def tone_export(tone_run) -> Path:
+    """``tone_run`` exported to ONNX with a (dynamic) int8 copy, beside the run folder."""
+    from kwslab.export import export_onnx
+
+    out = tone_run.parent / "tone_export"
+    if not (out / "config.json").is_file():
+        export_onnx(tone_run, out, int8=True)
+    return out
+
+
 @pytest.fixture
 def tone_config() -> RunConfig:
     """The tone run's config (change it with dataclasses.replace)."""
