@@ -6,8 +6,7 @@ import json
 
 import pytest
 
-from kwslab.config import (DEFAULT, SEED, RunConfig, load_config, run_config_from_dict,
-                           to_dict)
+from kwslab.config import DEFAULT, SEED, RunConfig, load_config, run_config_from_dict, to_dict
 from kwslab.errors import ConfigError
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from kwslab.evaluate import classification_report, evaluate, predict, wilson_interval
 from kwslab.errors import DataError, ModelError
+from kwslab.evaluate import classification_report, evaluate, predict, wilson_interval
 
 
 def test_classification_report_by_hand():
