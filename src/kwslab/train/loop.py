@@ -181,7 +181,7 @@ def train(cfg: RunConfig, data: str | Path, out: str | Path, *, report: Report |
         "train_accuracy": best.get("train_accuracy"), "train_loss": best.get("train_loss"),
         "seconds": time.perf_counter() - start, "n_train": len(source), "n_val": len(y_val),
         "skipped": [p for p, _ in source.bad + bad_val], "counts": counts(clips),
-        "data": str(data), "history": history,
+        "data": str(Path(data).resolve()), "history": history,
     }
     write_json(out / METRICS, metrics)
     _write_card(out, model, fc.shape, cfg)
