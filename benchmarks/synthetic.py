@@ -29,8 +29,8 @@ from kwslab.train import train
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--real", type=Path,
-                    default=Path(__file__).resolve().parents[2] / "shared/data/speech_commands_mini")
+    mini = Path(__file__).resolve().parents[2] / "shared/data/speech_commands_mini"
+    ap.add_argument("--real", type=Path, default=mini)
     ap.add_argument("--epochs", type=int, default=15)
     ap.add_argument("--few", default="0,5,20", help="real training clips per word to add")
     ap.add_argument("--out", type=Path, default=Path("runs/bench_synthetic"))
