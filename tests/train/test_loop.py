@@ -92,3 +92,20 @@ def test_no_validation_clips_is_a_clear_error(tone_data, tone_config, tmp_path):
     (root / "validation_list.txt").write_text("")
     with pytest.raises(DataError, match="no validation clips"):
         train(tone_config, root, tmp_path / "x", progress=False)
+
+
+def test_several_sources_train_together(tone_data, tone_config, tmp_path):
+    """Synthetic + real style mixing: clips of both folders train, each keeping its splits."""
+    import shutil
+
+    from kwslab.data import load_clips
+
+    other = tmp_path / "other"
+    shutil.copytree(tone_data, other)
+    one = load_clips(tone_data, tone_config.data)
+    both = load_clips([tone_data, other], tone_config.data)
+    assert len(both) == 2 * len(one)
+    cfg = replace(tone_config, train=replace(tone_config.train, epochs=2))
+    m = train(cfg, [tone_data, other], tmp_path / "mix", progress=False).metrics
+    assert m["n_train"] == 2 * sum(c.split == "train" for c in one)
+    assert m["data_sources"] == [str(tone_data.resolve()), str(other.resolve())]

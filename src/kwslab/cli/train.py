@@ -11,8 +11,9 @@ from kwslab.cli.app import app, console, out
 
 @app.command()
 def train(
-    data: Path = typer.Option(
-        ..., "--data", help="Speech Commands-style folder or .jsonl manifest."),
+    data: list[Path] = typer.Option(
+        ..., "--data", help="Speech Commands-style folder or .jsonl manifest; repeat it to mix "
+        "sources (e.g. synthetic speech, then real recordings; the report scores the last)."),
     out_dir: Path = typer.Option(..., "--out", help="Run folder to write."),
     config: str = typer.Option(None, "--config",
                                help="'seed', 'default' or a TOML file overriding a preset."),
@@ -45,11 +46,12 @@ def train(
     if epochs is not None:
         cfg = replace(cfg, train=replace(cfg.train, epochs=epochs))
     validate(cfg)
-    result = run_train(cfg, data, out_dir, progress=not quiet, log=lambda m: console.print(m))
+    sources = data if len(data) > 1 else data[0]
+    result = run_train(cfg, sources, out_dir, progress=not quiet, log=lambda m: console.print(m))
     m = result.metrics
     out.print(f"validation accuracy {m['val_accuracy']:.4f} (epoch {m['best_epoch']}), "
               f"{m['seconds']:.0f} s; model written to {result.run_dir}")
     if report:
         from kwslab.report import build_report
 
-        out.print(f"report: {build_report(result.run_dir, data=data)}")
+        out.print(f"report: {build_report(result.run_dir, data=data[-1])}")

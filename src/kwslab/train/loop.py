@@ -57,13 +57,15 @@ def seed_everything(seed: int) -> np.random.Generator:
     return np.random.default_rng(seed)
 
 
-def train(cfg: RunConfig, data: str | Path, out: str | Path, *, report: Report | None = None,
+def train(cfg: RunConfig, data: str | Path | list[str | Path], out: str | Path, *,
+          report: Report | None = None,
           progress: bool = True, log: Callable[[str], None] | None = None) -> TrainResult:
     """Train a model on the train split of ``data`` and write it to ``out``.
 
     Args:
         cfg: the full recipe (data, features, model, training).
-        data: a Speech Commands-style folder (real or synthetic) or a JSONL manifest.
+        data: a Speech Commands-style folder (real or synthetic) or a JSONL manifest, or a
+            list of them to train on all at once (e.g. synthetic speech plus a few real clips).
         out: run folder to create; gets model.safetensors, config.json, metrics.json and
             model_card.json.
         report: called after each epoch with ``{"val_accuracy", "val_loss", ...}``.
@@ -97,10 +99,11 @@ def train(cfg: RunConfig, data: str | Path, out: str | Path, *, report: Report |
         log(f"skipped unreadable clip: {why}")
 
     noises = []
-    if tc.augment.noise_prob and not Path(data).is_file():
+    sources = list(data) if isinstance(data, list | tuple) else [data]
+    if tc.augment.noise_prob:
         from kwslab.audio import load_audio
 
-        noises = [load_audio(p) for p in noise_files(data)]
+        noises = [load_audio(p) for d in sources if Path(d).is_dir() for p in noise_files(d)]
     aug = Augmenter(tc.augment, noises, rng)
     # Without augmentation every epoch sees the same features: compute them once.
     static = None if aug.active else cached_features(source.clips, fc, progress=progress)[0]
@@ -181,7 +184,8 @@ def train(cfg: RunConfig, data: str | Path, out: str | Path, *, report: Report |
         "train_accuracy": best.get("train_accuracy"), "train_loss": best.get("train_loss"),
         "seconds": time.perf_counter() - start, "n_train": len(source), "n_val": len(y_val),
         "skipped": [p for p, _ in source.bad + bad_val], "counts": counts(clips),
-        "data": str(Path(data).resolve()), "history": history,
+        "data": str(Path(sources[0]).resolve()),
+        "data_sources": [str(Path(d).resolve()) for d in sources], "history": history,
     }
     write_json(out / METRICS, metrics)
     _write_card(out, model, fc.shape, cfg)
