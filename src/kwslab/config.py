@@ -215,7 +215,7 @@ SEED = RunConfig(
 DEFAULT = RunConfig(
     model=ModelConfig(name="tcresnet", width=3.0),
     train=TrainConfig(
-        epochs=40, ema=0.99,
+        epochs=100, ema=0.99,  # 100 beat 40 on validation (97.7 vs 96.5 %, seed 0)
         augment=AugmentConfig(time_shift_ms=100.0, noise_prob=0.8, snr_db=(0.0, 20.0),
                               freq_masks=2, freq_mask_width=6, time_masks=2, time_mask_width=10,
                               speed=(0.9, 1.1)),
