@@ -39,6 +39,8 @@ def test_toml_overrides_a_preset(tmp_path):
     ("[train]\nlr = -1\n", "train.lr must be positive"),
     ('base = "huge"\n', "base 'huge' is not one of seed, default"),
     ("[model\n", "c.toml"),
+    ("[train.augment]\nsnr_db = [20, 0]\n", "snr_db must be [low, high] with low <= high"),
+    ("[train.augment]\nfreq_warp = [0, 1.1]\n", "freq_warp factors must be positive"),
 ])
 def test_bad_files_are_rejected(tmp_path, text, message):
     path = tmp_path / "c.toml"

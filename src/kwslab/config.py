@@ -67,6 +67,8 @@ class AugmentConfig:
     time_mask_width: int = 0  # max frames per mask
     speed: tuple[float, float] | None = None  # speed perturbation range, e.g. (0.9, 1.1)
     mixup: float = 0.0  # Beta(alpha, alpha) mixup; 0 = off
+    gain_db: tuple[float, float] | None = None  # random loudness change, e.g. (-10, 10); clips
+    freq_warp: tuple[float, float] | None = None  # stretch of the Mel axis (VTLP), e.g. (0.9, 1.1)
 
 
 @dataclass(frozen=True)
@@ -295,8 +297,17 @@ def validate(cfg: RunConfig) -> RunConfig:
         raise ConfigError("features.win_length may not exceed features.n_fft")
     if not cfg.data.words:
         raise ConfigError("data.words is empty")
-    if cfg.model.name == "mlp" and not cfg.features.flatten:
-        pass  # the mlp flattens whatever it gets
+    aug = cfg.train.augment
+    ranges = {"snr_db": aug.snr_db, "speed": aug.speed, "gain_db": aug.gain_db,
+              "freq_warp": aug.freq_warp}
+    for name, pair in ranges.items():
+        if pair is None:
+            continue
+        if len(pair) != 2 or pair[0] > pair[1]:
+            raise ConfigError(f"train.augment.{name} must be [low, high] with low <= high, "
+                              f"got {list(pair)!r}")
+        if name in ("speed", "freq_warp") and pair[0] <= 0:
+            raise ConfigError(f"train.augment.{name} factors must be positive, got {list(pair)!r}")
     return cfg
 
 

@@ -58,7 +58,9 @@ def evaluate(run_dir: str | Path, data: str | Path, split: str = "test", *,
 
     Returns:
         ``accuracy``, ``accuracy_ci95``, ``loss``, ``n``, ``labels``, ``per_class``,
-        ``confusion`` and ``skipped`` (unreadable files).
+        ``confusion`` and ``skipped`` (unreadable files); ``keyword_accuracy`` and
+        ``keyword_n`` count only the clips of the keywords (not _unknown_/_silence_; a keyword
+        taken for _unknown_ is wrong), the same as ``accuracy`` without those classes.
     """
     model, cfg, meta = load_model(run_dir)
     labels = meta["labels"]
@@ -73,9 +75,13 @@ def evaluate(run_dir: str | Path, data: str | Path, split: str = "test", *,
     logits = predict_logits(model, x)
     pred = logits.argmax(1).numpy()
     correct = int((pred == y).sum())
+    words = np.isin(y, [index[w] for w in cfg.data.words])  # keyword clips, not the extras
+    word_correct = int((pred[words] == y[words]).sum())
     return {
         "run_dir": str(run_dir), "data": str(data), "split": split,
         "accuracy": correct / len(y), "accuracy_ci95": wilson_interval(correct, len(y)),
+        "keyword_accuracy": word_correct / max(1, int(words.sum())),
+        "keyword_n": int(words.sum()),
         "loss": float(F.cross_entropy(logits, torch.from_numpy(y))), "n": int(len(y)),
         "labels": labels, **classification_report(y, pred, labels),
         "skipped": [p for p, _ in bad],

@@ -10,6 +10,8 @@ from kwslab.config import AugmentConfig
 from kwslab.data.augment import (
     Augmenter,
     band_mask,
+    freq_warp_batch,
+    gain_batch,
     mix_noise,
     mix_noise_batch,
     mixup,
@@ -126,6 +128,26 @@ def test_spec_augment_fills_masked_bands_with_the_clip_mean():
     assert changed.any()
 
 
+def test_gain_scales_by_decibels_and_saturates_at_full_scale():
+    x = np.stack([burst(1000) * 0.1, burst(1000) * 0.1, burst(1000) * 0.5])
+    y = gain_batch(x, np.array([20.0, -20.0, 20.0]))
+    assert np.allclose(y[0], x[0] * 10, atol=1e-6)  # +20 dB = x10 amplitude
+    assert np.allclose(y[1], x[1] / 10, atol=1e-7)
+    assert np.abs(y[2]).max() == 1.0 and (np.abs(y[2]) == 1.0).sum() > 100  # clipped
+    assert y.dtype == np.float32
+
+
+def test_freq_warp_moves_a_spectral_peak_by_the_factor():
+    bins = 40
+    f = np.zeros((3, bins, 5), np.float32)
+    f[:, 20, :] = 1.0  # one "formant" at bin 20
+    g = freq_warp_batch(f, np.array([1.0, 1.2, 0.8]))
+    peak = g[:, :, 0].argmax(1)
+    assert np.array_equal(g[0], f[0])  # factor 1: unchanged
+    assert peak[1] == 24 and peak[2] == 16  # output bin k reads input bin k / factor
+    assert np.allclose(g[:, :, 0], g[:, :, 4])  # time axis untouched
+
+
 def test_mixup_mixes_inputs_by_lambda():
     x = torch.stack([torch.zeros(4), torch.ones(4)])
     y = mixup(x, 0.7, torch.tensor([1, 0]))
@@ -135,7 +157,8 @@ def test_mixup_mixes_inputs_by_lambda():
 
 def test_augmenter_is_reproducible_and_leaves_input_untouched():
     cfg = AugmentConfig(time_shift_ms=100, noise_prob=0.5, snr_db=(0, 10), speed=(0.9, 1.1),
-                        freq_masks=2, freq_mask_width=5, time_masks=2, time_mask_width=10)
+                        freq_masks=2, freq_mask_width=5, time_masks=2, time_mask_width=10,
+                        gain_db=(-6, 6), freq_warp=(0.9, 1.1))
     noise = [np.random.default_rng(5).normal(0, 0.1, 5 * N).astype(np.float32)]
     x = np.stack([burst(3000 + 1000 * i) for i in range(6)])
     keep = x.copy()

@@ -7,6 +7,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import numpy as np
+import pytest
+
 from kwslab.config import DEFAULT, SILENCE, UNKNOWN, DataConfig
 from kwslab.evaluate import evaluate
 from kwslab.train import train
@@ -39,3 +42,7 @@ def test_twelve_class_mode_trains_and_evaluates(mini_data, tmp_path):
     report = evaluate(run.run_dir, mini_data, "test")
     assert report["labels"][-2:] == [SILENCE, UNKNOWN] and len(report["labels"]) == 10
     assert len(report["confusion"]) == 10 and report["n"] > 300
+    conf = np.array(report["confusion"])
+    keyword_correct = np.trace(conf[:8, :8])  # keyword rows; a keyword taken for an extra is wrong
+    assert report["keyword_n"] == conf[:8].sum() < report["n"]
+    assert report["keyword_accuracy"] == pytest.approx(keyword_correct / conf[:8].sum())

@@ -32,6 +32,9 @@ def evaluate(
     lo, hi = result["accuracy_ci95"]
     out.print(f"{split}: accuracy {result['accuracy']:.4f} (95 % CI {lo:.3f}-{hi:.3f}), "
               f"loss {result['loss']:.4f}, n={result['n']}")
+    if result["keyword_n"] != result["n"]:
+        out.print(f"keywords only: accuracy {result['keyword_accuracy']:.4f}, "
+                  f"n={result['keyword_n']}")
     table = Table("label", "precision", "recall", "f1", "support")
     for label in labels:
         pc = result["per_class"][label]

@@ -1,7 +1,9 @@
 """Training-time augmentation of waveforms and features (never applied at evaluation).
 
 Waveform level: speed perturbation, random time shift, background-noise mixing at a random
-SNR. Feature level: SpecAugment frequency and time masks. Batch level: mixup. Each is
+SNR, random gain (with clipping at full scale). Feature level: frequency warping of the Mel
+axis (vocal-tract length perturbation, for unseen speakers) and SpecAugment frequency and time
+masks. Batch level: mixup. Each is
 switched off by its zero value in :class:`~kwslab.config.AugmentConfig`; all draw from one
 seeded generator so a run is reproducible.
 
@@ -43,7 +45,7 @@ class Augmenter:
         """Whether any waveform- or feature-level augmentation is on (mixup is batch level)."""
         c = self.cfg
         return bool(c.time_shift_ms or (c.noise_prob and self.noises) or c.speed
-                    or c.freq_masks or c.time_masks)
+                    or c.freq_masks or c.time_masks or c.gain_db or c.freq_warp)
 
     def waves(self, x: np.ndarray) -> np.ndarray:
         """Augment waveforms, shape (batch, n) float32; returns a new array."""
@@ -60,14 +62,21 @@ class Augmenter:
             if len(pick):
                 noise = np.stack([self._noise_cut(n) for _ in pick])
                 x[pick] = mix_noise_batch(x[pick], noise, self.rng.uniform(*c.snr_db, len(pick)))
+        if c.gain_db:
+            x = gain_batch(x, self.rng.uniform(*c.gain_db, b))
         return x
 
     def features(self, f: np.ndarray) -> np.ndarray:
-        """SpecAugment masks on features (batch, bins, frames), filled with each clip's mean."""
+        """Frequency warping, then SpecAugment masks (filled with each clip's mean), on
+        features (batch, bins, frames)."""
         c = self.cfg
-        if f.ndim != 3 or not (c.freq_masks or c.time_masks):
+        if f.ndim != 3:
             return f
         b, bins, frames = f.shape
+        if c.freq_warp:
+            f = freq_warp_batch(f, self.rng.uniform(*c.freq_warp, b))
+        if not (c.freq_masks or c.time_masks):
+            return f
         freq = band_mask(self.rng, b, bins, c.freq_masks, c.freq_mask_width)  # (b, bins)
         time = band_mask(self.rng, b, frames, c.time_masks, c.time_mask_width)  # (b, frames)
         masked = freq[:, :, None] | time[:, None, :]
@@ -77,6 +86,32 @@ class Augmenter:
         noise = self.noises[self.rng.integers(len(self.noises))]
         start = self.rng.integers(0, len(noise) - n)
         return noise[start : start + n]
+
+
+def gain_batch(x: np.ndarray, gain_db: np.ndarray) -> np.ndarray:
+    """Scale each row of ``x`` (batch, n) by its ``gain_db`` and clip to full scale [-1, 1],
+    as a louder microphone or a closer talker would (loud clips saturate)."""
+    g = (10 ** (np.asarray(gain_db, dtype=np.float64) / 20)).astype(np.float32)
+    return np.clip(x * g[:, None], -1.0, 1.0).astype(np.float32)
+
+
+def freq_warp_batch(f: np.ndarray, factors: np.ndarray) -> np.ndarray:
+    """Stretch the bin axis of ``f`` (batch, bins, frames) by ``factors`` (batch,).
+
+    Output bin ``k`` reads input bin ``k / factor`` (linear interpolation, edge bins
+    repeated): a factor above 1 moves formants up, as a shorter vocal tract would (VTLP,
+    Jaitly & Hinton 2013). Mel bins are near-logarithmic in frequency above ~1 kHz, so this is
+    an approximation of the linear-frequency warp; it keeps the time axis untouched.
+    """
+    b, bins, _ = f.shape
+    pos = np.arange(bins, dtype=np.float32)[None, :] / np.asarray(factors, np.float32)[:, None]
+    np.clip(pos, 0, bins - 1, out=pos)
+    i0 = np.minimum(pos.astype(np.int64), bins - 2) if bins > 1 else np.zeros_like(pos, np.int64)
+    frac = (pos - i0)[:, :, None]
+    rows = np.arange(b)[:, None]
+    lo = f[rows, i0]
+    hi = f[rows, np.minimum(i0 + 1, bins - 1)]
+    return (lo + frac * (hi - lo)).astype(f.dtype)
 
 
 def band_mask(rng: np.random.Generator, batch: int, size: int, count: int,
