@@ -31,5 +31,9 @@ class DownloadError(KwslabError):
     """A download failed, did not verify, or an archive tried to escape its folder."""
 
 
+class SearchError(KwslabError):
+    """A search cannot run: unreachable storage, unknown study or trial, empty result."""
+
+
 class MissingExtraError(KwslabError):
     """An optional dependency is not installed; the message gives the pip line."""

@@ -5,8 +5,9 @@ a storage that many workers can share; ``compare`` runs several under the same b
 ``lr_find`` is the learning-rate range test.
 """
 
+from kwslab.errors import SearchError
 from kwslab.search.space import Param, SearchSpace, load_space, parse_space
-from kwslab.search.storage import SearchError, config_from_trial
+from kwslab.search.storage import config_from_trial
 from kwslab.search.study import METHODS, Budget, SearchResult, run_search
 
 __all__ = ["METHODS", "Budget", "Param", "SearchError", "SearchResult", "SearchSpace",

@@ -11,16 +11,12 @@ import warnings
 from pathlib import Path
 
 from kwslab.config import RunConfig, run_config_from_dict
-from kwslab.errors import KwslabError
+from kwslab.errors import SearchError
 
 HEARTBEAT = 10  # seconds between a running trial's heartbeats
 GRACE = 3  # heartbeats missed before a running trial counts as dead
 CONNECT_TIMEOUT = 5  # seconds to reach a database server
 SEARCH_JSON = "search.json"  # in a tune --out folder: storage URL and study name
-
-
-class SearchError(KwslabError):
-    """A search cannot run: unreachable storage, unknown study or trial, empty result."""
 
 
 def storage_url(storage: str | None, out: str | Path) -> str:

@@ -26,13 +26,12 @@ from pathlib import Path
 from typing import Any
 
 from kwslab.config import RunConfig, to_dict
-from kwslab.errors import ConfigError
+from kwslab.errors import ConfigError, SearchError
 from kwslab.search.budget import Budget, OverBudget, budget_state, claim, describe, study_totals
 from kwslab.search.space import SearchSpace, load_space
 from kwslab.search.storage import (
     HEARTBEAT,
     SEARCH_JSON,
-    SearchError,
     config_from_trial,
     open_storage,
     redact,
