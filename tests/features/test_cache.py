@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from kwslab.audio import write_wav
-from kwslab.config import DEFAULT
+from kwslab.config import TCRESNET
 from kwslab.data.manifest import Clip
 from kwslab.features import cache as cache_mod
 from kwslab.features.cache import cached_features
@@ -24,23 +24,23 @@ def _clips(tmp_path, n=3):
 def test_second_call_reads_the_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("KWSLAB_CACHE", str(tmp_path / "cache"))
     clips = _clips(tmp_path)
-    first, ok, bad = cached_features(clips, DEFAULT.features)
+    first, ok, bad = cached_features(clips, TCRESNET.features)
     assert first.shape == (3, 40, 101) and len(ok) == 3 and not bad
 
     def boom(*a, **k):
         raise AssertionError("features recomputed despite the cache")
 
     monkeypatch.setattr(cache_mod, "compute_features", boom)
-    second, _, _ = cached_features(clips, DEFAULT.features)
+    second, _, _ = cached_features(clips, TCRESNET.features)
     np.testing.assert_array_equal(first, second)
 
 
 def test_changed_content_or_config_misses(tmp_path, monkeypatch):
     monkeypatch.setenv("KWSLAB_CACHE", str(tmp_path / "cache"))
     clips = _clips(tmp_path)
-    first, _, _ = cached_features(clips, DEFAULT.features)
+    first, _, _ = cached_features(clips, TCRESNET.features)
     write_wav(clips[0].path, np.zeros(16000, np.float32) + 0.01)
-    again, _, _ = cached_features(clips, DEFAULT.features)
+    again, _, _ = cached_features(clips, TCRESNET.features)
     assert not np.allclose(first[0], again[0])
     np.testing.assert_array_equal(first[1:], again[1:])
     calls = []
@@ -49,7 +49,7 @@ def test_changed_content_or_config_misses(tmp_path, monkeypatch):
                         lambda w, c: calls.append(len(w)) or real(w, c))
     from dataclasses import replace
 
-    cached_features(clips, replace(DEFAULT.features, n_mels=20))
+    cached_features(clips, replace(TCRESNET.features, n_mels=20))
     assert calls == [3]
 
 
@@ -59,6 +59,6 @@ def test_unreadable_clip_is_reported_and_skipped(tmp_path, monkeypatch):
     bad = tmp_path / "w/bad_nohash_0.wav"
     bad.write_bytes(b"RIFF....not audio")
     clips.append(Clip(str(bad), "w", "bad", "test"))
-    feats, ok, skipped = cached_features(clips, DEFAULT.features)
+    feats, ok, skipped = cached_features(clips, TCRESNET.features)
     assert len(feats) == 3 and len(ok) == 3
     assert skipped[0][0] == str(bad) and "bad_nohash_0.wav" in skipped[0][1]

@@ -9,7 +9,7 @@ import librosa
 import numpy as np
 import pytest
 
-from kwslab.config import DEFAULT, SEED, FeatureConfig
+from kwslab.config import SEED, TCRESNET, FeatureConfig
 from kwslab.features import compute_features, mel_filterbank
 from kwslab.features.mel import power_mel
 
@@ -22,8 +22,8 @@ def _signal(n: int = 4, seed: int = 0) -> np.ndarray:
     return x
 
 
-@pytest.mark.parametrize("cfg", [SEED.features, DEFAULT.features,
-                                 replace(DEFAULT.features, n_mels=64, fmin=0.0, fmax=None)])
+@pytest.mark.parametrize("cfg", [SEED.features, TCRESNET.features,
+                                 replace(TCRESNET.features, n_mels=64, fmin=0.0, fmax=None)])
 def test_mel_filterbank_matches_librosa(cfg: FeatureConfig):
     ours = mel_filterbank(cfg.sample_rate, cfg.n_fft, cfg.n_mels, cfg.fmin, cfg.fmax)
     ref = librosa.filters.mel(sr=cfg.sample_rate, n_fft=cfg.n_fft, n_mels=cfg.n_mels,
@@ -31,7 +31,7 @@ def test_mel_filterbank_matches_librosa(cfg: FeatureConfig):
     np.testing.assert_allclose(ours, ref, atol=1e-7)
 
 
-@pytest.mark.parametrize("cfg", [SEED.features, DEFAULT.features])
+@pytest.mark.parametrize("cfg", [SEED.features, TCRESNET.features])
 def test_log_mel_matches_librosa_within_1e3_db(cfg: FeatureConfig):
     x = _signal()
     ours = power_mel(x, cfg)
@@ -59,20 +59,20 @@ def test_seed_vector_is_1024_values_of_a_32x32_resize():
 
 def test_batch_equals_single_clips_and_any_length_is_fixed():
     x = _signal(3)
-    batch = compute_features(x, DEFAULT.features)
+    batch = compute_features(x, TCRESNET.features)
     for i in range(3):
-        np.testing.assert_allclose(compute_features(x[i], DEFAULT.features), batch[i], atol=1e-5)
-    short = compute_features(x[0, :8000], DEFAULT.features)
-    assert short.shape == DEFAULT.features.shape == (40, 101)
+        np.testing.assert_allclose(compute_features(x[i], TCRESNET.features), batch[i], atol=1e-5)
+    short = compute_features(x[0, :8000], TCRESNET.features)
+    assert short.shape == TCRESNET.features.shape == (40, 101)
 
 
 def test_mfcc_is_orthonormal_dct_of_log_mel():
     from scipy.fft import dct
 
-    cfg = replace(DEFAULT.features, kind="mfcc", n_mfcc=13)
+    cfg = replace(TCRESNET.features, kind="mfcc", n_mfcc=13)
     x = _signal(1)
     mfcc = compute_features(x, cfg)[0]
-    logmel = compute_features(x, DEFAULT.features)[0]
+    logmel = compute_features(x, TCRESNET.features)[0]
     ref = dct(logmel, type=2, axis=0, norm="ortho")[:13]
     assert mfcc.shape == (13, 101)
     np.testing.assert_allclose(mfcc, ref, atol=1e-3)
@@ -80,14 +80,14 @@ def test_mfcc_is_orthonormal_dct_of_log_mel():
 
 def test_numpy_fft_fallback_matches_scipy(monkeypatch):
     x = _signal(2)
-    with_scipy = compute_features(x, DEFAULT.features)
+    with_scipy = compute_features(x, TCRESNET.features)
     from kwslab.features import mel
 
     monkeypatch.setitem(sys.modules, "scipy.fft", None)  # import scipy.fft now fails
     mel._scipy_fft.cache_clear()
     try:
         assert mel._scipy_fft() is None
-        without = compute_features(x, DEFAULT.features)
+        without = compute_features(x, TCRESNET.features)
     finally:
         mel._scipy_fft.cache_clear()
     np.testing.assert_allclose(with_scipy, without, atol=1e-4)
@@ -97,7 +97,7 @@ def test_golden_values():
     """Pin a slice of the features of a fixed tone so silent changes are caught."""
     t = np.arange(16000) / 16000
     x = (0.5 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
-    f = compute_features(x, DEFAULT.features)
+    f = compute_features(x, TCRESNET.features)
     np.testing.assert_allclose(f[:6, 50], GOLDEN, atol=1e-3)
 
 

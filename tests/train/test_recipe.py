@@ -1,33 +1,85 @@
-"""The default recipe learns real speech, and the 12-class mode trains and evaluates.
+"""The default and tcresnet recipes learn real speech, the default export runs alone, and the
+12-class mode trains and evaluates.
 
 Both use small slices of ``../shared/data/speech_commands_mini`` so they stay fast on CPU.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
-from kwslab.config import DEFAULT, SILENCE, UNKNOWN, DataConfig
+from kwslab.config import DEFAULT, SILENCE, TCRESNET, UNKNOWN, DataConfig
+from kwslab.errors import ModelError
 from kwslab.evaluate import evaluate
 from kwslab.train import train
 
 FOUR = ("left", "right", "stop", "up")
 
 
-def test_default_recipe_learns_on_a_small_slice(mini_data, tmp_path):
+@pytest.fixture(scope="module")
+def default_slice_run(mini_data, tmp_path_factory) -> Path:
+    """The default recipe (head on speech embeddings, 4 augmented copies) on 40 clips a word."""
     cfg = replace(
         DEFAULT,
         data=DataConfig(words=FOUR, max_per_word=40),
         train=replace(DEFAULT.train, epochs=12, batch_size=32, seed=0),
     )
+    return train(cfg, mini_data, tmp_path_factory.mktemp("runs") / "default", progress=False
+                 ).run_dir
+
+
+def test_default_recipe_learns_on_a_small_slice(default_slice_run):
+    m = json.loads((default_slice_run / "metrics.json").read_text())
+    hist = m["history"]
+    assert hist[-1]["train_loss"] < 0.8 * hist[0]["train_loss"]
+    assert m["val_accuracy"] >= 0.8  # chance is 0.25
+    assert m["n_train"] == 160
+
+
+def test_tcresnet_recipe_learns_on_a_small_slice(mini_data, tmp_path):
+    cfg = replace(
+        TCRESNET,
+        data=DataConfig(words=FOUR, max_per_word=40),
+        train=replace(TCRESNET.train, epochs=12, batch_size=32, seed=0),
+    )
     m = train(cfg, mini_data, tmp_path / "run", progress=False).metrics
     hist = m["history"]
     assert hist[-1]["train_loss"] < 0.8 * hist[0]["train_loss"]
     assert m["val_accuracy"] >= 0.6  # chance is 0.25
-    assert m["n_train"] == 160
+
+
+def test_default_export_runs_from_its_folder_alone(default_slice_run, mini_data, tmp_path,
+                                                   monkeypatch):
+    """The export carries the front end: with no model anywhere else, the torch-free
+    Recognizer gives torch's probabilities on real clips."""
+    from kwslab.data import load_clips
+    from kwslab.data.dataset import load_waves
+    from kwslab.export import export_onnx
+    from kwslab.features import compute_features
+    from kwslab.models.io import load_model
+    from kwslab.runtime import Recognizer
+    from kwslab.train.loop import predict_logits
+
+    out = tmp_path / "export"
+    export_onnx(default_slice_run, out)
+    assert {"melspectrogram.onnx", "embedding_model.onnx", "model.onnx"} <= {
+        p.name for p in out.iterdir()}
+    model, cfg, _ = load_model(default_slice_run)
+    clips = [c for c in load_clips(mini_data, cfg.data) if c.split == "test"][::10]
+    waves = load_waves(clips, 16000).waves
+    expected = torch.softmax(predict_logits(model, compute_features(waves, cfg.features)), 1)
+    monkeypatch.setenv("KWSLAB_MODELS", str(tmp_path / "nowhere"))
+    rec = Recognizer.load(out)
+    got = rec.probabilities(waves)
+    np.testing.assert_allclose(got, expected.numpy(), atol=1e-4)
+    with pytest.raises(ModelError, match="fetch-model"):  # the default location is empty
+        compute_features(waves[0], cfg.features)
 
 
 def test_twelve_class_mode_trains_and_evaluates(mini_data, tmp_path):

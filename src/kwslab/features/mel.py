@@ -1,15 +1,17 @@
-"""The one feature function: batched log-Mel / MFCC in pure NumPy.
+"""The one feature function: batched log-Mel / MFCC in pure NumPy (or a pretrained embedding).
 
 Training, evaluation, the ONNX runtime and the web service all call :func:`compute_features`,
 so a model never sees features computed another way. It matches
 ``librosa.feature.melspectrogram`` (centred, zero-padded, periodic Hann, power 2, Slaney mel)
 followed by ``librosa.power_to_db`` to within 1e-3 dB (``tests/features/test_mel.py``), without
-importing librosa, so the runtime stays NumPy + onnxruntime.
+importing librosa, so the runtime stays NumPy + onnxruntime. ``kind="speech_embedding"``
+hands the clip to a frozen pretrained network instead (:mod:`kwslab.features.embedding`).
 """
 
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
@@ -164,7 +166,8 @@ def log_compress(mel: np.ndarray, mode: str) -> np.ndarray:
     return np.maximum(db, -80.0)
 
 
-def compute_features(samples: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
+def compute_features(samples: np.ndarray, cfg: FeatureConfig,
+                     models: str | Path | None = None) -> np.ndarray:
     """Features of one clip or a batch, exactly as the model expects them.
 
     Args:
@@ -172,6 +175,8 @@ def compute_features(samples: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
             each clip is padded or centre-cropped to ``cfg.clip_samples`` (see
             :func:`kwslab.audio.fix_length`).
         cfg: feature configuration.
+        models: ``speech_embedding`` only: the folder of its ONNX files (an export folder);
+            default :func:`kwslab.features.embedding.default_dir`.
 
     Returns:
         float32 array, shape ``cfg.shape`` or (batch, *cfg.shape).
@@ -183,11 +188,17 @@ def compute_features(samples: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
     batch = fix_length(samples[None] if single else samples, cfg.clip_samples)
     out = np.empty((len(batch), *cfg.shape), dtype=np.float32)
     for start in range(0, len(batch), CHUNK):
-        out[start : start + CHUNK] = _features_chunk(batch[start : start + CHUNK], cfg)
+        out[start : start + CHUNK] = _features_chunk(batch[start : start + CHUNK], cfg, models)
     return out[0] if single else out
 
 
-def _features_chunk(batch: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
+def _features_chunk(batch: np.ndarray, cfg: FeatureConfig,
+                    models: str | Path | None = None) -> np.ndarray:
+    if cfg.kind == "speech_embedding":
+        from kwslab.features.embedding import speech_embedding
+
+        feats = speech_embedding(batch, cfg.context_samples, models)
+        return feats.reshape(len(feats), -1) if cfg.flatten else feats
     feats = log_compress(power_mel(batch, cfg), cfg.log)
     if cfg.kind == "mfcc":
         feats = np.matmul(_dct_matrix(cfg.n_mfcc, cfg.n_mels), feats)

