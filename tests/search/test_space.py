@@ -19,6 +19,15 @@ def test_shipped_seed_space_loads_and_covers_the_seed_knobs():
     assert load_space("seed-quick").base.train.epochs == 4
 
 
+@pytest.mark.parametrize("name,family", [("cnn", "tcresnet"), ("embed", "embedconv")])
+def test_shipped_cnn_and_embedding_spaces_load(name, family):
+    space = load_space(name)
+    assert space.base.model.name == family
+    assert set(space.order) <= set(space.names())
+    for values in (space.params[0].values(), space.params[-1].values()):
+        assert values
+
+
 def test_values_and_config():
     space = parse_space("""
 [params]

@@ -16,7 +16,9 @@ def train(
         "sources (e.g. synthetic speech, then real recordings; the report scores the last)."),
     out_dir: Path = typer.Option(..., "--out", help="Run folder to write."),
     config: str = typer.Option(None, "--config",
-                               help="'seed', 'default' or a TOML file overriding a preset."),
+                               help="'default' (head on pretrained speech embeddings), "
+                               "'tcresnet' (CNN from scratch, no download), 'seed', or a "
+                               "TOML file overriding one."),
     words: str = typer.Option(
         None, "--words", help="Comma-separated words (default: the seed's 8)."),
     seed: int = typer.Option(None, "--seed", help="Random seed (default: the config's)."),
