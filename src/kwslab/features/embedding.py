@@ -44,6 +44,7 @@ DIM = 96  # values per embedding
 WINDOW, STEP = 76, 8  # Mel frames per embedding, and between embeddings
 HOP = 160  # samples per Mel frame (10 ms)
 INT16 = 32767.0  # the front end expects 16-bit PCM scale
+SUB_BATCH = 32  # clips per onnxruntime call
 
 
 def default_dir() -> Path:
@@ -153,10 +154,14 @@ def speech_embedding(batch: np.ndarray, context_samples: int, folder: str | Path
     mel, embed = _sessions(str(resolve(folder)), threads)
     b, n = batch.shape
     k = n_embeddings(n, context_samples)
-    x = np.pad(batch.astype(np.float32, copy=False), ((0, 0), (context_samples,) * 2)) * INT16
-    spec = mel.run(None, {mel.get_inputs()[0].name: x})[0].reshape(b, -1, 32)
-    spec = spec / 10.0 + 2.0  # the scaling the embedding network was trained with
     idx = np.arange(k)[:, None] * STEP + np.arange(WINDOW)[None, :]  # (k, 76) frame indices
-    windows = spec[:, idx].reshape(b * k, WINDOW, 32, 1)
-    out = embed.run(None, {embed.get_inputs()[0].name: np.ascontiguousarray(windows)})[0]
-    return out.reshape(b, k, DIM).transpose(0, 2, 1).astype(np.float32)
+    out = np.empty((b, DIM, k), dtype=np.float32)
+    for s in range(0, b, SUB_BATCH):  # bounds onnxruntime's activation memory
+        part = batch[s : s + SUB_BATCH].astype(np.float32, copy=False)
+        x = np.pad(part, ((0, 0), (context_samples,) * 2)) * INT16
+        spec = mel.run(None, {mel.get_inputs()[0].name: x})[0].reshape(len(part), -1, 32)
+        spec = spec / 10.0 + 2.0  # the scaling the embedding network was trained with
+        windows = np.ascontiguousarray(spec[:, idx].reshape(-1, WINDOW, 32, 1))
+        emb = embed.run(None, {embed.get_inputs()[0].name: windows})[0]
+        out[s : s + len(part)] = emb.reshape(len(part), k, DIM).transpose(0, 2, 1)
+    return out
