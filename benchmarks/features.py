@@ -2,8 +2,10 @@
 
     .venv/bin/python benchmarks/features.py [--clips 5000] [--repeats 3] [--json OUT]
 
-Measures :func:`kwslab.features.compute_features` on random 1 s clips for the default
-(40 log-Mels, 25 ms / 10 ms) and the seed (128 x 32 -> 32 x 32) configurations, best of N.
+Measures :func:`kwslab.features.compute_features` on random 1 s clips for the NumPy log-Mel
+features of the tcresnet recipe (40 log-Mels, 25 ms / 10 ms) and of the seed (128 x 32 ->
+32 x 32), best of N. ``--embedding N`` also times the default recipe's pretrained
+speech_embedding front end (onnxruntime, one thread) on N clips.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import time
 
 import numpy as np
 
-from kwslab.config import DEFAULT, SEED
+from kwslab.config import DEFAULT, SEED, TCRESNET
 from kwslab.features import compute_features
 
 
@@ -25,16 +27,22 @@ def main() -> None:
     ap.add_argument("--clips", type=int, default=5000)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--json", default=None, help="also write the results here")
+    ap.add_argument("--embedding", type=int, default=0,
+                    help="also time the speech_embedding front end on this many clips")
     args = ap.parse_args()
     x = (np.random.default_rng(0).standard_normal((args.clips, 16000)) * 0.1).astype(np.float32)
     rows = []
-    for name, cfg in (("default", DEFAULT.features), ("seed", SEED.features)):
-        compute_features(x[:64], cfg)  # warm caches (filterbank, window)
-        best = min(_time(lambda cfg=cfg: compute_features(x, cfg)) for _ in range(args.repeats))
-        rows.append({"config": name, "shape": list(cfg.shape), "clips": args.clips,
-                     "seconds": round(best, 3), "clips_per_second": round(args.clips / best)})
-        print(f"{name:8s} {str(cfg.shape):12s} {args.clips / best:8.0f} clips/s "
-              f"({best:.2f} s for {args.clips})")
+    configs = [("tcresnet", TCRESNET.features, x), ("seed", SEED.features, x)]
+    if args.embedding:
+        configs.append(("default", DEFAULT.features, x[: args.embedding]))
+    for name, cfg, clips in configs:
+        compute_features(clips[:64], cfg)  # warm caches (filterbank, window, sessions)
+        best = min(_time(lambda cfg=cfg, clips=clips: compute_features(clips, cfg))
+                   for _ in range(args.repeats))
+        n = len(clips)
+        rows.append({"config": name, "shape": list(cfg.shape), "clips": n,
+                     "seconds": round(best, 3), "clips_per_second": round(n / best)})
+        print(f"{name:8s} {str(cfg.shape):12s} {n / best:8.0f} clips/s ({best:.2f} s for {n})")
     info = {"cpus": os.cpu_count(), "machine": platform.machine(), "numpy": np.__version__}
     if args.json:
         with open(args.json, "w") as f:

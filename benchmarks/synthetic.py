@@ -2,11 +2,11 @@
 real clips per word and see how much they buy.
 
     .venv/bin/python benchmarks/synthetic.py [--real ../shared/data/speech_commands_mini]
-        [--epochs 15] [--few 0,5,20] [--out runs/bench_synthetic]
+        [--epochs 15] [--few 0,5,20] [--config default|tcresnet] [--out runs/bench_synthetic]
 
-Each run trains the default recipe (with ``--epochs`` epochs) on a manifest: every synthetic
-clip of the seed's 8 words (their own speaker-disjoint train/validation split) plus the first
-K real training clips of each word; it is scored on the real test split, whose speakers no
+Each run trains a preset recipe (``--config``, with ``--epochs`` epochs) on a manifest: every
+synthetic clip of the seed's 8 words (their own speaker-disjoint train/validation split) plus
+the first K real training clips of each word; it is scored on the real test split, whose speakers no
 run has heard. Validation (model selection) uses synthetic voices only, so no real held-out
 clip influences any choice. Writes ``OUT/synthetic.json`` and ``OUT/synthetic.md``.
 """
@@ -19,7 +19,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from kwslab.config import DEFAULT, SEED_WORDS
+from kwslab.config import PRESETS, SEED_WORDS
 from kwslab.data import load_clips
 from kwslab.data.manifest import write_manifest
 from kwslab.data.synth import synthesize_dataset
@@ -34,10 +34,12 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=15)
     ap.add_argument("--few", default="0,5,20", help="real training clips per word to add")
     ap.add_argument("--out", type=Path, default=Path("runs/bench_synthetic"))
+    ap.add_argument("--config", default="default", choices=sorted(PRESETS))
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     synth = synthesize_dataset(SEED_WORDS, args.out / "synth", progress=True)
-    cfg = replace(DEFAULT, train=replace(DEFAULT.train, epochs=args.epochs))
+    base = PRESETS[args.config]
+    cfg = replace(base, train=replace(base.train, epochs=args.epochs))
     synth_clips = load_clips(synth, cfg.data)
     real_train = [c for c in load_clips(args.real, cfg.data) if c.split == "train"]
     rows = []
