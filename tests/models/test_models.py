@@ -1,4 +1,5 @@
-"""The CNN families: shapes, scaling, training signal, ONNX parity and paper sizes."""
+"""The CNN families and the embedding head: shapes, scaling, training signal, ONNX parity and
+paper sizes."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from kwslab.errors import ConfigError
 from kwslab.models import build, families
 from kwslab.models.bcresnet import SubSpectralNorm
 
-FAMILIES = ("dscnn", "bcresnet", "tcresnet")
+FAMILIES = ("dscnn", "bcresnet", "tcresnet", "embedconv")
 
 
 def n_params(model: nn.Module) -> int:
@@ -39,6 +40,17 @@ def test_logits_shape(name, shape, width, depth):
         out = model(torch.randn(3, *shape))
     assert out.shape == (3, 5)
     assert torch.isfinite(out).all()
+
+
+def test_embedding_head_on_speech_embedding_frames():
+    model = make("embedconv", (96, 9), dropout=0.3).eval()
+    assert n_params(model) == 87_304  # 96*128*3+128 + 128*128*3+128 + 128*8+8
+    with torch.no_grad():
+        out = model(torch.randn(4, 96, 9))
+    assert out.shape == (4, 8)
+    # The max over time takes any number of embeddings (a 2 s clip gives 22).
+    with torch.no_grad():
+        assert model(torch.randn(2, 96, 22)).shape == (2, 8)
 
 
 @pytest.mark.parametrize("name", FAMILIES)

@@ -109,3 +109,31 @@ def test_several_sources_train_together(tone_data, tone_config, tmp_path):
     m = train(cfg, [tone_data, other], tmp_path / "mix", progress=False).metrics
     assert m["n_train"] == 2 * sum(c.split == "train" for c in one)
     assert m["data_sources"] == [str(tone_data.resolve()), str(other.resolve())]
+
+
+def test_augmented_copies_are_made_once_and_differ(tone_data, tone_config, monkeypatch,
+                                                   tmp_path):
+    """With ``copies``, waveform augmentation runs once per copy (not per epoch), and every
+    copy of a clip is a different augmented version."""
+    from kwslab.data import load_clips
+    from kwslab.data.augment import Augmenter
+    from kwslab.data.dataset import WaveSource
+    from kwslab.features import compute_features
+    from kwslab.train import loop
+
+    aug_cfg = replace(tone_config.train.augment, time_shift_ms=100, gain_db=(-6.0, 6.0),
+                      copies=3)
+    clips = [c for c in load_clips(tone_data, tone_config.data) if c.split == "train"]
+    source = WaveSource(clips, 16000, progress=False)
+    aug = Augmenter(aug_cfg, [], np.random.default_rng(0))
+    copies = loop._augmented_copies(source, aug, tone_config.features, 3, 16, False)
+    clean = compute_features(source.get(np.arange(len(source))), tone_config.features)
+    assert copies.shape == (3, len(source), *tone_config.features.shape)
+    assert not np.allclose(copies[0], clean) and not np.allclose(copies[0], copies[1])
+
+    calls = []
+    real = Augmenter.waves
+    monkeypatch.setattr(Augmenter, "waves", lambda self, x: calls.append(len(x)) or real(self, x))
+    cfg = replace(tone_config, train=replace(tone_config.train, epochs=4, augment=aug_cfg))
+    train(cfg, tone_data, tmp_path / "copies", progress=False)
+    assert sum(calls) == 3 * len(source)  # 3 copies, whatever the number of epochs
