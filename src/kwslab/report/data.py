@@ -357,7 +357,7 @@ def examples(run: RunData) -> list[Example]:
             wave = load_clip(chosen[label], fc.clip_samples)
         except KwslabError:
             continue
-        kind = "MFCC" if fc.kind == "mfcc" else "log-Mel"
+        kind = {"mfcc": "MFCC", "speech_embedding": "speech-embedding"}.get(fc.kind, "log-Mel")
         out.append(Example(label, chosen[label].path, wave, compute_features(wave, fc),
                            fc.sample_rate, kind))
     if not out:

@@ -53,10 +53,12 @@ def example(ex: Example) -> bytes:
     ax_w.set_title(ex.label, fontsize=10, fontweight="bold", loc="left")
     ax_w.spines[["top", "right", "left"]].set_visible(False)
     ax_w.tick_params(labelsize=7)
+    # Embeddings span the clip plus its 250 ms context on each side; spectrograms the clip.
+    pad = 0.25 if ex.feature_kind == "speech-embedding" else 0.0
     ax_s.imshow(ex.features, origin="lower", aspect="auto", cmap="magma",
-                extent=(0, seconds, 0, ex.features.shape[0]), interpolation="nearest")
+                extent=(-pad, seconds + pad, 0, ex.features.shape[0]), interpolation="nearest")
     ax_s.set_xlabel("time (s)", fontsize=8)
-    ax_s.set_ylabel(f"{ex.feature_kind} bin", fontsize=8)
+    ax_s.set_ylabel("embedding value" if pad else f"{ex.feature_kind} bin", fontsize=8)
     ax_s.tick_params(labelsize=7)
     return _png(fig)
 

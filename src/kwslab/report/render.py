@@ -209,7 +209,8 @@ def _dataset(ds: DatasetData, named: bool) -> str:
     out += '<div class="narrow">' + table(["word", *SPLITS, "total"], rows, total=total) + "</div>"
     if ds.examples:
         kind = _e(ds.examples[0].feature_kind)
-        out += f"<h3>Example waveform and {kind} spectrogram per word</h3>"
+        what = "features (96 values every 80 ms)" if kind == "speech-embedding" else "spectrogram"
+        out += f"<h3>Example waveform and {kind} {what} per word</h3>"
         out += '<div class="grid">' + "".join(
             _img(figures.example(ex), f"{ex.label} example", Path(ex.path).name)
             for ex in ds.examples) + "</div>"
