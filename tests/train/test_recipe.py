@@ -40,6 +40,9 @@ def test_default_recipe_learns_on_a_small_slice(default_slice_run):
     assert hist[-1]["train_loss"] < 0.8 * hist[0]["train_loss"]
     assert m["val_accuracy"] >= 0.8  # chance is 0.25
     assert m["n_train"] == 160
+    card = json.loads((default_slice_run / "model_card.json").read_text())
+    assert card["front_end"]["macs"] > 100 * card["macs"]  # the frozen front end dominates
+    assert card["total_macs"] == card["macs"] + card["front_end"]["macs"]
 
 
 def test_tcresnet_recipe_learns_on_a_small_slice(mini_data, tmp_path):

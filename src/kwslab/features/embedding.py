@@ -165,3 +165,41 @@ def speech_embedding(batch: np.ndarray, context_samples: int, folder: str | Path
         emb = embed.run(None, {embed.get_inputs()[0].name: windows})[0]
         out[s : s + len(part)] = emb.reshape(len(part), k, DIM).transpose(0, 2, 1)
     return out
+
+
+@lru_cache(maxsize=8)
+def front_end_macs(clip_samples: int, context_samples: int,
+                   folder: str | None = None) -> dict[str, int]:
+    """Multiply-accumulates of the front end for one clip, counted from the ONNX graphs.
+
+    Conv: (output elements) x (kernel elements x in-channels / groups); MatMul: (output
+    elements) x (inner size), after ONNX shape inference on this clip length. Returns
+    ``mel`` (the Mel front end on the padded clip), ``embedding`` (all windows) and ``total``.
+    """
+    import onnx
+    from onnx import numpy_helper, shape_inference
+
+    path = resolve(folder)
+    k = n_embeddings(clip_samples, context_samples)
+    out = {}
+    for key, name, shape in (("mel", MEL, (1, clip_samples + 2 * context_samples)),
+                             ("embedding", EMBED, (1, WINDOW, 32, 1))):
+        model = onnx.load(str(path / name))
+        dims = model.graph.input[0].type.tensor_type.shape.dim
+        for dim, value in zip(dims, shape, strict=True):
+            dim.ClearField("dim_param")
+            dim.dim_value = value
+        graph = shape_inference.infer_shapes(model).graph
+        shapes = {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim]
+                  for v in (*graph.value_info, *graph.output, *graph.input)}
+        shapes.update({t.name: list(numpy_helper.to_array(t).shape) for t in graph.initializer})
+        macs = 0
+        for node in graph.node:
+            if node.op_type not in ("Conv", "MatMul"):
+                continue
+            y, w = shapes[node.output[0]], shapes[node.input[1]]
+            inner = int(np.prod(w[1:])) if node.op_type == "Conv" else w[0]
+            macs += int(np.prod(y)) * inner
+        out[key] = macs * (k if key == "embedding" else 1)
+    out["total"] = out["mel"] + out["embedding"]
+    return out

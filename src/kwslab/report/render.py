@@ -165,7 +165,10 @@ def _stats(report: ReportData) -> str:
         cards.append(("model", _e(family), f"{len(run.labels)} classes"))
         if card.get("params") is not None:
             cards.append(("parameters", si(card["params"]), f"{card['params']:,}"))
-        if card.get("macs") is not None:
+        if card.get("total_macs") is not None:
+            cards.append(("MACs / inference", si(card["total_macs"]),
+                          f"{si(card['macs'])} head + {si(card['front_end']['macs'])} front end"))
+        elif card.get("macs") is not None:
             cards.append(("MACs / inference", si(card["macs"]), "multiply-accumulates"))
         if card.get("size_bytes") is not None:
             cards.append(("weights", f"{card['size_bytes'] / 1024:,.0f} KiB", "safetensors"))
@@ -270,7 +273,8 @@ def _card(run: RunData) -> str:
     items = []
     for key, label, show in (
         ("family", "family", str), ("params", "parameters", lambda v: f"{v:,} ({si(v)})"),
-        ("macs", "MACs per inference", lambda v: f"{v:,} ({si(v)})"),
+        ("macs", "MACs per inference (trained model)", lambda v: f"{v:,} ({si(v)})"),
+        ("total_macs", "MACs per inference with the front end", lambda v: f"{v:,} ({si(v)})"),
         ("size_bytes", "weights on disk", lambda v: f"{v:,} bytes ({v / 1024:,.1f} KiB)"),
         ("input_shape", "input shape", lambda v: " × ".join(map(str, v))),
     ):

@@ -324,4 +324,13 @@ def _write_card(out: Path, model: torch.nn.Module, shape: tuple[int, ...], cfg: 
     card["size_bytes"] = (out / "model.safetensors").stat().st_size
     card["family"] = cfg.model.name
     card["features"] = to_dict(cfg.features)
+    if cfg.features.kind == "speech_embedding":  # the frozen front end runs on every clip too
+        from kwslab.features import embedding
+
+        fe = embedding.front_end_macs(cfg.features.clip_samples, cfg.features.context_samples)
+        folder = embedding.resolve()
+        card["front_end"] = {"name": "speech_embedding", "macs": fe["total"],
+                             "size_bytes": sum((folder / f).stat().st_size
+                                               for f in embedding.FILES)}
+        card["total_macs"] = card["macs"] + fe["total"]
     write_json(out / "model_card.json", card)
