@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kwslab.errors import DownloadError, ModelError
+from kwslab.errors import ConfigError, DownloadError, ModelError
 
 WHEEL_URL = (
     "https://files.pythonhosted.org/packages/00/b7/"
@@ -59,7 +59,7 @@ def n_embeddings(clip_samples: int, context_samples: int) -> int:
     """Embeddings per clip: 9 for a 1 s clip with 250 ms of context each side."""
     frames = -(-(clip_samples + 2 * context_samples) // HOP) - 3
     if frames < WINDOW:
-        raise ValueError(f"speech_embedding needs >= {(WINDOW + 3) * HOP} samples with "
+        raise ConfigError(f"speech_embedding needs >= {(WINDOW + 3) * HOP} samples with "
                          f"context, got {clip_samples + 2 * context_samples}")
     return (frames - WINDOW) // STEP + 1
 
@@ -191,3 +191,11 @@ def front_end_macs(clip_samples: int, context_samples: int,
         out[key] = macs * (k if key == "embedding" else 1)
     out["total"] = out["mel"] + out["embedding"]
     return out
+
+
+def front_end_card(clip_samples: int, context_samples: int) -> dict[str, int | str]:
+    """The front end's entry in a model card: its MACs per clip and its files' size."""
+    folder = resolve()
+    return {"name": "speech_embedding",
+            "macs": front_end_macs(clip_samples, context_samples)["total"],
+            "size_bytes": sum((folder / name).stat().st_size for name in FILES)}

@@ -327,10 +327,7 @@ def _write_card(out: Path, model: torch.nn.Module, shape: tuple[int, ...], cfg: 
     if cfg.features.kind == "speech_embedding":  # the frozen front end runs on every clip too
         from kwslab.features import embedding
 
-        fe = embedding.front_end_macs(cfg.features.clip_samples, cfg.features.context_samples)
-        folder = embedding.resolve()
-        card["front_end"] = {"name": "speech_embedding", "macs": fe["total"],
-                             "size_bytes": sum((folder / f).stat().st_size
-                                               for f in embedding.FILES)}
-        card["total_macs"] = card["macs"] + fe["total"]
+        card["front_end"] = embedding.front_end_card(cfg.features.clip_samples,
+                                                     cfg.features.context_samples)
+        card["total_macs"] = card["macs"] + card["front_end"]["macs"]
     write_json(out / "model_card.json", card)
