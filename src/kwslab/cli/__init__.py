@@ -13,7 +13,7 @@ from kwslab.cli.app import app
 
 COMMAND_MODULES = (
     "data", "download", "synth", "train", "evaluate", "predict", "tune", "compare", "lrfind",
-    "export", "stream", "serve", "report", "demo",
+    "export", "stream", "serve", "wyoming", "report", "demo",
 )
 
 
