@@ -23,8 +23,8 @@ from kwslab.config import PRESETS, SEED_WORDS
 from kwslab.data import load_clips
 from kwslab.data.manifest import write_manifest
 from kwslab.data.synth import synthesize_dataset
-from kwslab.evaluate import evaluate
-from kwslab.train import train
+from kwslab.evaluation import evaluate
+from kwslab.training import train
 
 
 def main() -> None:

@@ -91,7 +91,7 @@ TONE_CONFIG = RunConfig(
 @pytest.fixture(scope="session")
 def tone_run(tone_data, tmp_path_factory) -> Path:
     """A small MLP trained on the tone dataset (a valid run folder for downstream tests)."""
-    from kwslab.train import train
+    from kwslab.training import train
 
     out = tmp_path_factory.mktemp("runs") / "tone"
     train(TONE_CONFIG, tone_data, out, progress=False)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from kwslab.errors import DataError, ModelError
-from kwslab.evaluate import classification_report, evaluate, predict, wilson_interval
+from kwslab.evaluation import classification_report, evaluate, predict, wilson_interval
 
 
 def test_classification_report_by_hand():

@@ -2,6 +2,10 @@
 
 Importing ``kwslab`` is cheap: heavy parts (torch, optuna) load only when the functions that
 need them are used, so :mod:`kwslab.runtime` can run with NumPy and onnxruntime alone.
+
+The functions ``train``, ``evaluate`` and ``predict`` live in modules with other names
+(:mod:`kwslab.training`, :mod:`kwslab.evaluation`): importing a submodule sets the package
+attribute of the same name, so a module named ``evaluate`` would replace the function.
 """
 
 from __future__ import annotations
@@ -14,7 +18,8 @@ _LAZY = {
     "RunConfig": "kwslab.config", "load_config": "kwslab.config",
     "compute_features": "kwslab.features", "load_audio": "kwslab.audio",
     "prepare_speech_commands": "kwslab.data.speechcommands",
-    "train": "kwslab.train", "evaluate": "kwslab.evaluate", "predict": "kwslab.evaluate",
+    "train": "kwslab.training", "evaluate": "kwslab.evaluation",
+    "predict": "kwslab.evaluation",
 }
 
 __all__ = [*_LAZY, "__version__"]

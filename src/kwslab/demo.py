@@ -143,7 +143,7 @@ def run_demo(out: Path = Path("runs/demo"), data: Path | None = None, *, seed: i
                               "train": {**DEMO_TRAIN, "epochs": epochs, "seed": seed}})
 
     def train() -> str:
-        from kwslab.train import train as train_model
+        from kwslab.training import train as train_model
 
         m = train_model(cfg, data, run_dir, progress=progress, log=log).metrics
         return (f"{cfg.model.name}, {m['epochs_run']} epochs, validation accuracy "
@@ -174,7 +174,7 @@ def run_demo(out: Path = Path("runs/demo"), data: Path | None = None, *, seed: i
     models = [d for d in (run_dir, search_dir / "best") if _is_run(d)]
 
     def evaluate() -> str:
-        from kwslab.evaluate import evaluate as score
+        from kwslab.evaluation import evaluate as score
 
         parts = []
         for d in models:

@@ -42,7 +42,7 @@ def export_onnx(run_dir: str | Path, out: str | Path | None = None, *, int8: boo
     """Export the model of ``run_dir`` to an ONNX folder.
 
     Args:
-        run_dir: a folder written by :func:`kwslab.train.train`.
+        run_dir: a folder written by :func:`kwslab.training.train`.
         out: the export folder (default ``RUN_DIR/export``); created or overwritten.
         int8: also write ``model.int8.onnx``. With ``data``, activations are calibrated on
             its training clips (static QDQ quantisation); without, weights only (dynamic).
@@ -275,7 +275,7 @@ def score_export(export_dir: str | Path, data: str | Path, split: str = "test",
         result["fp32_int8_agreement"] = float((preds["fp32"] == preds["int8"]).mean())
     if run_dir is not None:
         from kwslab.models.io import load_model
-        from kwslab.train.loop import predict_logits
+        from kwslab.training.loop import predict_logits
 
         model, _, _ = load_model(run_dir)
         result["torch_accuracy"] = float(

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kwslab.evaluate import evaluate
+from kwslab.evaluation import evaluate
 from kwslab.report import build_report, figures
 from kwslab.report.data import Example, gather
 from kwslab.utils.io import write_json

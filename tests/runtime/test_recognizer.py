@@ -63,7 +63,7 @@ def test_features_match_training_features(tone_export, tone_data):
 
 
 def test_predictions_match_torch(tone_export, tone_run, tone_data):
-    from kwslab.evaluate import predict
+    from kwslab.evaluation import predict
 
     files = sorted((tone_data / "mid").glob("*.wav"))[:4] + sorted(
         (tone_data / "high").glob("*.wav"))[:4]

@@ -18,7 +18,7 @@ def evaluate(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Accuracy, loss, per-class precision/recall and confusion matrix on one split."""
-    from kwslab.evaluate import evaluate as run_evaluate
+    from kwslab.evaluation import evaluate as run_evaluate
     from kwslab.utils.io import write_json
 
     result = run_evaluate(run_dir, data, split)

@@ -18,7 +18,7 @@ def predict(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object per line."),
 ) -> None:
     """Top-k labels with probabilities for audio files."""
-    from kwslab.evaluate import predict as run_predict
+    from kwslab.evaluation import predict as run_predict
 
     results = run_predict(run_dir, [str(p) for p in inputs], top=top)
     if as_json:

@@ -33,7 +33,7 @@ def train(
     from dataclasses import replace
 
     from kwslab.config import load_config, validate
-    from kwslab.train import train as run_train
+    from kwslab.training import train as run_train
 
     cfg = load_config(config)
     if from_trial:

@@ -305,7 +305,7 @@ def _read_run(root: Path, folder: Path, data: str | Path | None, evaluate_missin
         if data_path is None:
             note = "no test evaluation: its dataset is not here (pass --data)"
         else:
-            from kwslab.evaluate import evaluate
+            from kwslab.evaluation import evaluate
 
             try:
                 evaluation = evaluate(folder, data_path, "test", progress=progress)

@@ -34,7 +34,7 @@ def compare(data: str | Path, out: str | Path, *, methods: list[str], budget: Bu
         ``epochs``; with several seeds each is the mean, with ``*_std`` beside it and the
         single runs under ``runs``.
     """
-    from kwslab.evaluate import evaluate
+    from kwslab.evaluation import evaluate
 
     log = log or (lambda msg: None)
     out = Path(out)

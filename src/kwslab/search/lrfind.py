@@ -43,8 +43,8 @@ def lr_find(cfg: RunConfig, data: str | Path, out: str | Path, *,
     from kwslab.data.speechcommands import select_split
     from kwslab.features.cache import cached_features
     from kwslab.models import build
-    from kwslab.train.loop import seed_everything
-    from kwslab.train.optim import make_optimizer
+    from kwslab.training.loop import seed_everything
+    from kwslab.training.optim import make_optimizer
 
     if not 0 < lr_min < lr_max:
         raise ConfigError(f"need 0 < lr_min < lr_max, got {lr_min} and {lr_max}")

@@ -227,7 +227,7 @@ def _GridSampler(grid: dict[str, list[Any]], seed: int):  # noqa: N802 (a class 
 def _worker_main(job: _Job, worker: int, ready) -> None:
     """Entry point of a spawned worker process."""
     os.environ["KWSLAB_PROGRESS"] = "0"
-    import kwslab.train  # noqa: F401  (the slow imports, before saying ready)
+    import kwslab.training  # noqa: F401  (the slow imports, before saying ready)
 
     study = _open(job)
     ready.set()
@@ -292,7 +292,7 @@ def _objective(job: _Job, study, trial, *, over: list[bool], errors: list[Except
     import optuna
 
     from kwslab.errors import KwslabError
-    from kwslab.train import train
+    from kwslab.training import train
 
     try:
         reserved = claim(job.budget, job.deadline, study, trial)
@@ -394,7 +394,7 @@ def _finish(job: _Job, study, seconds: float, log: Callable[[str], None]) -> Sea
         if kept.is_dir():
             shutil.copytree(kept, tmp)
         else:  # found by a worker on another machine: retrain it here
-            from kwslab.train import train
+            from kwslab.training import train
 
             log(f"retraining trial {best.number} (trained elsewhere) into {best_dir}")
             train(config_from_trial(f"{job.storage}#{job.study}:{best.number}"), job.data, tmp,

@@ -35,7 +35,7 @@ from kwslab.features import compute_features
 from kwslab.features.cache import cached_features
 from kwslab.models import build
 from kwslab.models.io import METRICS, save_model
-from kwslab.train.optim import make_optimizer, make_scheduler
+from kwslab.training.optim import make_optimizer, make_scheduler
 from kwslab.utils.io import write_json
 from kwslab.utils.progress import make_progress
 

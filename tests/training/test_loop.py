@@ -12,8 +12,8 @@ from safetensors.torch import load_file
 from kwslab.config import OPTIMIZERS, SCHEDULES, TrainConfig
 from kwslab.errors import DataError
 from kwslab.models.io import load_model
-from kwslab.train import train
-from kwslab.train.optim import lr_factor
+from kwslab.training import train
+from kwslab.training.optim import lr_factor
 
 
 def test_run_folder_is_complete_and_never_pickled(tone_run):
@@ -119,7 +119,7 @@ def test_augmented_copies_are_made_once_and_differ(tone_data, tone_config, monke
     from kwslab.data.augment import Augmenter
     from kwslab.data.dataset import WaveSource
     from kwslab.features import compute_features
-    from kwslab.train import loop
+    from kwslab.training import loop
 
     aug_cfg = replace(tone_config.train.augment, time_shift_ms=100, gain_db=(-6.0, 6.0),
                       copies=3)

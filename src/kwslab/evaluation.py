@@ -18,7 +18,7 @@ from kwslab.data.speechcommands import AUDIO_SUFFIXES, select_split
 from kwslab.errors import DataError, KwslabError
 from kwslab.features.cache import cached_features
 from kwslab.models.io import load_model
-from kwslab.train.loop import predict_logits
+from kwslab.training.loop import predict_logits
 
 
 def classification_report(y_true: np.ndarray, y_pred: np.ndarray, labels: list[str]) -> dict:
@@ -51,7 +51,7 @@ def evaluate(run_dir: str | Path, data: str | Path, split: str = "test", *,
     """Score the model of ``run_dir`` on one split of ``data``.
 
     Args:
-        run_dir: a folder written by :func:`kwslab.train.train`.
+        run_dir: a folder written by :func:`kwslab.training.train`.
         data: dataset folder or manifest; the model's own words (and extra classes) are used.
         split: ``test``, ``validation``, ``train``, or ``all`` (every clip of those words,
             whatever the split lists say).

@@ -16,8 +16,8 @@ import torch
 
 from kwslab.config import DEFAULT, SILENCE, TCRESNET, UNKNOWN, DataConfig
 from kwslab.errors import ModelError
-from kwslab.evaluate import evaluate
-from kwslab.train import train
+from kwslab.evaluation import evaluate
+from kwslab.training import train
 
 FOUR = ("left", "right", "stop", "up")
 
@@ -67,7 +67,7 @@ def test_default_export_runs_from_its_folder_alone(default_slice_run, mini_data,
     from kwslab.features import compute_features
     from kwslab.models.io import load_model
     from kwslab.runtime import Recognizer
-    from kwslab.train.loop import predict_logits
+    from kwslab.training.loop import predict_logits
 
     out = tmp_path / "export"
     export_onnx(default_slice_run, out)

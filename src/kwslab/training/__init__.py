@@ -1,5 +1,5 @@
 """Training: the loop, optimizers and schedules."""
 
-from kwslab.train.loop import TrainResult, train
+from kwslab.training.loop import TrainResult, train
 
 __all__ = ["TrainResult", "train"]
