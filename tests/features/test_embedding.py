@@ -204,3 +204,55 @@ def test_real_embeddings_tell_words_apart(real_model, mini_data):
     centres = np.stack([f[~y].mean(0), f[y].mean(0)])
     pred = ((fv[:, None] - centres[None]) ** 2).sum(-1).argmin(1).astype(bool)
     assert len(yv) > 80 and (pred == yv).mean() > 0.9
+
+
+def _real_clips(mini_data: Path, n: int) -> list[Path]:
+    files = sorted(p for p in mini_data.glob("*/*.wav") if not p.parent.name.startswith("_"))
+    return files[:: max(1, len(files) // n)][:n]
+
+
+def test_real_front_end_batch_equals_one_by_one(real_model, mini_data):
+    """The Mel graph's own floor is relative to the loudest value of its whole input; with it,
+    a clip's features moved with the other clips in the batch (by up to 29 units)."""
+    from kwslab.audio import fix_length, load_audio
+
+    files = _real_clips(mini_data, 64)
+    gains = np.geomspace(0.03, 1.0, len(files)).astype(np.float32)  # quiet to loud
+    x = np.stack([fix_length(load_audio(p)[None], 16000)[0] * g for p, g in zip(files, gains,
+                                                                                 strict=True)])
+    cfg = DEFAULT.features
+    batch = compute_features(x, cfg)
+    one_by_one = np.stack([compute_features(c, cfg) for c in x])
+    np.testing.assert_allclose(batch, one_by_one, rtol=0, atol=1e-4)
+    shuffled = compute_features(x[::-1], cfg)[::-1]
+    np.testing.assert_allclose(shuffled, batch, rtol=0, atol=1e-4)
+
+
+def test_runtime_features_equal_training_features_on_real_speech(real_model, mini_data,
+                                                                 tmp_path):
+    """The training pipeline (feature cache, 32 clips per call) and the runtime's path (one
+    decoded file at a time, front end read from an export-like folder) give the same features."""
+    import shutil
+
+    from kwslab.audio import load_audio
+    from kwslab.data.manifest import Clip
+    from kwslab.features.cache import cached_features
+
+    for name in embedding.FILES:
+        shutil.copy(real_model / name, tmp_path / name)
+    files = _real_clips(mini_data, 40)
+    clips = [Clip(str(p), p.parent.name, p.name.split("_")[0], "test") for p in files]
+    cfg = DEFAULT.features
+    train_x, ok, bad = cached_features(clips, cfg, use_cache=False)
+    assert not bad and len(ok) == len(clips)
+    runtime_x = np.stack([compute_features(load_audio(c.path), cfg, tmp_path) for c in ok])
+    np.testing.assert_allclose(runtime_x, train_x, rtol=0, atol=1e-4)
+
+
+def test_fixed_floor_replaces_the_graphs_batch_relative_one(real_model):
+    """Silence sits exactly at the configured floor, whatever else is in the batch."""
+    loud = np.sin(np.arange(24000) * 0.2).astype(np.float32) * 0.9
+    spec = embedding.mel_frames(np.stack([np.zeros(24000, np.float32), loud]))
+    assert np.allclose(spec[0], embedding.FLOOR_DB / 10 + 2)
+    low = embedding.mel_frames(np.zeros((1, 24000), np.float32), floor_db=0.0)
+    assert np.allclose(low, 2.0)

@@ -44,6 +44,9 @@ DIM = 96  # values per embedding
 WINDOW, STEP = 76, 8  # Mel frames per embedding, and between embeddings
 HOP = 160  # samples per Mel frame (10 ms)
 INT16 = 32767.0  # the front end expects 16-bit PCM scale
+N_FFT = 512  # samples per Mel frame's window
+FLOOR_DB = 20.0  # fixed Mel floor (dB, 16-bit scale): about the median Speech Commands clip's
+# peak (99 dB) minus the graph's own 80 dB range, so a typical clip keeps the floor it had
 SUB_BATCH = 32  # clips per onnxruntime call
 
 
@@ -120,37 +123,105 @@ def resolve(folder: str | Path | None = None) -> Path:
 
 @lru_cache(maxsize=4)
 def _sessions(folder: str, threads: int) -> tuple:
-    """The Mel and embedding sessions of ``folder``, opened once per process."""
+    """The Mel and embedding sessions of ``folder``, opened once per process.
+
+    The Mel graph ends with ``max(dB, max over its whole input - 80)``: a floor relative to the
+    loudest value *in the batch it is given*, so a clip's features would depend on the other
+    clips in its batch, and a stream's on how it was cut. The graph is cut before that floor
+    (its dB output is returned instead) and :func:`mel_frames` applies a fixed floor, so every
+    Mel frame depends only on its own 512 samples.
+    """
     from kwslab.utils.onnx import open_session
 
-    return tuple(open_session(Path(folder) / name, threads) for name in (MEL, EMBED))
+    mel_model, floored = _without_relative_floor(Path(folder) / MEL)
+    return open_session(mel_model, threads), open_session(Path(folder) / EMBED, threads), floored
+
+
+def _without_relative_floor(path: Path) -> tuple[bytes, bool]:
+    """The Mel graph with its batch-relative floor removed, and whether it had one.
+
+    Recognised by its last node: ``Clip(x, ReduceMax(x) - top_db, inf)``; the graph's output
+    becomes ``x``. Graphs of any other shape (test stand-ins) are returned unchanged.
+    """
+    import onnx
+
+    model = onnx.load(str(path))
+    graph = model.graph
+    producer = {out: node for node in graph.node for out in node.output}
+    last = producer.get(graph.output[0].name)
+    floor_input = None
+    if last is not None and last.op_type == "Clip" and len(last.input) >= 2:
+        node = producer.get(last.input[1])
+        while node is not None and node.op_type != "ReduceMax" and node.input:
+            node = producer.get(node.input[0])
+        if node is not None and node.op_type == "ReduceMax" and node.input[0] == last.input[0]:
+            floor_input = last.input[0]
+    if floor_input is None:
+        return model.SerializeToString(), False
+    output = onnx.helper.make_tensor_value_info(floor_input, onnx.TensorProto.FLOAT, None)
+    graph.output.pop()
+    graph.output.append(output)
+    used = {floor_input}
+    keep = []
+    for node in reversed(graph.node):  # drop the floor's nodes: keep what feeds the output
+        if any(out in used for out in node.output):
+            keep.append(node)
+            used.update(node.input)
+    del graph.node[:]
+    graph.node.extend(reversed(keep))
+    return model.SerializeToString(), True
+
+
+def mel_frames(audio: np.ndarray, folder: str | Path | None = None, threads: int = 1,
+               floor_db: float = FLOOR_DB) -> np.ndarray:
+    """Scaled log-Mel frames of audio, one every 10 ms, each from its own 512 samples.
+
+    Args:
+        audio: float32 in [-1, 1], shape (batch, n) with n >= 512, 16 kHz (already padded).
+        floor_db: lowest dB value (16-bit scale) a Mel bin may take.
+
+    Returns:
+        float32 (batch, (n - 512) // 160 + 1, 32), scaled as the embedding network expects.
+    """
+    mel, _, floored = _sessions(str(resolve(folder)), threads)
+    x = np.ascontiguousarray(audio, dtype=np.float32) * INT16
+    spec = mel.run(None, {mel.get_inputs()[0].name: x})[0].reshape(len(x), -1, 32)
+    if floored:
+        spec = np.maximum(spec, floor_db)
+    return spec / 10.0 + 2.0  # the scaling the embedding network was trained with
+
+
+def embed_frames(frames: np.ndarray, folder: str | Path | None = None,
+                 threads: int = 1) -> np.ndarray:
+    """Embeddings of Mel-frame windows: (n, 76, 32) -> (n, 96) float32."""
+    _, embed, _ = _sessions(str(resolve(folder)), threads)
+    x = np.ascontiguousarray(frames, dtype=np.float32).reshape(-1, WINDOW, 32, 1)
+    return embed.run(None, {embed.get_inputs()[0].name: x})[0].reshape(len(x), DIM)
 
 
 def speech_embedding(batch: np.ndarray, context_samples: int, folder: str | Path | None = None,
-                     threads: int = 1) -> np.ndarray:
-    """Embeddings of fixed-length clips.
+                     threads: int = 1, floor_db: float = FLOOR_DB) -> np.ndarray:
+    """Embeddings of fixed-length clips; each clip's are independent of the rest of the batch.
 
     Args:
         batch: float32 audio in [-1, 1], shape (batch, n), 16 kHz.
         context_samples: zeros added before and after each clip.
         folder: where the ONNX files are (default: :func:`default_dir`).
         threads: onnxruntime intra-op threads.
+        floor_db: see :func:`mel_frames`.
 
     Returns:
         float32 array (batch, 96, n_embeddings): embedding values x time, like a spectrogram.
     """
-    mel, embed = _sessions(str(resolve(folder)), threads)
     b, n = batch.shape
     k = n_embeddings(n, context_samples)
     idx = np.arange(k)[:, None] * STEP + np.arange(WINDOW)[None, :]  # (k, 76) frame indices
     out = np.empty((b, DIM, k), dtype=np.float32)
     for s in range(0, b, SUB_BATCH):  # bounds onnxruntime's activation memory
-        part = batch[s : s + SUB_BATCH].astype(np.float32, copy=False)
-        x = np.pad(part, ((0, 0), (context_samples,) * 2)) * INT16
-        spec = mel.run(None, {mel.get_inputs()[0].name: x})[0].reshape(len(part), -1, 32)
-        spec = spec / 10.0 + 2.0  # the scaling the embedding network was trained with
-        windows = np.ascontiguousarray(spec[:, idx].reshape(-1, WINDOW, 32, 1))
-        emb = embed.run(None, {embed.get_inputs()[0].name: windows})[0]
+        part = np.pad(batch[s : s + SUB_BATCH].astype(np.float32, copy=False),
+                      ((0, 0), (context_samples,) * 2))
+        spec = mel_frames(part, folder, threads, floor_db)
+        emb = embed_frames(spec[:, idx], folder, threads)
         out[s : s + len(part)] = emb.reshape(len(part), k, DIM).transpose(0, 2, 1)
     return out
 

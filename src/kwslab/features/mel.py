@@ -197,7 +197,7 @@ def _features_chunk(batch: np.ndarray, cfg: FeatureConfig,
     if cfg.kind == "speech_embedding":
         from kwslab.features.embedding import speech_embedding
 
-        feats = speech_embedding(batch, cfg.context_samples, models)
+        feats = speech_embedding(batch, cfg.context_samples, models, floor_db=cfg.floor_db)
         return feats.reshape(len(feats), -1) if cfg.flatten else feats
     feats = log_compress(power_mel(batch, cfg), cfg.log)
     if cfg.kind == "mfcc":

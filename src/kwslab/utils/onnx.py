@@ -8,8 +8,10 @@ from typing import Any
 from kwslab.errors import MissingExtraError, ModelError
 
 
-def open_session(path: str | Path, threads: int = 1) -> Any:
+def open_session(path: str | Path | bytes, threads: int = 1) -> Any:
     """A CPU ``onnxruntime.InferenceSession`` on ``threads`` intra-op threads, quiet logs.
+
+    ``path`` may also be a serialised model (bytes), e.g. a graph edited in memory.
 
     One thread is the runtime's default: lowest latency per clip and no contention when
     several sessions share a machine (as openWakeWord runs its models).
@@ -27,7 +29,9 @@ def open_session(path: str | Path, threads: int = 1) -> Any:
     opts.inter_op_num_threads = 1
     opts.log_severity_level = 3
     try:
-        return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        source = path if isinstance(path, bytes) else str(path)
+        return ort.InferenceSession(source, opts, providers=["CPUExecutionProvider"])
     except Exception as e:  # onnxruntime raises its own Fail/InvalidGraph types
-        raise ModelError(f"{path}: onnxruntime cannot load it ({str(e).splitlines()[0]})"
+        name = "in-memory model" if isinstance(path, bytes) else path
+        raise ModelError(f"{name}: onnxruntime cannot load it ({str(e).splitlines()[0]})"
                          ) from e
