@@ -22,7 +22,8 @@ def compare(
     max_epochs: int = typer.Option(None, "--max-epochs", help="Budget per method: epochs."),
     seeds: str = typer.Option("0", "--seeds", help="Comma-separated seeds (mean ± std)."),
     sampler: str = typer.Option("tpe", "--sampler", help="bayesian: tpe or gp."),
-    workers: int = typer.Option(1, "--workers", help="Worker processes per method."),
+    workers: int = typer.Option(None, "--workers",
+                                help="Worker processes per method (default: one per two cores)."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
     """Run each method under the same budget; print and save the comparison table."""

@@ -31,7 +31,9 @@ def tune(
     storage: str = typer.Option(None, "--storage",
                                 help="SQLAlchemy URL (default: sqlite:///OUT/study.db)."),
     study: str = typer.Option(None, "--study", help="Study name (default: the method)."),
-    workers: int = typer.Option(1, "--workers", help="Worker processes on this machine."),
+    workers: int = typer.Option(None, "--workers",
+                                help="Worker processes on this machine (default: one per two "
+                                     "cores; manual: 1)."),
     seed: int = typer.Option(0, "--seed", help="Study seed; trial N trains with seed+N."),
     sampler: str = typer.Option("tpe", "--sampler", help="bayesian: tpe or gp."),
     heartbeat: int = typer.Option(10, "--heartbeat",

@@ -24,7 +24,7 @@ KEYS = ("val_loss", "val_accuracy", "test_accuracy", "seconds", "trials", "epoch
 
 def compare(data: str | Path, out: str | Path, *, methods: list[str], budget: Budget,
             space: SearchSpace | None = None, seeds: list[int] | None = None,
-            sampler: str = "tpe", workers: int = 1, progress: bool = True,
+            sampler: str = "tpe", workers: int | None = None, progress: bool = True,
             log: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
     """Run each method (per seed) under ``budget``; write ``comparison.{json,md,png}``.
 

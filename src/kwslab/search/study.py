@@ -28,6 +28,7 @@ from typing import Any
 from kwslab.config import RunConfig, to_dict
 from kwslab.errors import ConfigError, SearchError
 from kwslab.search.budget import Budget, OverBudget, budget_state, claim, describe, study_totals
+from kwslab.search.pruning import hyperband_pruner
 from kwslab.search.space import SearchSpace, load_space
 from kwslab.search.storage import (
     HEARTBEAT,
@@ -84,8 +85,9 @@ class SearchResult:
 
 def run_search(data: str | Path, out: str | Path, *, method: str,
                space: SearchSpace | None = None, budget: Budget = Budget(),
-               storage: str | None = None, study_name: str | None = None, workers: int = 1,
-               seed: int = 0, sampler: str = "tpe", heartbeat: int = HEARTBEAT,
+               storage: str | None = None, study_name: str | None = None,
+               workers: int | None = None, seed: int = 0, sampler: str = "tpe",
+               heartbeat: int = HEARTBEAT,
                progress: bool = True, log: Callable[[str], None] | None = None) -> SearchResult:
     """Search ``space`` with ``method`` until the budget is spent; write the results to ``out``.
 
@@ -98,7 +100,8 @@ def run_search(data: str | Path, out: str | Path, *, method: str,
         budget: trials, seconds and/or epochs; random, hyperband and bayesian need one.
         storage: SQLAlchemy URL shared by all workers (default ``sqlite:///OUT/study.db``).
         study_name: default: the method's name. An existing study is continued.
-        workers: processes on this machine; more can join from elsewhere with the same storage.
+        workers: processes on this machine (default :func:`default_workers`); more can join
+            from elsewhere with the same storage.
         seed: study seed; trial ``n`` trains with seed ``seed + n``.
         sampler: bayesian only: ``tpe`` or ``gp`` (Gaussian process).
         heartbeat: seconds between heartbeats; a trial silent for 3 of them is failed.
@@ -109,10 +112,15 @@ def run_search(data: str | Path, out: str | Path, *, method: str,
         raise ConfigError(f"method {method!r} is not one of {', '.join(METHODS)}")
     if sampler not in SAMPLERS:
         raise ConfigError(f"sampler {sampler!r} is not one of {', '.join(SAMPLERS)}")
+    cores = usable_cores()
+    workers = default_workers(method) if workers is None else workers
     if workers < 1:
-        raise ConfigError(f"workers must be at least 1, got {workers}")
+        raise ConfigError(f"--workers must be at least 1, got {workers}")
     if method == "manual" and workers > 1:
         raise ConfigError("manual fixes one parameter after another: it runs with --workers 1")
+    if workers > cores:
+        log(f"warning: --workers {workers} is more than the {cores} cores this process may use; "
+            f"trials will share cores")
     if method == "grid" and budget.trials is None:
         budget = dataclasses.replace(budget, trials=space.grid_size())
     if method in ("random", "hyperband", "bayesian") and budget.empty():
@@ -125,7 +133,7 @@ def run_search(data: str | Path, out: str | Path, *, method: str,
     out.mkdir(parents=True, exist_ok=True)
     url = storage_url(storage, out)
     name = study_name or method
-    threads = max(1, (os.cpu_count() or 1) // workers)
+    threads = max(1, cores // workers)
     if not space.base.train.threads:
         space = space.with_base(dataclasses.replace(
             space.base, train=dataclasses.replace(space.base.train, threads=threads)))
@@ -159,6 +167,22 @@ def run_search(data: str | Path, out: str | Path, *, method: str,
     return _finish(job, study, seconds, log)
 
 
+def usable_cores() -> int:
+    """CPU cores this process may run on (its affinity mask where the system has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+def default_workers(method: str) -> int:
+    """One worker per two usable cores: a trial keeps a batch thread and torch busy.
+
+    ``manual`` fixes one parameter after another, so it runs one worker.
+    """
+    return 1 if method == "manual" else max(1, usable_cores() // 2)
+
+
 def _open(job: _Job):
     import optuna
 
@@ -181,10 +205,7 @@ def _pruner(job: _Job):
 
     if job.method != "hyperband":
         return optuna.pruners.NopPruner()
-    max_epochs = max([job.space.base.train.epochs] + [
-        int(v) for p in job.space.params if p.name == "train.epochs" for v in p.values()])
-    return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max_epochs,
-                                          reduction_factor=3)
+    return hyperband_pruner(job.space)
 
 
 def _sampler(job: _Job, number: int, worker: int):
@@ -243,9 +264,10 @@ def _work(job: _Job, worker: int, study, *, progress: bool) -> None:
     import optuna
 
     from kwslab.search import manual
+    from kwslab.search.shared import share_data
     from kwslab.utils.progress import make_progress
 
-    with make_progress(transient=False) as bar:
+    with share_data(), make_progress(transient=False) as bar:
         total = job.budget.trials or job.budget.epochs
         task = bar.add_task("search", total=total, visible=progress)
         while True:
