@@ -91,3 +91,89 @@ def test_absurdly_long_is_refused_before_decoding(tmp_path):
     sf.write(path, np.zeros(16000 * 5), 16000)
     with pytest.raises(AudioError, match="long.wav: 5 s of audio is longer than the 2 s limit"):
         load_audio(path, max_seconds=2)
+
+
+def _flac_of_zeros(rate: int, channels: int, seconds: int) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    with sf.SoundFile(buf, "w", samplerate=rate, channels=channels, format="FLAC",
+                      subtype="PCM_16") as f:
+        for _ in range(seconds):
+            f.write(np.zeros((rate, channels), np.int16))
+    return buf.getvalue()
+
+
+def test_too_many_samples_to_decode_are_refused_from_the_header():
+    bomb = _flac_of_zeros(655_350, 8, 3)  # 15.7 M samples in a few KB
+    with pytest.raises(AudioError, match=r"^<upload>: 8 channels at 655350 Hz for 3\.0 s would "
+                                         r"decode to 15\.7 M samples, over the 5\.8 M limit"):
+        load_audio(bomb, max_seconds=30)
+
+
+def test_a_big_file_within_limits_decodes_in_bounded_memory(tmp_path):
+    import tracemalloc
+
+    path = tmp_path / "six.wav"  # 6 channels, 48 kHz, 20 s: 23 MB as float32 in one piece
+    with sf.SoundFile(path, "w", samplerate=48000, channels=6, subtype="PCM_16") as f:
+        for _ in range(20):
+            f.write(np.tile(_tone(48000)[:, None], (1, 6)).astype(np.float32))
+    tracemalloc.start()
+    try:
+        x = load_audio(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert x.shape == (16000 * 20,) and 0.4 < np.abs(x).max() < 0.6
+    assert peak < 8 * 2**20, peak  # one block and the 1.3 MB output, not 23 MB
+
+
+def test_block_by_block_resampling_equals_one_shot(tmp_path):
+    import soxr
+
+    from kwslab import audio
+
+    x = np.random.default_rng(0).uniform(-0.5, 0.5, 44100 * 8).astype(np.float32)
+    path = tmp_path / "noise.wav"
+    sf.write(path, x, 44100, subtype="FLOAT")
+    one_shot = soxr.resample(x, 44100, 16000)
+    np.testing.assert_array_equal(load_audio(path), one_shot)
+    assert len(x) > audio.BLOCK_SAMPLES  # several blocks were needed
+
+
+def test_a_header_that_declares_no_length_is_refused():
+    data = bytearray(_flac_of_zeros(16000, 1, 1))
+    data[8 + 13] &= 0xF0  # STREAMINFO's 36-bit total-samples field: 0 means "unknown"
+    data[8 + 14 : 8 + 18] = bytes(4)
+    with pytest.raises(AudioError, match="declares no length"):
+        load_audio(bytes(data))
+
+
+def test_symlink_loop_folder_and_broken_link_are_named(tmp_path):
+    loop = tmp_path / "loop.wav"
+    loop.symlink_to(loop)
+    with pytest.raises(AudioError, match="loop.wav: symlink loop"):
+        load_audio(loop)
+    broken = tmp_path / "broken.wav"
+    broken.symlink_to(tmp_path / "gone.wav")
+    with pytest.raises(AudioError, match="broken.wav: broken symlink"):
+        load_audio(broken)
+    with pytest.raises(AudioError, match="is a folder"):
+        load_audio(tmp_path)
+
+
+def test_find_audio_reports_problems_and_keeps_going(tmp_path):
+    from kwslab.audio import find_audio
+
+    (tmp_path / "d").mkdir()
+    sf.write(tmp_path / "d" / "a.wav", _tone(16000), 16000)
+    sf.write(tmp_path / "d" / "b.mp3", _tone(16000), 16000)
+    (tmp_path / "d" / "notes.txt").write_text("not audio")
+    (tmp_path / "d" / "self.wav").symlink_to(tmp_path / "d" / "self.wav")
+    found = dict(find_audio([tmp_path / "d", tmp_path / "missing.wav"]))
+    assert set(found) == {tmp_path / "d" / n for n in ("a.wav", "b.mp3", "self.wav")} | {
+        tmp_path / "missing.wav"}
+    assert found[tmp_path / "d" / "a.wav"] is None and found[tmp_path / "d" / "b.mp3"] is None
+    assert "symlink loop" in found[tmp_path / "d" / "self.wav"]
+    assert "no such file" in found[tmp_path / "missing.wav"]
+    assert load_audio(tmp_path / "d" / "b.mp3").shape[0] > 15000

@@ -16,6 +16,8 @@ from kwslab.config import SAMPLE_RATE
 from kwslab.errors import AudioError
 
 MAX_SECONDS = 3600.0  # longer input is refused as absurd (an hour streams fine; a day does not)
+DECODE_RATE = 96_000 * 2  # decoded samples per second of audio, all channels: 96 kHz stereo
+BLOCK_SAMPLES = 1 << 18  # samples (all channels) decoded at a time: 1 MiB of float32
 
 
 def load_audio(
@@ -23,7 +25,12 @@ def load_audio(
     sample_rate: int = SAMPLE_RATE,
     max_seconds: float = MAX_SECONDS,
 ) -> np.ndarray:
-    """Decode ``source`` to float32 mono samples at ``sample_rate``.
+    """Decode ``source`` to float32 mono samples at ``sample_rate``, in bounded memory.
+
+    The header is checked before anything is decoded: the length against ``max_seconds``
+    and frames x channels against ``max_seconds`` of 96 kHz stereo (``DECODE_RATE``), so a
+    small, highly compressed file cannot ask for gigabytes. Decoding then runs block by
+    block (downmix and resampling included): peak memory is one block plus the mono output.
 
     Args:
         source: a path, the file's bytes, or a binary file object.
@@ -34,42 +41,105 @@ def load_audio(
         1-D float32 array, shape (n_samples,).
 
     Raises:
-        AudioError: unreadable, empty, truncated, NaN/inf or over ``max_seconds``; the message
-            names the file.
+        AudioError: unreadable, empty, truncated, NaN/inf, over ``max_seconds`` or over the
+            decoding budget; the message names the file.
     """
     import soundfile as sf  # imported here so the runtime can use fix_length without it
 
     name = str(source) if isinstance(source, str | Path) else "<upload>"
     if isinstance(source, bytes):
         source = io.BytesIO(source)
-    if isinstance(source, str | Path) and not Path(source).is_file():
-        raise AudioError(f"{name}: no such file")
+    if isinstance(source, str | Path):
+        _check_path(Path(source), name)
     try:
         with sf.SoundFile(source) as f:
-            rate, frames = f.samplerate, f.frames
-            if frames <= 0:
-                raise AudioError(f"{name}: empty audio (0 samples)")
-            if frames / rate > max_seconds:
-                raise AudioError(
-                    f"{name}: {frames / rate:.0f} s of audio is longer than the {max_seconds:.0f} s"
-                    " limit"
-                )
-            data = f.read(dtype="float32", always_2d=True)
+            _check_header(f.frames, f.channels, f.samplerate, max_seconds, name)
+            samples, read = _decode_blocks(f, sample_rate, max_seconds, name)
     except AudioError:
         raise
     except (sf.LibsndfileError, RuntimeError, ValueError, TypeError, OSError) as e:
         raise AudioError(f"{name}: not a readable audio file ({_short(e)})") from e
-    if len(data) == 0:
+    if read == 0:
         raise AudioError(f"{name}: empty audio (0 samples)")
     declared = _wav_declared_frames(source)
-    if declared is not None and declared > len(data):
-        raise AudioError(f"{name}: truncated (header says {declared} samples, found {len(data)})")
-    if not np.isfinite(data).all():
-        raise AudioError(f"{name}: contains NaN or infinite samples")
-    samples = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
+    if declared is not None and declared > read:
+        raise AudioError(f"{name}: truncated (header says {declared} samples, found {read})")
+    return samples
+
+
+def _check_path(path: Path, name: str) -> None:
+    """A one-line reason why ``path`` is not a readable file, before libsndfile sees it."""
+    import errno
+    import stat
+
+    try:
+        mode = path.stat().st_mode
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise AudioError(f"{name}: symlink loop (the link points back to itself)") from e
+        if e.errno == errno.ENOENT and path.is_symlink():
+            raise AudioError(f"{name}: broken symlink (its target does not exist)") from e
+        if e.errno in (errno.ENOENT, errno.ENOTDIR):
+            raise AudioError(f"{name}: no such file") from e
+        raise AudioError(f"{name}: cannot be read ({e.strerror})") from e
+    if stat.S_ISDIR(mode):
+        raise AudioError(f"{name}: is a folder, not an audio file")
+    if not stat.S_ISREG(mode):
+        raise AudioError(f"{name}: not a regular file")
+
+
+def _check_header(frames: int, channels: int, rate: int, max_seconds: float, name: str) -> None:
+    """Refuse, from the header alone, audio that is empty, too long or too big to decode."""
+    if frames <= 0:
+        raise AudioError(f"{name}: empty audio (0 samples)")
+    if channels <= 0 or rate <= 0:
+        raise AudioError(f"{name}: header declares {channels} channels at {rate} Hz")
+    if frames >= 1 << 62:  # libsndfile's "unknown" (a streamed FLAC without a sample count)
+        raise AudioError(f"{name}: the header declares no length; re-encode the file")
+    if frames / rate > max_seconds:
+        raise AudioError(
+            f"{name}: {frames / rate:.0f} s of audio is longer than the {max_seconds:.0f} s limit"
+        )
+    budget = max_seconds * DECODE_RATE
+    if frames * channels > budget:
+        raise AudioError(
+            f"{name}: {channels} channels at {rate} Hz for {frames / rate:.1f} s would decode to "
+            f"{frames * channels / 1e6:.1f} M samples, over the {budget / 1e6:.1f} M limit "
+            f"({max_seconds:g} s of 96 kHz stereo); downmix or resample it first"
+        )
+
+
+def _decode_blocks(f, sample_rate: int, max_seconds: float, name: str) -> tuple[np.ndarray, int]:
+    """Read an open SoundFile block by block: (mono float32 at ``sample_rate``, frames read)."""
+    channels, rate = f.channels, f.samplerate
+    block = np.empty((max(1, BLOCK_SAMPLES // channels), channels), np.float32)
+    limit = min(f.frames, int(max_seconds * rate)) + 1  # a header that lied is caught here
+    stream = None
     if rate != sample_rate:
-        samples = resample(samples, rate, sample_rate)
-    return np.ascontiguousarray(samples, dtype=np.float32)
+        import soxr
+
+        stream = soxr.ResampleStream(rate, sample_rate, 1, dtype="float32", quality="HQ")
+    chunks: list[np.ndarray] = []
+    read = 0
+    while True:
+        data = f.read(len(block), dtype="float32", always_2d=True, out=block)
+        n = len(data)
+        read += n
+        if read > limit:
+            raise AudioError(f"{name}: decodes to more than the {limit - 1} samples its header "
+                             "declares")
+        if n and not np.isfinite(data).all():
+            raise AudioError(f"{name}: contains NaN or infinite samples")
+        mono = data.mean(axis=1, dtype=np.float32) if channels > 1 else data[:, 0].copy()
+        last = n < len(block)
+        if stream is not None:
+            mono = stream.resample_chunk(mono, last=last)
+        if len(mono):
+            chunks.append(mono)
+        if last:
+            break
+    out = np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
+    return np.ascontiguousarray(out, dtype=np.float32), read
 
 
 def resample(samples: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
@@ -101,6 +171,44 @@ def write_wav(path: str | Path, samples: np.ndarray, sample_rate: int = SAMPLE_R
     tmp = path.with_name(f".{path.name}.tmp")
     sf.write(tmp, np.clip(samples, -1.0, 1.0), sample_rate, subtype="PCM_16", format="WAV")
     tmp.replace(path)
+
+
+def audio_suffixes() -> tuple[str, ...]:
+    """File suffixes searched for in folders: WAV, FLAC, OGG, and MP3 where libsndfile reads it."""
+    import soundfile as sf
+
+    return (".wav", ".flac", ".ogg") + ((".mp3",) if "MP3" in sf.available_formats() else ())
+
+
+def find_audio(inputs: list[str | Path]) -> list[tuple[Path, str | None]]:
+    """Files as given and the audio files found (recursively) in folders, each with a problem.
+
+    Nothing raises: a missing path, a symlink loop or an unreadable folder becomes an entry
+    ``(path, "one-line reason")`` so a batch reports it and carries on; usable files get None.
+    """
+    import os
+
+    def problem(path: Path) -> str | None:
+        try:
+            _check_path(path, str(path))
+        except AudioError as e:
+            return str(e)
+        return None
+
+    suffixes = audio_suffixes()
+    found: list[tuple[Path, str | None]] = []
+    for item in map(Path, inputs):
+        if not item.is_dir():
+            found.append((item, problem(item)))
+            continue
+        unreadable: list[OSError] = []
+        files = []
+        for folder, _, names in os.walk(item, onerror=unreadable.append):
+            files += [Path(folder) / n for n in names if Path(n).suffix.lower() in suffixes]
+        found += [(f, problem(f)) for f in sorted(files)]
+        found += [(Path(e.filename or item), f"{e.filename or item}: folder cannot be read "
+                   f"({e.strerror})") for e in unreadable]
+    return found
 
 
 def _wav_declared_frames(source) -> int | None:
