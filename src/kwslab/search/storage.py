@@ -1,5 +1,9 @@
 """Where studies live: a SQLite file by default, any SQLAlchemy URL (PostgreSQL first) to share.
 
+A password in a URL is used but never written to disk: ``search.json`` keeps the URL without
+it. Later commands (``--from-trial``, a re-run) take it from ``$KWSLAB_STORAGE_PASSWORD``, or
+let the PostgreSQL client find it in ``$PGPASSWORD`` or ``~/.pgpass``.
+
 Every trial sends a heartbeat while it runs. A worker that starts (or waits) marks the trials
 whose heartbeat stopped as failed and queues their parameters again, so a study killed with
 ``kill -9`` continues when the same command runs again.
@@ -17,6 +21,7 @@ HEARTBEAT = 10  # seconds between a running trial's heartbeats
 GRACE = 3  # heartbeats missed before a running trial counts as dead
 CONNECT_TIMEOUT = 5  # seconds to reach a database server
 SEARCH_JSON = "search.json"  # in a tune --out folder: storage URL and study name
+PASSWORD_ENV = "KWSLAB_STORAGE_PASSWORD"  # password for a storage URL written without one
 
 
 def storage_url(storage: str | None, out: str | Path) -> str:
@@ -36,6 +41,36 @@ def redact(url: str) -> str:
         return url
 
 
+def without_password(url: str) -> str:
+    """The URL with any password removed (what may be written to disk)."""
+    try:
+        from sqlalchemy.engine import URL, make_url
+
+        parsed = make_url(url)
+    except Exception:  # not a URL sqlalchemy understands: it holds no password it could read
+        return url
+    if parsed.password is None:
+        return url
+    bare = URL.create(parsed.drivername, username=parsed.username, host=parsed.host,
+                      port=parsed.port, database=parsed.database, query=parsed.query)
+    return bare.render_as_string(hide_password=False)
+
+
+def with_password(url: str) -> str:
+    """The URL with ``$KWSLAB_STORAGE_PASSWORD`` filled in, if it has a user and no password."""
+    import os
+
+    secret = os.environ.get(PASSWORD_ENV)
+    if not secret or not url.startswith(("postgresql", "mysql")):
+        return url
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.password is not None or not parsed.username:
+        return url
+    return parsed.set(password=secret).render_as_string(hide_password=False)
+
+
 def open_storage(url: str, *, heartbeat: int = HEARTBEAT):
     """An Optuna RDBStorage with heartbeats, failing within seconds if ``url`` is unreachable."""
     import optuna
@@ -48,7 +83,7 @@ def open_storage(url: str, *, heartbeat: int = HEARTBEAT):
         engine = {"connect_args": {"timeout": 60}}  # several workers queue for the file lock
     elif url.startswith(("postgresql", "mysql")):
         engine = {"connect_args": {"connect_timeout": CONNECT_TIMEOUT}, "pool_pre_ping": True}
-    given, url = url, _with_driver(url)
+    given, url = url, _with_driver(with_password(url))
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     try:
@@ -57,6 +92,8 @@ def open_storage(url: str, *, heartbeat: int = HEARTBEAT):
             grace_period=heartbeat * GRACE, heartbeat_stale_trial_callback=requeue_stale)
     except (SQLAlchemyError, ImportError, ValueError, RuntimeError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        if "password" in first.lower():
+            first += f" (give the password in ${PASSWORD_ENV}, $PGPASSWORD or ~/.pgpass)"
         raise SearchError(f"cannot open storage {redact(given)}: {first}") from e
 
 

@@ -37,6 +37,7 @@ from kwslab.search.storage import (
     open_storage,
     redact,
     storage_url,
+    without_password,
 )
 from kwslab.utils.io import write_json
 
@@ -141,8 +142,8 @@ def run_search(data: str | Path, out: str | Path, *, method: str,
     job = _Job(str(data), str(out), method, space, budget, url, name, seed, sampler, heartbeat,
                deadline, workers)
     study = _open(job)  # fails fast on a bad URL, before any worker starts
-    write_json(out / SEARCH_JSON, {"storage": url, "study": name, "method": method,
-                                   "seed": seed, "space": space.source})
+    write_json(out / SEARCH_JSON, {"storage": without_password(url), "study": name,
+                                   "method": method, "seed": seed, "space": space.source})
     log(f"study {name!r} in {redact(url)}: {method}, budget {describe(budget)}")
     start = time.perf_counter()
     ctx = multiprocessing.get_context("spawn")
