@@ -128,3 +128,26 @@ def predict(run_dir: str | Path, inputs: list[str | Path], top: int = 3) -> list
                         "top": [{"label": labels[i], "probability": float(probs[i])}
                                 for i in order]})
     return results
+
+
+def clip_predictions(run_dir: str | Path, data: str | Path, split: str = "test") -> dict[str, Any]:
+    """Each clip's true and predicted label, probability and speaker, so errors can be heard.
+
+    Returns:
+        ``labels`` and ``clips``: one dict per readable clip with ``path``, ``speaker``,
+        ``label``, ``predicted``, ``probability`` (of the prediction), ``is_keyword``.
+    """
+    model, cfg, meta = load_model(run_dir)
+    labels = meta["labels"]
+    clips = select_split(load_clips(data, cfg.data, seed=cfg.train.seed,
+                                    splits_from="all" if split == "all" else "lists"), split)
+    if not clips:
+        raise DataError(f"{data}: no {split} clips for {', '.join(labels)}")
+    x, ok, _ = cached_features(clips, cfg.features)
+    probs = torch.softmax(predict_logits(model, x), 1).numpy()
+    top = probs.argmax(1)
+    words = set(cfg.data.words)
+    return {"labels": labels, "clips": [
+        {"path": c.path, "speaker": c.speaker, "label": c.label, "predicted": labels[int(j)],
+         "probability": float(p[j]), "is_keyword": c.label in words}
+        for c, p, j in zip(ok, probs, top, strict=True)]}
