@@ -28,7 +28,7 @@ from kwslab.errors import ConfigError, MissingExtraError, ModelError
 from kwslab.runtime import Detection, Recognizer, StreamConfig, StreamDetector
 
 try:
-    from wyoming.audio import AudioChunk, AudioChunkConverter, AudioStart, AudioStop
+    from wyoming.audio import AudioChunk, AudioStart, AudioStop
     from wyoming.event import Event
     from wyoming.info import Attribution, Describe, Info, WakeModel, WakeProgram
     from wyoming.ping import Ping, Pong
@@ -41,8 +41,8 @@ except ImportError as e:
 
 PROGRAM = "kwslab"
 DEFAULT_URI = "tcp://127.0.0.1:10400"  # the port openWakeWord's Wyoming server uses
-WIDTH, CHANNELS = 2, 1  # every chunk is converted to 16-bit mono at the model's rate
-WIDTHS = (1, 2, 4)  # sample widths (bytes) the converter can read
+SAMPLE_TYPES = {1: "u1", 2: "<i2", 4: "<i4"}  # PCM sample width (bytes) -> NumPy type
+MIN_RATE, MAX_RATE, MAX_CHANNELS = 4000, 384_000, 32  # beyond these a chunk is dropped
 log = logging.getLogger("kwslab.wyoming")
 
 
@@ -55,15 +55,29 @@ class WakeExport:
     cfg: StreamConfig  # with the export's per-word thresholds, if its config.json has them
     words: tuple[str, ...]
 
+    @classmethod
+    def of(cls, path: str | Path, recognizer: Recognizer, *,
+           threshold: float | None = None) -> WakeExport:
+        """Settings for a loaded export: ``threshold`` (default :class:`StreamConfig`'s) for
+        every word, except those its ``config.json`` gives a ``"thresholds": {word: value}``.
+
+        Raises:
+            ModelError: the config's thresholds are not numbers in (0, 1] for its labels.
+        """
+        path = Path(path)
+        base = StreamConfig() if threshold is None else StreamConfig(threshold=threshold)
+        cfg = replace(base, word_thresholds=_thresholds(path, recognizer))
+        return cls(path, recognizer, cfg, tuple(w for w in recognizer.labels
+                                                if w not in cfg.ignore))
+
 
 def load_exports(export_dirs: Sequence[str | Path], *, threshold: float | None = None,
                  int8: bool = False) -> list[WakeExport]:
-    """Load each export; a word may be served by one export only.
+    """Load each export (see :meth:`WakeExport.of`); a word may be served by one export only.
 
     Args:
         export_dirs: folders written by ``kwslab export``.
-        threshold: smoothed score a word must reach (default: :class:`StreamConfig`'s), unless
-            its export's ``config.json`` has a ``"thresholds": {word: value}`` entry for it.
+        threshold: smoothed score a word must reach, unless its export sets its own.
         int8: serve each export's ``model.int8.onnx``.
 
     Raises:
@@ -73,18 +87,16 @@ def load_exports(export_dirs: Sequence[str | Path], *, threshold: float | None =
     exports: list[WakeExport] = []
     owner: dict[str, Path] = {}
     for d in map(Path, export_dirs):
-        rec = Recognizer.load(d, int8=int8)
-        cfg = replace(StreamConfig() if threshold is None else StreamConfig(threshold=threshold),
-                      word_thresholds=_thresholds(d, rec))
-        words = tuple(w for w in rec.labels if w not in cfg.ignore)
-        for w in words:
+        ex = WakeExport.of(d, Recognizer.load(d, int8=int8), threshold=threshold)
+        for w in ex.words:
             if w in owner:
                 raise ModelError(f"word {w!r} is in both {owner[w]} and {d}; serve one of them")
             owner[w] = d
-        if exports and rec.sample_rate != exports[0].recognizer.sample_rate:
-            raise ModelError(f"{d} hears {rec.sample_rate} Hz but {exports[0].path} hears "
+        rate = ex.recognizer.sample_rate
+        if exports and rate != exports[0].recognizer.sample_rate:
+            raise ModelError(f"{d} hears {rate} Hz but {exports[0].path} hears "
                              f"{exports[0].recognizer.sample_rate} Hz; serve them separately")
-        exports.append(WakeExport(d, rec, cfg, words))
+        exports.append(ex)
     if not owner:
         raise ModelError(f"no words to serve in {', '.join(map(str, export_dirs)) or '(none)'}")
     return exports
@@ -125,11 +137,17 @@ def describe(exports: Sequence[WakeExport]) -> Info:
 
 
 class _Stream:
-    """One audio stream's state: converter, a detector per export in use, what was heard."""
+    """One audio stream's state: resampler, a detector per export in use, what was heard.
+
+    Chunks become float32 mono here rather than through wyoming's ``AudioChunkConverter``,
+    which sums stereo channels (twice the level, clipping loud audio) and resamples without
+    an anti-aliasing filter; soxr streams with one, as ``kwslab stream`` does for files.
+    """
 
     def __init__(self, exports: Sequence[WakeExport], names: set[str] | None):
         self.rate = exports[0].recognizer.sample_rate
-        self.converter = AudioChunkConverter(rate=self.rate, width=WIDTH, channels=CHANNELS)
+        self.resampler: Any = None
+        self.source_rate = self.rate
         self.detectors = []
         for ex in exports:
             deaf = tuple(w for w in ex.words if names is not None and w not in names)
@@ -139,14 +157,33 @@ class _Stream:
         self.heard = 0
 
     def feed(self, chunk: AudioChunk) -> list[Detection]:
-        """Detections in one chunk (any rate, width 1/2/4, any channel count)."""
-        audio = self.converter.convert(chunk).audio
-        samples = np.frombuffer(audio, "<i2").astype(np.float32) / 32768.0
-        return self._sorted([d for det in self.detectors for d in det.feed(samples)])
+        """Detections in one chunk (any rate, width 1/2/4 bytes, any channel count)."""
+        return self._detect(self._mono(chunk))
 
     def flush(self) -> list[Detection]:
-        """Detections in the stream's last second (padded with silence)."""
-        return self._sorted([d for det in self.detectors for d in det.flush()])
+        """Detections in the stream's end: the resampler's tail, then the last second."""
+        found = []
+        if self.resampler is not None:
+            found = self._detect(self.resampler.resample_chunk(np.zeros(0, np.float32),
+                                                               last=True))
+        return found + self._sorted([d for det in self.detectors for d in det.flush()])
+
+    def _mono(self, chunk: AudioChunk) -> np.ndarray:
+        x = np.frombuffer(chunk.audio, SAMPLE_TYPES[chunk.width]).astype(np.float32)
+        if chunk.width == 1:  # 8-bit PCM is unsigned
+            x -= 128.0
+        x = (x / 2.0 ** (8 * chunk.width - 1)).reshape(-1, chunk.channels).mean(axis=1)
+        if chunk.rate == self.rate:
+            return x
+        if self.resampler is None or chunk.rate != self.source_rate:
+            import soxr
+
+            self.resampler = soxr.ResampleStream(chunk.rate, self.rate, 1, dtype="float32")
+            self.source_rate = chunk.rate
+        return self.resampler.resample_chunk(x)
+
+    def _detect(self, samples: np.ndarray) -> list[Detection]:
+        return self._sorted([d for det in self.detectors for d in det.feed(samples)])
 
     def _sorted(self, found: list[Detection]) -> list[Detection]:
         self.heard += len(found)
@@ -228,11 +265,13 @@ class WakeHandler(AsyncEventHandler):
             if self.names != set():
                 log.warning("%s: audio-chunk before audio-start dropped", self.peer)
             return
-        frame = chunk.width * chunk.channels
-        if chunk.width not in WIDTHS or chunk.channels < 1 or chunk.rate < 1:
-            log.warning("%s: audio-chunk of width %s, %s channels at %s Hz dropped (widths "
-                        "1, 2, 4 bytes)", self.peer, chunk.width, chunk.channels, chunk.rate)
+        if (chunk.width not in SAMPLE_TYPES or not 1 <= chunk.channels <= MAX_CHANNELS
+                or not MIN_RATE <= chunk.rate <= MAX_RATE):
+            log.warning("%s: audio-chunk of width %s, %s channels at %s Hz dropped (widths 1, "
+                        "2, 4 bytes; %d-%d Hz; up to %d channels)", self.peer, chunk.width,
+                        chunk.channels, chunk.rate, MIN_RATE, MAX_RATE, MAX_CHANNELS)
             return
+        frame = chunk.width * chunk.channels
         if len(chunk.audio) % frame:
             log.warning("%s: audio-chunk of %d bytes is not whole %d-byte frames; dropped",
                         self.peer, len(chunk.audio), frame)
@@ -269,7 +308,11 @@ async def start_server(exports: Sequence[WakeExport], uri: str = DEFAULT_URI) ->
     def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> WakeHandler:
         return WakeHandler(reader, writer, exports, info)
 
-    await server.start(handler)
+    try:
+        await server.start(handler)
+    except OSError as e:
+        raise ConfigError(f"--uri {uri!r}: cannot listen there ({e.strerror or e}); "
+                          "pick a free port") from e
     return server
 
 
