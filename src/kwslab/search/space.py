@@ -261,7 +261,7 @@ def _param(key: str, spec: Any, known: dict, base: RunConfig, at: _Locator) -> P
             raise ConfigError(f"{where}: {key}: choices must be a non-empty list")
         for c in choices:  # the config's own checks: type and allowed names
             try:
-                validate(apply(base, {key: c}))
+                _trainable(validate(apply(base, {key: c})), key)
             except ConfigError as e:
                 raise ConfigError(f"{where}: {key}: choice {c!r} is invalid: {e}") from e
         if len({json.dumps(c) for c in choices}) != len(choices):
@@ -298,11 +298,31 @@ def _param(key: str, spec: Any, known: dict, base: RunConfig, at: _Locator) -> P
         raise ConfigError(f"{where}: {key}: step must be positive and not combined with log")
     for v in (low, high):
         try:
-            validate(apply(base, {key: v}))
+            _trainable(validate(apply(base, {key: v})), key)
         except ConfigError as e:
             raise ConfigError(f"{where}: {key}: bound {v!r} is invalid: {e}") from e
     return Param(key, "int" if is_int else "float", low=low, high=high, log=log, step=step,
                  points=points)
+
+
+def _trainable(cfg: RunConfig, key: str) -> RunConfig:
+    """Raise ConfigError if torch rejects the optimizer or schedule of ``cfg`` (a ``train.*`` key).
+
+    The configuration's checks do not know every optimizer's limits (a negative weight decay,
+    say); building both on one dummy parameter asks torch before any trial runs.
+    """
+    if not key.startswith("train.") or key.startswith("train.augment."):
+        return cfg
+    import torch
+
+    from kwslab.training.optim import make_optimizer, make_scheduler
+
+    try:
+        opt = make_optimizer([torch.nn.Parameter(torch.zeros(1))], cfg.train)
+        make_scheduler(opt, cfg.train, 1)
+    except (ValueError, TypeError, RuntimeError) as e:
+        raise ConfigError(f"torch rejects it: {e}") from e
+    return cfg
 
 
 def _flatten(table: dict[str, Any], prefix: str = "") -> dict[str, Any]:

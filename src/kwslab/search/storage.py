@@ -79,7 +79,12 @@ def open_storage(url: str, *, heartbeat: int = HEARTBEAT):
     engine: dict = {}
     if url.startswith("sqlite"):
         if url.startswith("sqlite:///"):
-            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+            folder = Path(url.removeprefix("sqlite:///")).parent
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                raise SearchError(f"cannot open storage {url}: cannot create {folder} "
+                                  f"({e.strerror}); give a writable path") from e
         engine = {"connect_args": {"timeout": 60}}  # several workers queue for the file lock
     elif url.startswith(("postgresql", "mysql")):
         engine = {"connect_args": {"connect_timeout": CONNECT_TIMEOUT}, "pool_pre_ping": True}
@@ -140,8 +145,16 @@ def resolve_study(spec: str) -> tuple[str, str]:
                           f"give STORAGE_URL#STUDY_NAME instead")
     from kwslab.utils.io import read_json
 
-    data = read_json(info)
-    return data["storage"], data["study"]
+    try:
+        data = read_json(info)
+        url, name = data["storage"], data["study"]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise SearchError(f"{info}: unreadable or not written by tune ({type(e).__name__}: "
+                          f"{e}); run tune again or give STORAGE_URL#STUDY_NAME") from e
+    if not isinstance(url, str) or not isinstance(name, str):
+        raise SearchError(f"{info}: storage and study must be strings; run tune again or give "
+                          f"STORAGE_URL#STUDY_NAME")
+    return url, name
 
 
 def config_from_trial(spec: str) -> RunConfig:
@@ -160,7 +173,13 @@ def config_from_trial(spec: str) -> RunConfig:
     if not trials:
         raise SearchError(f"study {name!r} has no trial {number} (it has "
                           f"{len(study.get_trials(deepcopy=False))})")
-    cfg = trials[0].user_attrs.get("config")
+    trial = trials[0]
+    if trial.state.name == "FAIL":
+        why = trial.user_attrs.get("error") or {"over": "closed: the budget was spent"}.get(
+            trial.user_attrs.get("budget", ""), "its worker stopped")
+        raise SearchError(f"trial {number} of {name!r} failed ({why.splitlines()[0]}); give a "
+                          f"completed or pruned trial (trials.csv lists them)")
+    cfg = trial.user_attrs.get("config")
     if cfg is None:
         raise SearchError(f"trial {number} of {name!r} never started training (no config)")
     return run_config_from_dict(cfg)

@@ -130,8 +130,13 @@ def run_search(data: str | Path, out: str | Path, *, method: str,
                         ("max-epochs", budget.epochs)):
         if value is not None and value <= 0:
             raise ConfigError(f"--{name} must be positive, got {value}")
+    _check_data(data, space, seed)  # an environment error must not spend the budget
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise SearchError(f"--out {out}: cannot create it ({e.strerror}); give a writable "
+                          f"folder") from e
     url = storage_url(storage, out)
     name = study_name or method
     threads = max(1, cores // workers)
@@ -166,6 +171,21 @@ def run_search(data: str | Path, out: str | Path, *, method: str,
     seconds = study.user_attrs.get("seconds", 0.0) + time.perf_counter() - start
     study.set_user_attr("seconds", seconds)
     return _finish(job, study, seconds, log)
+
+
+def _check_data(data: str | Path, space: SearchSpace, seed: int) -> None:
+    """Raise DataError now, before any study or trial exists, if no trial could train."""
+    from kwslab.data import load_clips
+    from kwslab.data.speechcommands import select_split
+    from kwslab.errors import DataError
+
+    if not Path(data).exists():
+        raise DataError(f"--data {data}: no such folder or manifest; check the path")
+    clips = load_clips(data, space.base.data, seed=seed)
+    for split in ("train", "validation"):
+        if not select_split(clips, split):
+            raise DataError(f"--data {data}: no {split} clips for "
+                            f"{', '.join(space.base.data.words)}")
 
 
 def usable_cores() -> int:
@@ -356,7 +376,8 @@ def _objective(job: _Job, study, trial, *, over: list[bool], errors: list[Except
         raise
     except Exception as e:  # the trial is failed and counts as run; bad input stops the search
         trial.set_user_attr("error", f"{type(e).__name__}: {e}")
-        if isinstance(e, KwslabError):
+        if isinstance(e, KwslabError):  # the input's fault, not the trial's: costs no budget
+            trial.set_user_attr("budget", "input")
             errors.append(e)
         raise
     finally:
