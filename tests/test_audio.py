@@ -5,6 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import soundfile as sf
+from audio_strategies import wav_headers
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kwslab.audio import fix_length, load_audio
 from kwslab.errors import AudioError
@@ -177,3 +180,34 @@ def test_find_audio_reports_problems_and_keeps_going(tmp_path):
     assert "symlink loop" in found[tmp_path / "d" / "self.wav"]
     assert "no such file" in found[tmp_path / "missing.wav"]
     assert load_audio(tmp_path / "d" / "b.mp3").shape[0] > 15000
+
+
+# --- property-based: whatever the bytes, a clean answer or one AudioError ----------------------
+
+def _clean_or_audio_error(data: bytes) -> None:
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        x = load_audio(data, max_seconds=30)
+    except AudioError as e:
+        assert "\n" not in str(e) and str(e).startswith("<upload>: ")
+    else:
+        assert x.dtype == np.float32 and x.ndim == 1 and len(x) > 0
+        assert np.isfinite(x).all() and len(x) <= 30 * 16000 + 16
+    finally:
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    assert peak < 16 * 2**20, peak  # 30 s of output and one block, whatever the header says
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.binary(max_size=4000))
+def test_random_bytes_give_samples_or_one_audio_error(data):
+    _clean_or_audio_error(data)
+
+
+@settings(max_examples=60, deadline=None)
+@given(wav_headers())
+def test_random_wav_headers_give_samples_or_one_audio_error(data):
+    _clean_or_audio_error(data)

@@ -17,6 +17,7 @@ from kwslab.errors import AudioError
 
 MAX_SECONDS = 3600.0  # longer input is refused as absurd (an hour streams fine; a day does not)
 DECODE_RATE = 96_000 * 2  # decoded samples per second of audio, all channels: 96 kHz stereo
+MIN_RATE = 1000  # Hz; below this a header is nonsense, and 16 kHz output would multiply it
 BLOCK_SAMPLES = 1 << 18  # samples (all channels) decoded at a time: 1 MiB of float32
 
 
@@ -53,7 +54,8 @@ def load_audio(
         _check_path(Path(source), name)
     try:
         with sf.SoundFile(source) as f:
-            _check_header(f.frames, f.channels, f.samplerate, max_seconds, name)
+            rate = f.samplerate
+            _check_header(f.frames, f.channels, rate, max_seconds, name)
             samples, read = _decode_blocks(f, sample_rate, max_seconds, name)
     except AudioError:
         raise
@@ -64,6 +66,9 @@ def load_audio(
     declared = _wav_declared_frames(source)
     if declared is not None and declared > read:
         raise AudioError(f"{name}: truncated (header says {declared} samples, found {read})")
+    if len(samples) == 0:
+        raise AudioError(f"{name}: {read} samples at {rate} Hz are less than one sample at "
+                         f"{sample_rate} Hz")
     return samples
 
 
@@ -94,6 +99,8 @@ def _check_header(frames: int, channels: int, rate: int, max_seconds: float, nam
         raise AudioError(f"{name}: empty audio (0 samples)")
     if channels <= 0 or rate <= 0:
         raise AudioError(f"{name}: header declares {channels} channels at {rate} Hz")
+    if rate < MIN_RATE:
+        raise AudioError(f"{name}: a sample rate of {rate} Hz is below the {MIN_RATE} Hz minimum")
     if frames >= 1 << 62:  # libsndfile's "unknown" (a streamed FLAC without a sample count)
         raise AudioError(f"{name}: the header declares no length; re-encode the file")
     if frames / rate > max_seconds:
