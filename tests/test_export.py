@@ -9,8 +9,10 @@ import onnx
 import pytest
 import torch
 
+from kwslab.artifacts import EXPORT_METRICS as METRICS
+from kwslab.artifacts import FP32, INT8, MANIFEST, verify
 from kwslab.cli import main
-from kwslab.export import FP32, INT8, METRICS, export_onnx
+from kwslab.export import export_onnx
 from kwslab.models.io import load_model
 from kwslab.runtime import Recognizer
 
@@ -24,7 +26,9 @@ def exported(tone_run, tone_data, tmp_path_factory):
 
 def test_export_folder_is_self_contained(exported):
     out, result = exported
-    assert sorted(p.name for p in out.iterdir()) == ["config.json", METRICS, INT8, FP32]
+    assert sorted(p.name for p in out.iterdir()) == ["config.json", METRICS, MANIFEST, INT8,
+                                                     FP32]
+    assert sorted(verify(out, "export").files) == ["config.json", METRICS, INT8, FP32]
     proto = onnx.load(str(out / FP32), load_external_data=False)
     onnx.checker.check_model(proto)
     assert not any(t.data_location == onnx.TensorProto.EXTERNAL for t in proto.graph.initializer)

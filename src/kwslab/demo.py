@@ -1,13 +1,14 @@
 """``run_demo()``: the whole toolkit once, end to end, in a few minutes on a laptop CPU.
 
 Steps, each a plain library call: synthesise the 8 seed words with espeak-ng (unless a dataset
-is given) -> train the default model -> a short hyperparameter search -> evaluate on the test
+is given) -> train a TC-ResNet from scratch (the ``tcresnet`` recipe, shortened: no download)
+-> a short hyperparameter search -> evaluate on the test
 split -> export to ONNX -> evaluate the export on a noisy stream (DET curve) -> write the HTML
 report. Everything lands in one folder::
 
     runs/demo/
       data/          synthetic dataset (only without --data)
-      model/         the default model's run folder (+ eval_test.json)
+      model/         the TC-ResNet's run folder (+ eval_test.json)
       search/        the search: best/, trials.csv, history.png, ...
       onnx/          model.onnx + config.json; stream/det.json + det.png
       demo.json      what each step did and how long it took
@@ -24,11 +25,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from kwslab import artifacts as A
 from kwslab.config import SEED, SEED_WORDS, TCRESNET, override
 from kwslab.errors import DataError
 from kwslab.utils.io import read_json, write_json
 
-DEMO_EPOCHS = 12  # default model's epochs in the demo (the full recipe trains 40)
+DEMO_EPOCHS = 12  # the TC-ResNet's epochs in the demo (the full recipe trains 100)
 # Small batches give the small CNN enough steps in 12 epochs; one torch thread leaves the
 # second core to the batch thread (features + augmentation), faster than two on 2 cores.
 DEMO_TRAIN = {"batch_size": 16, "threads": 1}
@@ -52,7 +54,6 @@ base = "seed"
 "train.lr" = {{ low = 3e-4, high = 3e-2, log = true }}
 """
 STREAM_SNR_DB = 10.0
-DEMO_FILE = "demo.json"
 STEPS = ("data", "train", "search", "evaluate", "export", "stream", "report")
 
 
@@ -69,7 +70,7 @@ def run_demo(out: Path = Path("runs/demo"), data: Path | None = None, *, seed: i
         seed: seeds synthesis, training, the search and the test stream.
         progress: progress bars for each long step (on a terminal).
         words: the keywords; they must exist in ``data`` when it is given.
-        epochs: training epochs of the default model.
+        epochs: training epochs of the TC-ResNet.
         search_trials: trials of the short random search; 0 skips the search.
         search_epochs: epochs of each search trial.
         synth_options: extra keyword arguments for
@@ -77,13 +78,13 @@ def run_demo(out: Path = Path("runs/demo"), data: Path | None = None, *, seed: i
         log: receives one line as each step starts and ends (default: rich on stderr).
 
     Returns:
-        ``accuracy`` (test accuracy of the default model), ``report``, ``run``, ``export``,
+        ``accuracy`` (test accuracy of the TC-ResNet), ``report``, ``run``, ``export``,
         ``search``, ``data``, ``seconds`` and ``steps`` (per step: status, seconds, detail).
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     log = log or _console_log
-    state_path = out / DEMO_FILE
+    state_path = out / A.DEMO_JSON
     old = read_json(state_path) if state_path.is_file() else {}
     summary: dict[str, Any] = {"run": "model", "seed": seed, "steps": {}, "seconds": 0.0,
                                "previous_seconds": old.get("seconds")}
@@ -149,7 +150,7 @@ def run_demo(out: Path = Path("runs/demo"), data: Path | None = None, *, seed: i
         return (f"{cfg.model.name}, {m['epochs_run']} epochs, validation accuracy "
                 f"{m['val_accuracy']:.3f}")
 
-    step("train", _is_run(run_dir), train)
+    step("train", A.is_run(run_dir), train)
 
     # 3. a short search over the seed's dense network
     def search() -> str:
@@ -165,35 +166,35 @@ def run_demo(out: Path = Path("runs/demo"), data: Path | None = None, *, seed: i
         return f"{SEARCH_METHOD}: {res.trials} trials, {res.epochs} epochs, best validation {best}"
 
     if search_trials > 0:
-        step("search", _is_run(search_dir / "best") and (search_dir / "trials.csv").is_file(),
+        step("search", A.is_run(search_dir / "best") and (search_dir / A.TRIALS_CSV).is_file(),
              search)
     else:
         summary["steps"]["search"] = {"status": "off", "seconds": 0.0, "detail": "0 trials"}
 
-    # 4. evaluate every model on the test split
-    models = [d for d in (run_dir, search_dir / "best") if _is_run(d)]
+    # 4. evaluate every model on the test split (each run gets its eval_test.json)
+    models = [d for d in (run_dir, search_dir / "best") if A.is_run(d)]
 
     def evaluate() -> str:
         from kwslab.evaluation import evaluate as score
 
         parts = []
         for d in models:
-            if not (d / "eval_test.json").is_file():
-                write_json(d / "eval_test.json", score(d, data, "test", progress=progress))
-            parts.append(f"{d.relative_to(out)} {read_json(d / 'eval_test.json')['accuracy']:.3f}")
+            if not (d / A.EVAL_TEST).is_file():
+                write_json(d / A.EVAL_TEST, score(d, data, "test", progress=progress))
+            parts.append(f"{d.relative_to(out)} {read_json(d / A.EVAL_TEST)['accuracy']:.3f}")
         return "test accuracy: " + ", ".join(parts)
 
-    step("evaluate", all((d / "eval_test.json").is_file() for d in models), evaluate)
+    step("evaluate", all((d / A.EVAL_TEST).is_file() for d in models), evaluate)
 
-    # 5. ONNX export of the default model, scored against torch on the test split
+    # 5. ONNX export of the TC-ResNet, scored against torch on the test split
     def export() -> str:
         from kwslab.export import export_onnx
 
         res = export_onnx(run_dir, export_dir, data=data)
         acc = res.get("metrics", {}).get("fp32", {}).get("accuracy")
-        return f"{export_dir / 'model.onnx'}" + (f", test accuracy {acc:.3f}" if acc else "")
+        return f"{export_dir / A.FP32}" + (f", test accuracy {acc:.3f}" if acc else "")
 
-    step("export", (export_dir / "model.onnx").is_file(), export, spinner=True)
+    step("export", A.is_export(export_dir), export, spinner=True)
 
     # 6. the export on a long noisy stream: hit rate, false accepts per hour, DET curve
     def stream() -> str:
@@ -201,13 +202,13 @@ def run_demo(out: Path = Path("runs/demo"), data: Path | None = None, *, seed: i
 
         clips = _stream_clips(data, words, stream_dir / "clips", seed)
         res = eval_stream(export_dir, clips, snr_db=STREAM_SNR_DB, seed=seed)
-        write_json(stream_dir / "det.json", res)
-        render_det(res, stream_dir / "det.png")
+        write_json(stream_dir / A.DET_JSON, res)
+        render_det(res, stream_dir / A.DET_PNG)
         op = res["operating_point"]
         return (f"hit rate {op['hit_rate']:.3f}, {op['fa_per_hour']:.1f} false accepts/hour "
                 f"over {res['stream']['duration_s'] / 60:.0f} min")
 
-    step("stream", (stream_dir / "det.json").is_file(), stream, spinner=True)
+    step("stream", (stream_dir / A.DET_JSON).is_file(), stream, spinner=True)
 
     # 7. the report
     def report() -> str:
@@ -216,7 +217,7 @@ def run_demo(out: Path = Path("runs/demo"), data: Path | None = None, *, seed: i
         return str(build_report(out))
 
     step("report", False, report, spinner=True)
-    summary["accuracy"] = read_json(run_dir / "eval_test.json")["accuracy"]
+    summary["accuracy"] = read_json(run_dir / A.EVAL_TEST)["accuracy"]
     write_json(state_path, summary)
     return {**summary, "out": str(out), "report": str(out / "report.html"),
             "run": str(run_dir), "export": str(export_dir), "search": str(search_dir)}
@@ -255,11 +256,6 @@ def _stream_clips(data: Path, words: Sequence[str], dest: Path, seed: int) -> Pa
     if noise.is_dir() and not (dest / NOISE_DIR).exists():
         (dest / NOISE_DIR).symlink_to(noise.resolve(), target_is_directory=True)
     return dest
-
-
-def _is_run(folder: Path) -> bool:
-    return all((folder / f).is_file() for f in ("model.safetensors", "config.json",
-                                                 "metrics.json"))
 
 
 def _console_log(message: str) -> None:

@@ -5,7 +5,9 @@ float32 (batch, *FeatureConfig.shape), output ``probabilities`` (batch, n_labels
 and input normalisation inside the graph, BatchNorm folded into the convs) and
 ``config.json`` (labels, sample rate, feature config, run config, model card, opset, format
 version). ``--int8`` adds ``model.int8.onnx`` quantised by onnxruntime; with a dataset, both
-are scored on its test split and ``export_metrics.json`` records the accuracy cost.
+are scored on its test split and ``export_metrics.json`` records the accuracy cost. The
+folder is written as one unit with its ``manifest.json`` (:mod:`kwslab.artifacts`): a killed
+export leaves the previous export whole.
 """
 
 from __future__ import annotations
@@ -21,18 +23,28 @@ import numpy as np
 import torch
 from onnxruntime.quantization import CalibrationDataReader
 
+from kwslab.artifacts import (
+    CARD,
+    CONFIG,
+    DEFAULT_EXPORT,
+    EXPORT,
+    EXPORT_FORMAT,
+    EXPORT_METRICS,
+    EXPORT_TAG,
+    FP32,
+    INPUT,
+    INT8,
+    OUTPUT,
+    check_target,
+    staged,
+    verify,
+)
 from kwslab.config import to_dict
 from kwslab.errors import DataError, ModelError
 from kwslab.utils.io import read_json, write_json
 from kwslab.utils.onnx import open_session
 
-EXPORT_FORMAT = 1  # bump when config.json or the graph's contract changes
 OPSET = 17
-FP32 = "model.onnx"
-INT8 = "model.int8.onnx"
-CONFIG = "config.json"
-METRICS = "export_metrics.json"
-INPUT, OUTPUT = "features", "probabilities"
 CALIBRATION_CLIPS = 256  # training clips used to calibrate static int8 ranges
 PARITY_ATOL = 1e-4  # max |torch - onnx| probability difference accepted at export
 
@@ -43,7 +55,8 @@ def export_onnx(run_dir: str | Path, out: str | Path | None = None, *, int8: boo
 
     Args:
         run_dir: a folder written by :func:`kwslab.training.train`.
-        out: the export folder (default ``RUN_DIR/export``); created or overwritten.
+        out: the export folder (default ``RUN_DIR/export``); created, or an earlier export
+            there replaced as a whole (a folder of other files is refused).
         int8: also write ``model.int8.onnx``. With ``data``, activations are calibrated on
             its training clips (static QDQ quantisation); without, weights only (dynamic).
         data: dataset folder or manifest; if given, fp32 and int8 accuracy on its test split
@@ -54,15 +67,26 @@ def export_onnx(run_dir: str | Path, out: str | Path | None = None, *, int8: boo
         ``out``, ``files`` and, with ``data``, ``metrics`` (also written to disk).
 
     Raises:
-        ModelError: the run folder does not load, or the ONNX graph disagrees with torch.
+        ModelError: the run folder does not load, ``out`` holds other files, or the ONNX
+            graph disagrees with torch.
     """
-    from kwslab.models.io import load_model, versions
+    from kwslab.models.io import load_model
 
     model, cfg, meta = load_model(run_dir)
-    labels, shape = list(meta["labels"]), tuple(meta["input_shape"])
-    out = Path(out) if out is not None else Path(run_dir) / "export"
-    out.mkdir(parents=True, exist_ok=True)
+    out = Path(out) if out is not None else Path(run_dir) / DEFAULT_EXPORT
+    check_target(out, EXPORT, overwrite=True)
+    with staged(out, EXPORT, overwrite=True) as tmp:
+        result = _write_export(tmp, run_dir, model, cfg, meta, int8=int8, data=data,
+                               opset=opset)
+    return {**result, "out": str(out)}
 
+
+def _write_export(out: Path, run_dir: str | Path, model, cfg, meta: dict[str, Any], *,
+                  int8: bool, data: str | Path | None, opset: int) -> dict[str, Any]:
+    """Write every file of an export into the (staging) folder ``out``."""
+    from kwslab.models.io import versions
+
+    labels, shape = list(meta["labels"]), tuple(meta["input_shape"])
     wrapped = WithSoftmax(model).eval()
     example = torch.zeros((1, *shape), dtype=torch.float32)
     _to_onnx(wrapped, example, out / FP32, opset)
@@ -76,12 +100,10 @@ def export_onnx(run_dir: str | Path, out: str | Path | None = None, *, int8: boo
         calib = _calibration_features(cfg, data) if data is not None else None
         quantize(out / FP32, out / INT8, calib)
         files["int8"] = INT8
-    else:  # no stale int8 model from an earlier export
-        (out / INT8).unlink(missing_ok=True)
 
     front_end = _copy_front_end(cfg.features, out)
     write_json(out / CONFIG, {
-        "format": "kwslab-onnx",
+        "format": EXPORT_TAG,
         "format_version": EXPORT_FORMAT,
         "opset": opset,
         "labels": labels,
@@ -101,10 +123,8 @@ def export_onnx(run_dir: str | Path, out: str | Path | None = None, *, int8: boo
     })
     result: dict[str, Any] = {"out": str(out), "files": files, "parity_max_abs_diff": parity}
     if data is not None:
-        result["metrics"] = score_export(out, data, run_dir=run_dir)
-        write_json(out / METRICS, result["metrics"])
-    else:
-        (out / METRICS).unlink(missing_ok=True)
+        result["metrics"] = _score(out, read_json(out / CONFIG), data, run_dir=run_dir)
+        write_json(out / EXPORT_METRICS, result["metrics"])
     return result
 
 
@@ -119,9 +139,7 @@ def _copy_front_end(fc, out: Path) -> dict[str, str] | None:
 
     src = embedding.resolve()
     for name in embedding.FILES:
-        tmp = out / f".{name}.tmp"
-        shutil.copyfile(src / name, tmp)
-        os.replace(tmp, out / name)
+        shutil.copyfile(src / name, out / name)
     return {"kind": "speech_embedding", "files": list(embedding.FILES),
             "source": embedding.WHEEL_URL}
 
@@ -148,7 +166,10 @@ class _Calibration(CalibrationDataReader):
 
 
 def _to_onnx(model, example, path: Path, opset: int) -> None:
-    """Write one self-contained ONNX file (legacy exporter; dynamo if it is gone)."""
+    """Write one self-contained ONNX file (legacy exporter; dynamo if it is gone).
+
+    The file is staged beside ``path`` so the exporter's external-data files never mix
+    with the export's own."""
     import onnx
 
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -186,13 +207,11 @@ def _check_parity(model, path: Path, shape: tuple[int, ...]) -> float:
 
 
 def _card(run_dir: str | Path, model, shape: tuple[int, ...]) -> dict[str, Any]:
-    card_path = Path(run_dir) / "model_card.json"
+    card_path = Path(run_dir) / CARD
     if card_path.is_file():
         return read_json(card_path)
-    try:
-        from kwslab.models.card import model_card
-    except ImportError:
-        return {}
+    from kwslab.models.card import model_card
+
     return model_card(model, shape)
 
 
@@ -242,18 +261,25 @@ def score_export(export_dir: str | Path, data: str | Path, split: str = "test",
                  run_dir: str | Path | None = None) -> dict[str, Any]:
     """Accuracy of each model file of an export folder (and of torch) on one split of ``data``.
 
+    Raises:
+        ModelError: ``export_dir`` is not a complete export.
+
     Returns:
         ``{"split", "n", "fp32": {"accuracy", "size_bytes"}, "int8": {...}?,
         "torch_accuracy"?, "int8_points_lost"?, "fp32_int8_agreement"?}``; accuracies in [0, 1],
         points lost in percentage points.
     """
+    verify(export_dir, EXPORT)
+    return _score(Path(export_dir), read_json(Path(export_dir) / CONFIG), data, split, run_dir)
+
+
+def _score(export_dir: Path, meta: dict[str, Any], data: str | Path, split: str = "test",
+           run_dir: str | Path | None = None) -> dict[str, Any]:
     from kwslab.config import run_config_from_dict
     from kwslab.data import load_clips
     from kwslab.data.speechcommands import select_split
     from kwslab.features.cache import cached_features
 
-    export_dir = Path(export_dir)
-    meta = read_json(export_dir / CONFIG)
     cfg = run_config_from_dict(meta["config"])
     labels = meta["labels"]
     clips = select_split(load_clips(data, cfg.data, seed=cfg.train.seed), split)

@@ -98,17 +98,21 @@ def test_predict_api(tone_export, tone_data):
 
 
 def test_load_errors(tone_export, tone_run, tmp_path):
-    with pytest.raises(ModelError, match="not an export folder"):
+    import shutil
+
+    from kwslab.artifacts import write_manifest
+
+    with pytest.raises(ModelError, match="not a kwslab export folder: no manifest.json"):
         Recognizer.load(tmp_path)
-    with pytest.raises(ModelError, match="kwslab export"):
+    with pytest.raises(ModelError, match="is a run folder.*kwslab export"):
         Recognizer.load(tone_run)  # a training run folder, not an export
     bad = tmp_path / "bad"
-    bad.mkdir()
-    meta = json.loads((tone_export / "config.json").read_text())
-    (bad / "config.json").write_text(json.dumps({**meta, "format_version": 99}))
-    with pytest.raises(ModelError, match="format 99"):
+    shutil.copytree(tone_export, bad)
+    manifest = json.loads((bad / "manifest.json").read_text())
+    (bad / "manifest.json").write_text(json.dumps({**manifest, "format_version": 99}))
+    with pytest.raises(ModelError, match="export format 99 is not the format"):
         Recognizer.load(bad)
-    (bad / "config.json").write_text(json.dumps(meta))
     (bad / "model.onnx").write_bytes(b"not onnx")
+    write_manifest(bad, "export")  # a consistent folder around a broken file
     with pytest.raises(ModelError, match="cannot load"):
         Recognizer.load(bad)

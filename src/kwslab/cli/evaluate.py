@@ -16,13 +16,18 @@ def evaluate(
     data: Path = typer.Option(..., "--data", help="Dataset folder or .jsonl manifest."),
     split: str = typer.Option("test", "--split", help="test, validation, train or all."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    out_file: Path = typer.Option(None, "--out", help="Also write the result to this JSON file."),
 ) -> None:
-    """Accuracy, loss, per-class precision/recall and confusion matrix on one split."""
+    """Accuracy, loss, per-class precision/recall and confusion matrix on one split.
+
+    Nothing is written into the run folder (it may be read-only); --out saves the result.
+    """
     from kwslab.evaluation import evaluate as run_evaluate
     from kwslab.utils.io import write_json
 
     result = run_evaluate(run_dir, data, split)
-    write_json(run_dir / f"eval_{split}.json", result)
+    if out_file is not None:
+        write_json(out_file, result)
     if as_json:
         print(json.dumps(result))
         return
@@ -45,4 +50,5 @@ def evaluate(
     for label, row in zip(labels, result["confusion"], strict=True):
         conf.add_row(label, *map(str, row))
     out.print(conf)
-    out.print(f"written to {run_dir / f'eval_{split}.json'}")
+    if out_file is not None:
+        out.print(f"written to {out_file}")

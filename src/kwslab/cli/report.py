@@ -13,12 +13,11 @@ from kwslab.cli.app import app
 def report(
     run_dir: Path = typer.Argument(..., help="Run, search, stream or demo folder."),
     data: Path = typer.Option(None, "--data",
-                              help="Dataset for example clips and a missing test evaluation "
-                                   "(default: the one each run was trained on)."),
+                              help="Dataset for the example clips (default: the one each "
+                                   "run was trained on). The report evaluates nothing."),
     out_file: Path = typer.Option(None, "--out", help="HTML file (default: RUN_DIR/report.html)."),
-    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
     """Write one self-contained HTML report (figures embedded) and print its path."""
     from kwslab.report import build_report
 
-    typer.echo(build_report(run_dir, data=data, out=out_file, progress=not quiet))
+    typer.echo(build_report(run_dir, data=data, out=out_file))

@@ -13,8 +13,13 @@ from kwslab.cli.app import app, console, out
 def train(
     data: list[Path] = typer.Option(
         ..., "--data", help="Speech Commands-style folder or .jsonl manifest; repeat it to mix "
-        "sources (e.g. synthetic speech, then real recordings; the report scores the last)."),
+        "sources (e.g. synthetic speech, then real recordings; --eval-test scores the last)."),
     out_dir: Path = typer.Option(..., "--out", help="Run folder to write."),
+    overwrite: bool = typer.Option(False, "--overwrite",
+                                   help="Replace a finished run at --out (all of its files)."),
+    eval_test: bool = typer.Option(False, "--eval-test",
+                                   help="Also score the test split of the last --data "
+                                        "(RUN_DIR/eval_test.json, shown in the report)."),
     config: str = typer.Option(None, "--config",
                                help="'default' (head on pretrained speech embeddings), "
                                "'tcresnet' (CNN from scratch, no download), 'seed', or a "
@@ -29,7 +34,10 @@ def train(
     report: bool = typer.Option(True, "--report/--no-report",
                                 help="Also write RUN_DIR/report.html."),
 ) -> None:
-    """Train a model and write it (weights, config, metrics, model card) to --out."""
+    """Train a model and write it (weights, config, metrics, model card) to --out.
+
+    The test split is not scored unless --eval-test asks for it.
+    """
     from dataclasses import replace
 
     from kwslab.config import load_config, validate
@@ -49,10 +57,19 @@ def train(
         cfg = replace(cfg, train=replace(cfg.train, epochs=epochs))
     validate(cfg)
     sources = data if len(data) > 1 else data[0]
-    result = run_train(cfg, sources, out_dir, progress=not quiet, log=lambda m: console.print(m))
+    result = run_train(cfg, sources, out_dir, progress=not quiet, log=lambda m: console.print(m),
+                       overwrite=overwrite)
     m = result.metrics
     out.print(f"validation accuracy {m['val_accuracy']:.4f} (epoch {m['best_epoch']}), "
               f"{m['seconds']:.0f} s; model written to {result.run_dir}")
+    if eval_test:
+        from kwslab.artifacts import EVAL_TEST
+        from kwslab.evaluation import evaluate
+        from kwslab.utils.io import write_json
+
+        ev = evaluate(result.run_dir, data[-1], "test", progress=not quiet)
+        write_json(result.run_dir / EVAL_TEST, ev)
+        out.print(f"test accuracy {ev['accuracy']:.4f} (n={ev['n']})")
     if report:
         from kwslab.report import build_report
 

@@ -8,22 +8,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from kwslab.artifacts import REPORT as REPORT_FILE
 from kwslab.utils.io import write_text_atomic
-
-REPORT_FILE = "report.html"
 
 
 def build_report(path: str | Path, *, data: str | Path | None = None,
-                 out: str | Path | None = None, progress: bool = False) -> Path:
+                 out: str | Path | None = None) -> Path:
     """Write the HTML report of ``path`` and return where it went.
 
     Args:
         path: a run folder, a tune/compare/lr-find output, an eval-stream output or a demo
             folder; every section whose inputs exist is shown.
-        data: dataset folder or manifest for the example clips and a missing test evaluation;
-            default: the dataset each run was trained on, if it is still there.
+        data: dataset folder or manifest for the example clips; default: the dataset each
+            run was trained on, if it is still there. The report evaluates nothing: it shows
+            the ``eval_test.json`` a producer wrote.
         out: HTML file to write; default ``path/report.html``.
-        progress: show progress bars while evaluating runs that have no ``eval_test.json``.
 
     Returns:
         The written file (replaced atomically, so a reader never sees half a page).
@@ -34,7 +33,7 @@ def build_report(path: str | Path, *, data: str | Path | None = None,
     from kwslab.report.data import gather
     from kwslab.report.render import render
 
-    report = gather(path, data, progress=progress)
+    report = gather(path, data)
     target = Path(out) if out is not None else Path(path) / REPORT_FILE
     write_text_atomic(target, render(report))
     return target

@@ -1,9 +1,10 @@
-"""Gather a report's plain data from whatever a folder holds (compute first, render second).
+"""Gather a report's plain data from what producers wrote (compute first, render second).
 
-A folder may be a run (``config.json`` + ``metrics.json``), a tune/compare/lr-find output
-(``comparison.json``, ``trials.csv``, PNG plots, nested run folders), an eval-stream output
-(DET curve JSON/PNG), or a demo folder holding several of these. :func:`gather` walks it once
-and returns a :class:`ReportData` of dicts, arrays and file paths; nothing here draws.
+A folder may be a run or an export (each closed by a manifest, :mod:`kwslab.artifacts`), a
+tune/compare/lr-find output, an eval-stream output (``det.json``/``det.png``), or a demo
+folder holding several of these. :func:`gather` walks it once and returns a
+:class:`ReportData` of dicts, arrays and file paths. Files are recognised by their exact
+names (those in :mod:`kwslab.artifacts`); nothing here evaluates a model or draws.
 """
 
 from __future__ import annotations
@@ -17,27 +18,16 @@ from typing import Any
 
 import numpy as np
 
+from kwslab import artifacts as A
 from kwslab.errors import DataError, KwslabError
 from kwslab.utils.io import read_json
 
 MAX_DEPTH = 3  # folder levels searched below the report's root
 MAX_TRIALS = 50  # rows of trials.csv shown
-MANUAL, PLOTS = "manual", "plots"  # a search's manual/PARAM.png and plots/history.png ...
-SEARCH_FILES = {"comparison.json", "trials.csv", "search.json", "manual.json", "lr_find.json"}
-SEARCH_SUBFOLDERS = (MANUAL, PLOTS, "trials")
-DEMO_FILE = "demo.json"  # step timings written by kwslab.demo
-SKIP_JSON = {"config.json", "metrics.json", "model_card.json", "comparison.json", DEMO_FILE}
-MAX_JSON_BYTES = 20_000_000  # bigger JSON files are not opened while looking for stream results
-
-# Existing PNGs are sorted into sections by words in their file names (first match wins).
-IMAGE_KINDS = (
-    ("det", ("det",)),
-    ("comparison", ("comparison",)),
-    ("lr_find", ("lr_find", "lrfind", "lr-find", "lr_finder", "lrfinder")),
-    ("history", ("history",)),
-    ("importance", ("importance",)),
-    ("manual", ("manual", "param_", "parameter", "slice", "curve")),
-)
+SEARCH_SUBFOLDERS = (A.MANUAL_DIR, A.PLOTS_DIR, "trials")
+ROOT_IMAGES = {A.COMPARISON_PNG: "comparison", A.LR_FIND_PNG: "lr_find", A.DET_PNG: "det"}
+NO_EVALUATION = (f"no test evaluation ({A.EVAL_TEST}): train with --eval-test, or write one "
+                 f"with `kwslab evaluate RUN --data D --out RUN/{A.EVAL_TEST}`")
 
 
 @dataclass
@@ -72,7 +62,8 @@ class ImageFile:
 
 @dataclass
 class RunData:
-    """A trained model's folder: config, training history, card and test evaluation."""
+    """A trained model's folder: config, training history, card and test evaluation
+    (``eval_test.json``, where a producer wrote one)."""
 
     name: str
     path: Path
@@ -149,20 +140,13 @@ class ReportData:
         return max(self.runs, key=key)
 
 
-def is_run(folder: Path) -> bool:
-    """True for a folder written by ``kwslab train``."""
-    return (folder / "config.json").is_file() and (folder / "metrics.json").is_file()
-
-
-def gather(path: str | Path, data: str | Path | None = None, *, evaluate_missing: bool = True,
-           progress: bool = False) -> ReportData:
+def gather(path: str | Path, data: str | Path | None = None) -> ReportData:
     """Read everything reportable under ``path``.
 
     Args:
         path: a run, search, stream or demo folder.
-        data: dataset folder or manifest; default: each run's own (``metrics.json`` ``data``).
-        evaluate_missing: score runs that have no ``eval_test.json`` when their data exists.
-        progress: show progress bars while evaluating.
+        data: dataset folder or manifest for the example clips; default: each run's own
+            (``metrics.json`` ``data``).
 
     Raises:
         DataError: ``path`` is not a folder or holds nothing a report can show.
@@ -173,19 +157,13 @@ def gather(path: str | Path, data: str | Path | None = None, *, evaluate_missing
         raise DataError(f"{root}: {what}; give a run, search, stream or demo folder")
     runs, searches, streams, exports = [], [], [], []
     for folder, files in _walk(root):
-        pngs = sorted(folder / f for f in files if f.lower().endswith(".png"))
-        if _is_search(files):
-            pngs += sorted((folder / PLOTS).glob("*.png"))
-        images = [ImageFile(p, _kind(p.name), _title(p.stem)) for p in pngs]
-        if _is_search(files):  # the manual method's figure per parameter
-            images += [ImageFile(p, "manual", p.stem) for p in sorted(
-                (folder / MANUAL).glob("*.png"))]
-        if is_run(folder):
-            runs.append(_read_run(root, folder, data, evaluate_missing, progress))
-        elif "model.onnx" in files and "config.json" in files:
+        images = _images(folder, files)
+        if A.MANIFEST in files and A.is_run(folder):
+            runs.append(_read_run(root, folder, data))
+        elif A.MANIFEST in files and A.is_export(folder):
             exports.append(ExportData(
-                _name(root, folder), folder, _read_json(folder / "config.json") or {},
-                _read_json(folder / "export_metrics.json"),
+                _name(root, folder), folder, _read_json(folder / A.CONFIG) or {},
+                _read_json(folder / A.EXPORT_METRICS),
                 {f: (folder / f).stat().st_size for f in sorted(files) if f.endswith(".onnx")}))
         det = _stream_result(folder, files)
         det_images = [i for i in images if i.kind == "det"]
@@ -196,10 +174,11 @@ def gather(path: str | Path, data: str | Path | None = None, *, evaluate_missing
             trials, n = _read_trials(folder / "trials.csv")
             comparison = _read_json(folder / "comparison.json")
             searches.append(SearchData(_name(root, folder), folder, comparison, trials, n, others))
-    demo = _read_json(root / DEMO_FILE)
+    demo = _read_json(root / A.DEMO_JSON)
     if not (runs or searches or streams or exports):
-        raise DataError(f"{root}: nothing to report: no run folder (config.json + metrics.json), "
-                        "search output (comparison.json, trials.csv) or eval-stream result")
+        raise DataError(f"{root}: nothing to report: no run or export folder ({A.MANIFEST}), "
+                        f"search output ({A.COMPARISON}, {A.TRIALS_CSV}) or eval-stream result "
+                        f"({A.DET_JSON})")
     report = ReportData(root.resolve().name, root, runs, [], searches, streams, exports, demo)
     report.datasets = _datasets(runs, report.notes)
     report.notes += [f"{r.name}: {r.note}" for r in runs if r.note]
@@ -227,7 +206,18 @@ def _walk(root: Path):
 
 
 def _is_search(files: set[str]) -> bool:
-    return bool(files & SEARCH_FILES)
+    return bool(files & A.SEARCH_FILES)
+
+
+def _images(folder: Path, files: set[str]) -> list[ImageFile]:
+    """The figures producers wrote in ``folder``, by their exact names."""
+    found = [(folder / name, kind) for name, kind in ROOT_IMAGES.items() if name in files]
+    if _is_search(files):
+        found += [(folder / A.PLOTS_DIR / name, kind) for name, kind in A.PLOTS.items()
+                  if (folder / A.PLOTS_DIR / name).is_file()]
+        found += [(p, "manual") for p in sorted((folder / A.MANUAL_DIR).glob("*.png"))]
+    return [ImageFile(p, kind, p.stem if kind == "manual" else _title(p.stem))
+            for p, kind in found]
 
 
 def _is_dataset(folder: Path, files: list[str], dirs: list[str]) -> bool:
@@ -244,14 +234,6 @@ def _title(stem: str) -> str:
     return stem.replace("_", " ").replace("-", " ").strip().capitalize()
 
 
-def _kind(filename: str) -> str:
-    low = filename.lower()
-    for kind, words in IMAGE_KINDS:
-        if any(w in low for w in words):
-            return kind
-    return "other"
-
-
 def _read_json(path: Path) -> Any:
     if not path.is_file():
         return None
@@ -262,16 +244,11 @@ def _read_json(path: Path) -> Any:
 
 
 def _stream_result(folder: Path, files: set[str]) -> dict[str, Any] | None:
-    """The first JSON in ``folder`` holding an eval-stream result (a ``det`` list)."""
-    for name in sorted(files):
-        if not name.endswith(".json") or name in SKIP_JSON or name.startswith("eval_"):
-            continue
-        if (folder / name).stat().st_size > MAX_JSON_BYTES:
-            continue
-        value = _read_json(folder / name)
-        if isinstance(value, dict) and isinstance(value.get("det"), list):
-            return value
-    return None
+    """The eval-stream result in ``folder`` (``det.json`` with a ``det`` list), if any."""
+    if A.DET_JSON not in files:
+        return None
+    value = _read_json(folder / A.DET_JSON)
+    return value if isinstance(value, dict) and isinstance(value.get("det"), list) else None
 
 
 def _read_trials(path: Path) -> tuple[list[dict[str, str]], int]:
@@ -294,23 +271,13 @@ def _resolve_data(run_dir: Path, metrics: dict[str, Any], data: str | Path | Non
     return None
 
 
-def _read_run(root: Path, folder: Path, data: str | Path | None, evaluate_missing: bool,
-              progress: bool) -> RunData:
-    meta = read_json(folder / "config.json")
-    metrics = read_json(folder / "metrics.json")
-    card = _read_json(folder / "model_card.json")
+def _read_run(root: Path, folder: Path, data: str | Path | None) -> RunData:
+    meta = _read_json(folder / A.CONFIG) or {}
+    metrics = _read_json(folder / A.METRICS) or {}
+    card = _read_json(folder / A.CARD)
     data_path = _resolve_data(folder, metrics, data)
-    evaluation, note = _read_json(folder / "eval_test.json"), None
-    if evaluation is None and evaluate_missing:
-        if data_path is None:
-            note = "no test evaluation: its dataset is not here (pass --data)"
-        else:
-            from kwslab.evaluation import evaluate
-
-            try:
-                evaluation = evaluate(folder, data_path, "test", progress=progress)
-            except KwslabError as e:
-                note = f"no test evaluation: {e}"
+    evaluation = _read_json(folder / A.EVAL_TEST)
+    note = None if evaluation is not None else NO_EVALUATION
     return RunData(_name(root, folder), folder, list(meta.get("labels", [])),
                    meta.get("config", {}), metrics, card, evaluation, data_path, note)
 

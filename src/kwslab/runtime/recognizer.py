@@ -12,13 +12,11 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from kwslab.artifacts import CONFIG, EXPORT, EXPORT_TAG, INPUT, OUTPUT, verify
 from kwslab.config import FeatureConfig, from_dict
 from kwslab.errors import ConfigError, ModelError
 from kwslab.features.mel import compute_features
 from kwslab.utils.onnx import open_session
-
-EXPORT_FORMAT = 1  # the export format this runtime reads (kwslab.export.EXPORT_FORMAT)
-INPUT, OUTPUT = "features", "probabilities"
 
 
 class Prediction(NamedTuple):
@@ -68,7 +66,8 @@ class Recognizer:
                 clip and no contention when several recognisers share a machine).
 
         Raises:
-            ModelError: the folder is not an export, or is from an incompatible version.
+            ModelError: the folder is not a complete export, is from an incompatible
+                version, or its config.json does not fit the ONNX graph (one line).
             MissingExtraError: onnxruntime is not installed.
         """
         export_dir = Path(export_dir)
@@ -82,7 +81,13 @@ class Recognizer:
         if not path.is_file():
             raise ModelError(f"{path}: model file is missing")
         front_end = export_dir if meta.get("front_end") else None
-        return cls(open_session(path, threads), {**meta, "loaded": kind}, front_end)
+        rec = cls(open_session(path, threads), {**meta, "loaded": kind}, front_end)
+        check_graph(rec.session, rec.features, rec.labels, path)
+        declared = (meta.get("input") or {}).get("shape", ["batch", *rec.features.shape])
+        if list(declared[1:]) != list(rec.features.shape):
+            raise ModelError(f"{export_dir / CONFIG}: input shape {declared} does not match its "
+                             f"features ({list(rec.features.shape)}); export the run again")
+        return rec
 
     def compute(self, samples: np.ndarray) -> np.ndarray:
         """Features of one clip (n,) or a batch (batch, n): :func:`compute_features`."""
@@ -124,29 +129,50 @@ class Recognizer:
 
 
 def read_export_config(export_dir: str | Path) -> dict[str, Any]:
-    """The ``config.json`` of an export folder, checked for format and version."""
+    """The ``config.json`` of a verified export folder (see :func:`kwslab.artifacts.verify`).
+
+    Raises:
+        ModelError: (one line) not a complete export of this format, or a config.json
+            without ``labels``, ``features`` or ``files``.
+    """
     export_dir = Path(export_dir)
-    path = export_dir / "config.json"
-    if not path.is_file():
-        raise ModelError(f"{export_dir} is not an export folder (no config.json); create one "
-                         "with `kwslab export RUN_DIR --format onnx --out DIR`")
+    verify(export_dir, EXPORT)
+    path = export_dir / CONFIG
     try:
         meta = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ModelError(f"{path}: not valid JSON ({e})") from e
-    if meta.get("format") != "kwslab-onnx":
-        hint = (" (this is a training run folder: export it with `kwslab export "
-                f"{export_dir} --format onnx`)") if (export_dir / "model.safetensors").is_file() \
-            else ""
-        raise ModelError(f"{export_dir} is not a kwslab ONNX export{hint}")
-    version = meta.get("format_version")
-    if version != EXPORT_FORMAT:
-        raise ModelError(f"{path}: export format {version} is not supported by this kwslab "
-                         f"(reads {EXPORT_FORMAT}); re-export the run")
-    for key in ("labels", "features", "files"):
-        if key not in meta:
-            raise ModelError(f"{path}: missing {key!r}")
+    except (OSError, ValueError) as e:
+        raise ModelError(f"{path}: not valid JSON ({e}); export the run again") from e
+    if not isinstance(meta, dict) or meta.get("format") != EXPORT_TAG:
+        raise ModelError(f"{path}: not a kwslab ONNX export config; export the run again")
+    labels = meta.get("labels")
+    if not (isinstance(labels, list) and labels and all(isinstance(x, str) for x in labels)):
+        raise ModelError(f"{path}: 'labels' must be a non-empty list of words, got {labels!r}")
+    for key in ("features", "files"):
+        if not isinstance(meta.get(key), dict):
+            raise ModelError(f"{path}: missing {key!r}; export the run again")
     return meta
+
+
+def check_graph(session: Any, features: FeatureConfig, labels: list[str], path: Path) -> None:
+    """Raise a one-line ModelError where the ONNX graph does not take ``features``' shape
+    under the name ``features`` or does not give one probability per label."""
+    inputs = {i.name: i.shape for i in session.get_inputs()}
+    outputs = {o.name: o.shape for o in session.get_outputs()}
+    if INPUT not in inputs or OUTPUT not in outputs:
+        raise ModelError(f"{path}: the graph has inputs {sorted(inputs)} and outputs "
+                         f"{sorted(outputs)}, not {INPUT!r} -> {OUTPUT!r}; export the run again")
+    try:
+        want = list(features.shape)
+    except (ConfigError, ValueError, ZeroDivisionError) as e:
+        raise ModelError(f"{path.parent / CONFIG}: bad feature config ({e})") from e
+    got = [d if isinstance(d, int) else None for d in inputs[INPUT][1:]]
+    if got != want:
+        raise ModelError(f"{path} takes features of shape {got} but config.json's features "
+                         f"make {want}; config.json does not belong to this model")
+    n_out = outputs[OUTPUT][-1] if outputs[OUTPUT] else None
+    if isinstance(n_out, int) and n_out != len(labels):
+        raise ModelError(f"{path} outputs {n_out} probabilities but config.json names "
+                         f"{len(labels)} labels; config.json does not belong to this model")
 
 
 def _check_samples(samples: np.ndarray) -> np.ndarray:

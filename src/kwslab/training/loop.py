@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import math
 import os
 import queue
 import random
@@ -24,17 +25,18 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from kwslab.artifacts import CARD, METRICS, RUN, WEIGHTS, check_target, staged
 from kwslab.config import RunConfig, to_dict, validate
 from kwslab.data import load_clips
 from kwslab.data.augment import Augmenter, mixup
 from kwslab.data.dataset import WaveSource
 from kwslab.data.manifest import counts
 from kwslab.data.speechcommands import noise_files, select_split
-from kwslab.errors import DataError
+from kwslab.errors import ConfigError, DataError
 from kwslab.features import compute_features
 from kwslab.features.cache import cached_features
 from kwslab.models import build
-from kwslab.models.io import METRICS, save_model
+from kwslab.models.io import save_model
 from kwslab.training.optim import make_optimizer, make_scheduler
 from kwslab.utils.io import write_json
 from kwslab.utils.progress import make_progress
@@ -58,24 +60,30 @@ def seed_everything(seed: int) -> np.random.Generator:
 
 
 def train(cfg: RunConfig, data: str | Path | list[str | Path], out: str | Path, *,
-          report: Report | None = None,
-          progress: bool = True, log: Callable[[str], None] | None = None) -> TrainResult:
+          report: Report | None = None, progress: bool = True,
+          log: Callable[[str], None] | None = None, overwrite: bool = False) -> TrainResult:
     """Train a model on the train split of ``data`` and write it to ``out``.
 
     Args:
         cfg: the full recipe (data, features, model, training).
         data: a Speech Commands-style folder (real or synthetic) or a JSONL manifest, or a
             list of them to train on all at once (e.g. synthetic speech plus a few real clips).
-        out: run folder to create; gets model.safetensors, config.json, metrics.json and
-            model_card.json.
+        out: run folder to create; gets model.safetensors, config.json, metrics.json,
+            model_card.json and manifest.json, all at once (see :mod:`kwslab.artifacts`).
         report: called after each epoch with ``{"val_accuracy", "val_loss", ...}``.
         progress: show a progress bar.
         log: receives one-line notes (bad files skipped, early stop).
+        overwrite: replace a finished run at ``out`` (all of it: no old file stays).
 
     Returns:
         The run folder and its metrics. The weights are those of the best validation epoch.
+
+    Raises:
+        ModelError: ``out`` holds a finished run (without ``overwrite``) or other files.
+        ConfigError: the loss stopped being finite (nothing is written).
     """
     validate(cfg)
+    check_target(out, RUN, overwrite=overwrite)  # before any work, not after it
     start = time.perf_counter()
     tc, fc = cfg.train, cfg.features
     log = log or (lambda msg: None)
@@ -161,17 +169,22 @@ def train(cfg: RunConfig, data: str | Path | list[str | Path], out: str | Path, 
             loss_sum = 0.0
             for xb, yb in _prefetch(batches()):
                 logits, loss = _step(model, xb, yb, tc, mix_rng)
+                loss_value = float(loss.detach())
+                if not math.isfinite(loss_value):
+                    raise _diverged("training", loss_value, epoch + 1, tc)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
                 sched.step()
                 if ema is not None:
                     ema.update_parameters(model)
-                loss_sum += float(loss.detach()) * len(yb)
+                loss_sum += loss_value * len(yb)
                 correct += int((logits.argmax(1) == yb).sum())
                 seen += len(yb)
             scored = ema.module if ema is not None else model
             val_loss, val_acc = evaluate_arrays(scored, x_val, y_val)
+            if not math.isfinite(val_loss):
+                raise _diverged("validation", val_loss, epoch + 1, tc)
             row = {"epoch": epoch + 1, "train_loss": loss_sum / seen,
                    "train_accuracy": correct / seen, "val_loss": val_loss,
                    "val_accuracy": val_acc, "lr": opt.param_groups[0]["lr"]}
@@ -192,7 +205,6 @@ def train(cfg: RunConfig, data: str | Path | list[str | Path], out: str | Path, 
     model.load_state_dict(best_state)
     model.eval()
     out = Path(out)
-    save_model(out, model, cfg, labels, fc.shape)
     metrics = {
         "best_epoch": best["epoch"], "epochs_run": len(history),
         "val_accuracy": best["val_accuracy"], "val_loss": best["val_loss"],
@@ -202,9 +214,16 @@ def train(cfg: RunConfig, data: str | Path | list[str | Path], out: str | Path, 
         "data": str(Path(sources[0]).resolve()),
         "data_sources": [str(Path(d).resolve()) for d in sources], "history": history,
     }
-    write_json(out / METRICS, metrics)
-    _write_card(out, model, fc.shape, cfg)
+    with staged(out, RUN, overwrite=overwrite) as tmp:
+        save_model(tmp, model, cfg, labels, fc.shape)
+        write_json(tmp / METRICS, metrics)
+        _write_card(tmp, model, fc.shape, cfg)
     return TrainResult(out, metrics)
+
+
+def _diverged(what: str, value: float, epoch: int, tc) -> ConfigError:
+    return ConfigError(f"{what} loss became {value} in epoch {epoch} (train.lr={tc.lr}, "
+                       f"optimizer {tc.optimizer}); lower the learning rate. No model was written")
 
 
 def _augmented_copies(source: WaveSource, aug: Augmenter, fc, copies: int, batch: int,
@@ -321,7 +340,7 @@ def _write_card(out: Path, model: torch.nn.Module, shape: tuple[int, ...], cfg: 
     except ImportError:
         return
     card = model_card(model, shape)
-    card["size_bytes"] = (out / "model.safetensors").stat().st_size
+    card["size_bytes"] = (out / WEIGHTS).stat().st_size
     card["family"] = cfg.model.name
     card["features"] = to_dict(cfg.features)
     if cfg.features.kind == "speech_embedding":  # the frozen front end runs on every clip too
@@ -330,4 +349,4 @@ def _write_card(out: Path, model: torch.nn.Module, shape: tuple[int, ...], cfg: 
         card["front_end"] = embedding.front_end_card(cfg.features.clip_samples,
                                                      cfg.features.context_samples)
         card["total_macs"] = card["macs"] + card["front_end"]["macs"]
-    write_json(out / "model_card.json", card)
+    write_json(out / CARD, card)
