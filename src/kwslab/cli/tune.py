@@ -29,7 +29,9 @@ def tune(
     timeout: float = typer.Option(None, "--timeout", help="Budget: seconds of wall time."),
     max_epochs: int = typer.Option(None, "--max-epochs", help="Budget: training epochs in all."),
     storage: str = typer.Option(None, "--storage",
-                                help="SQLAlchemy URL (default: sqlite:///OUT/study.db)."),
+                                help="SQLAlchemy URL (sqlite:///FILE.db, postgresql://USER@HOST/DB)"
+                                     " or journal:///ABSOLUTE/PATH.log for an Optuna journal "
+                                     "file (default: sqlite:///OUT/study.db)."),
     study: str = typer.Option(None, "--study", help="Study name (default: the method)."),
     workers: int = typer.Option(None, "--workers",
                                 help="Worker processes on this machine (default: one per two "

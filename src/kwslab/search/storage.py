@@ -22,10 +22,13 @@ GRACE = 3  # heartbeats missed before a running trial counts as dead
 CONNECT_TIMEOUT = 5  # seconds to reach a database server
 SEARCH_JSON = "search.json"  # in a tune --out folder: storage URL and study name
 PASSWORD_ENV = "KWSLAB_STORAGE_PASSWORD"  # password for a storage URL written without one
+JOURNAL = "journal://"  # journal:///ABS/PATH.log: Optuna's journal file, no server needed
 
 
 def storage_url(storage: str | None, out: str | Path) -> str:
-    """``storage`` as given, or the SQLite file ``OUT/study.db``."""
+    """``storage`` as given (a journal path made absolute), or the SQLite file ``OUT/study.db``."""
+    if storage and storage.startswith(JOURNAL):
+        return JOURNAL + str(Path(storage.removeprefix(JOURNAL)).resolve())
     if storage:
         return storage
     return f"sqlite:///{(Path(out) / 'study.db').resolve()}"
@@ -71,10 +74,42 @@ def with_password(url: str) -> str:
     return parsed.set(password=secret).render_as_string(hide_password=False)
 
 
+def open_journal(url: str):
+    """Optuna's JournalStorage on the file of ``journal://PATH`` (any shared file system).
+
+    Workers take turns through a lock file beside it. The journal has no heartbeats: a trial
+    whose worker was killed stays "running" (SQLite and PostgreSQL recover such trials).
+    """
+    import os
+
+    from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+    path = Path(url.removeprefix(JOURNAL))
+    if not path.name or path.is_dir():
+        raise SearchError(f"--storage {url}: give a file, e.g. journal:///shared/study.log")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "ab"):
+            pass
+        if not os.access(path.parent, os.W_OK):  # the lock file goes beside the journal
+            raise PermissionError(13, "Permission denied", str(path.parent))
+    except OSError as e:
+        raise SearchError(f"cannot open storage {url}: {e.filename or path} is not writable "
+                          f"({e.strerror}); give a journal file in a writable folder") from e
+    return JournalStorage(JournalFileBackend(str(path)))
+
+
 def open_storage(url: str, *, heartbeat: int = HEARTBEAT):
-    """An Optuna RDBStorage with heartbeats, failing within seconds if ``url`` is unreachable."""
+    """An Optuna storage for ``url``, failing within seconds if it is unreachable.
+
+    ``journal://PATH`` is a journal file; anything else an RDBStorage with heartbeats.
+    """
     import optuna
     from sqlalchemy.exc import SQLAlchemyError
+
+    if url.startswith(JOURNAL):
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        return open_journal(url)
 
     engine: dict = {}
     if url.startswith("sqlite"):

@@ -1,0 +1,52 @@
+"""Optuna's journal file as the study storage: two workers, and a read-only path."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+from optuna.trial import TrialState
+
+from kwslab.search.storage import load_study, storage_url
+
+
+def test_two_workers_share_a_journal_file(tone_data, tone_files, kwslab, tmp_path):
+    space, cfg = tone_files(epochs=2)
+    journal = tmp_path / "shared" / "study.log"
+    url = f"journal://{journal}"
+    assert url.startswith("journal:///")
+    cmd = kwslab("tune", "--data", str(tone_data), "--method", "random", "--space", str(space),
+                 "--config", str(cfg), "--trials", "6", "--workers", "2", "--storage", url,
+                 "--study", "shared", "--out", str(tmp_path / "t"), "--quiet")
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert journal.stat().st_size > 0 and not (tmp_path / "t" / "study.db").exists()
+    trials = load_study(url, "shared").get_trials()
+    numbers = [t.number for t in trials]
+    assert sorted(numbers) == list(range(len(trials)))
+    ran = [t for t in trials if t.user_attrs.get("budget") == "run"]
+    assert len(ran) == 6 and all(t.state == TrialState.COMPLETE for t in ran)
+    over = [t for t in trials if t.user_attrs.get("budget") == "over"]
+    assert len(over) + len(ran) == len(trials)  # extra trials closed at once, none lost
+    assert len({t.user_attrs["worker"] for t in ran}) == 2  # both processes trained
+    assert json.loads((tmp_path / "t" / "search.json").read_text())["storage"] == url
+    assert (tmp_path / "t" / "best" / "model.safetensors").is_file()
+
+
+def test_a_relative_journal_path_is_stored_absolute(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert storage_url("journal://runs/s.log", "out") == f"journal://{tmp_path}/runs/s.log"
+
+
+def test_a_journal_on_a_read_only_path_is_one_line(tone_data, tone_files, kwslab, tmp_path):
+    space, cfg = tone_files(epochs=1)
+    done = subprocess.run(kwslab("tune", "--data", str(tone_data), "--method", "random",
+                                 "--space", str(space), "--config", str(cfg), "--trials", "1",
+                                 "--storage", "journal:///proc/kwslab/s.log",
+                                 "--out", str(tmp_path)),
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("error: cannot open storage journal:///proc/kwslab/s.log")
+    assert "not writable" in lines[0]
