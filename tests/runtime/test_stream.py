@@ -99,7 +99,7 @@ def test_chunk_size_does_not_change_anything():
 def test_smoothing_is_a_moving_average():
     det = StreamDetector(BandRecognizer(), StreamConfig(hop_ms=100, smooth_ms=300))
     p = np.random.default_rng(2).random((10, 4)).astype(np.float32)
-    got = np.concatenate([det._smooth(p[:4]), det._smooth(p[4:5]), det._smooth(p[5:])])
+    got = np.concatenate([det._smooth(0, p[:4]), det._smooth(0, p[4:5]), det._smooth(0, p[5:])])
     want = [p[max(0, i - 2) : i + 1].mean(0) for i in range(10)]
     np.testing.assert_allclose(got, want, atol=1e-6)
 
@@ -215,3 +215,55 @@ def test_cli_stream_errors_are_one_line(tone_export, tmp_path, capsys):
         err = capsys.readouterr().err.strip()
         assert e.value.code == 2, (argv, err)
         assert err.startswith("error:") and len(err.splitlines()) == 1, err
+
+
+class LinearHead:
+    """Duck-typed Recognizer on the real speech_embedding front end with a fixed linear head."""
+
+    sample_rate = clip_samples = SR
+    meta = {"loaded": "fake"}
+
+    def __init__(self, labels, seed):
+        from kwslab.config import DEFAULT
+
+        self.labels = labels
+        self.features = DEFAULT.features
+        self.front_end = None  # the default model folder
+        self.w = np.random.default_rng(seed).normal(0, 0.05, (96 * 9, len(labels)))
+
+    def compute(self, samples):
+        from kwslab.features import compute_features
+
+        return compute_features(samples, self.features)
+
+    def run(self, feats):
+        z = feats.reshape(len(feats), -1) @ self.w
+        e = np.exp(z - z.max(1, keepdims=True))
+        return (e / e.sum(1, keepdims=True)).astype(np.float32)
+
+
+def test_embedding_models_share_one_incremental_front_end(mini_data):
+    """Two heads over one front end: each gets the posteriors of its own head on the
+    whole-window features, every 80 ms, for any chunking."""
+    from kwslab.audio import load_audio
+    from kwslab.features import embedding
+    from kwslab.runtime.frontend import EmbeddingStream
+
+    embedding.fetch(progress=False)
+    x = np.concatenate([load_audio(f) for f in sorted(mini_data.glob("stop/*.wav"))[:4]])
+    heads = [LinearHead(["go", "stop"], 0), LinearHead(["left", "up", "_silence_"], 1)]
+    det = StreamDetector(heads, StreamConfig(smooth_ms=0, hop_ms=80))
+    assert isinstance(det.front, EmbeddingStream) and det.hop == 1280
+    rng = np.random.default_rng(3)
+    times, scores, pos = [], [[], []], 0
+    while pos < len(x):
+        n = int(rng.integers(100, 6000))
+        t, per_model = det.all_posteriors(x[pos : pos + n])
+        times.append(t)
+        for i, s in enumerate(per_model):
+            scores[i].append(s)
+        pos += n
+    _, feats = EmbeddingStream(heads[0].features).feed(x)
+    for head, got in zip(heads, scores, strict=True):
+        np.testing.assert_allclose(np.concatenate(got), head.run(feats), atol=1e-4)
+    assert np.allclose(np.diff(np.concatenate(times)), 0.08)

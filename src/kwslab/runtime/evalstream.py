@@ -85,7 +85,7 @@ def eval_stream(model: str | Path | Recognizer, data: str | Path, *, split: str 
             t, s = det.posteriors(chunk)
             times.append(t)
             scores.append(s)
-        t, s = det.posteriors(np.zeros(det.window - det.hop, np.float32))  # flush
+        t, s = det.posteriors(np.zeros(det.tail_samples, np.float32))  # flush
     finally:
         if writer is not None:
             writer.close()

@@ -1,6 +1,7 @@
-"""Streaming detection: a 1 s window slid over audio of any length, smoothed and debounced.
+"""Streaming detection: a window slid over audio of any length, smoothed and debounced.
 
-Every ``hop_ms`` of new audio the last 1 s (the model's clip) is scored; posteriors are
+Every hop of new audio the newest window is scored (80 ms and an incremental front end for
+``speech_embedding`` models, ``hop_ms`` and the last 1 s otherwise); posteriors are
 averaged over the last ``smooth_ms`` (a moving average, as in Chen et al. 2014); a word
 fires when its smoothed score reaches its threshold, then nothing fires for
 ``refractory_ms``, and that word must drop below its threshold before it can fire again.
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import queue
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -22,6 +23,7 @@ import numpy as np
 
 from kwslab.config import SILENCE, UNKNOWN
 from kwslab.errors import AudioError, KwslabError, MissingExtraError
+from kwslab.runtime.frontend import EMBEDDING_HOP, EmbeddingStream, WindowStream
 from kwslab.runtime.recognizer import Recognizer
 
 BATCH = 64  # windows scored per onnxruntime call when audio arrives in large blocks
@@ -90,6 +92,12 @@ class Trigger:
 class StreamDetector:
     """Feed audio in chunks of any size; get :class:`Detection` s.
 
+    Models on the pretrained ``speech_embedding`` front end share one incremental front end
+    (:class:`~kwslab.runtime.frontend.EmbeddingStream`): each 80 ms of new audio costs one
+    embedding, and each model only its small head. Other models score the last second every
+    ``hop_ms``. Pass several recognisers (e.g. one export per word) to run them over one
+    front end; each keeps its own thresholds and trigger.
+
     Example::
 
         det = StreamDetector(Recognizer.load(export_dir))
@@ -98,65 +106,103 @@ class StreamDetector:
                 print(f"{d.time:.2f}s {d.label} {d.score:.2f}")
     """
 
-    def __init__(self, recognizer: Recognizer, cfg: StreamConfig | None = None, *,
-                 batch: int = BATCH):
-        self.recognizer = recognizer
+    def __init__(self, recognizer: Recognizer | Sequence[Recognizer],
+                 cfg: StreamConfig | None = None, *, batch: int = BATCH):
+        recs = list(recognizer) if isinstance(recognizer, list | tuple) else [recognizer]
+        if not recs:
+            raise KwslabError("StreamDetector needs at least one model")
+        self.recognizers = recs
+        self.recognizer = recs[0]
         self.cfg = cfg = cfg or StreamConfig()
-        rate = recognizer.sample_rate
-        self.window = recognizer.clip_samples  # 16,000 samples: the model's 1 s clip
-        self.hop = int(round(cfg.hop_ms * rate / 1000))  # 1,600 samples at 100 ms
-        if not 0 < self.hop <= self.window:
+        rate = self.recognizer.sample_rate
+        self.window = self.recognizer.clip_samples  # 16,000 samples: the model's 1 s clip
+        if cfg.hop_ms <= 0 or cfg.hop_ms * rate / 1000 > self.window:
             raise KwslabError(f"hop {cfg.hop_ms} ms must be > 0 and at most the "
                               f"{1000 * self.window / rate:.0f} ms window")
-        self.smooth = max(1, int(round(cfg.smooth_ms / cfg.hop_ms)))  # windows averaged
+        self.front = self._front_end(recs, cfg, rate)
+        self.hop = self.front.hop
+        self.hop_ms = 1000 * self.hop / rate
+        self.smooth = max(1, int(round(cfg.smooth_ms / self.hop_ms)))  # windows averaged
         self.batch = batch
         self.reset()
 
+    @staticmethod
+    def _front_end(recs: list[Recognizer], cfg: StreamConfig, rate: int):
+        feats = [getattr(r, "features", None) for r in recs]
+        if feats[0] is not None and feats[0].kind == "speech_embedding":
+            if any(f != feats[0] for f in feats) or \
+                    len({str(getattr(r, "front_end", None)) for r in recs}) > 1:
+                raise KwslabError("models sharing a stream need the same front end and "
+                                  "feature config")
+            every = max(1, int(round(cfg.hop_ms * rate / 1000 / EMBEDDING_HOP)))
+            return EmbeddingStream(feats[0], recs[0].front_end, every=every)
+        if len(recs) > 1 and any(f != feats[0] for f in feats):
+            raise KwslabError("models sharing a stream need the same feature config")
+        hop = int(round(cfg.hop_ms * rate / 1000))
+        first = recs[0]
+        featurise = getattr(first, "compute", None) or (lambda windows: windows)
+        return WindowStream(first.clip_samples, hop, featurise)
+
     def reset(self) -> None:
         """Forget all audio; time restarts at 0."""
-        # Start with (window - hop) zeros so the first window ends after one hop of audio.
-        self._buf = np.zeros(self.window - self.hop, np.float32)
-        self._end = 0  # samples of real audio consumed by the windows scored so far
-        self._history = np.zeros((0, len(self.recognizer.labels)), np.float32)
-        self.trigger = Trigger(self.recognizer.labels, self.cfg)
+        self.front.reset()
+        self._history = [np.zeros((0, len(r.labels)), np.float32) for r in self.recognizers]
+        self.triggers = [Trigger(r.labels, self.cfg) for r in self.recognizers]
+        self.trigger = self.triggers[0]
 
-    def posteriors(self, samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _scores(self, rec: Recognizer, feats: np.ndarray) -> np.ndarray:
+        probs = np.empty((len(feats), len(rec.labels)), np.float32)
+        run = getattr(rec, "run", None) if hasattr(rec, "compute") else None
+        for s in range(0, len(feats), self.batch):
+            part = feats[s : s + self.batch]
+            probs[s : s + self.batch] = run(part) if run else rec.probabilities(part)
+        return probs
+
+    def all_posteriors(self, samples: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
         """Advance the stream by ``samples`` without triggering.
 
         Returns:
-            (times (n,) in s: end of each new window; smoothed posteriors (n, n_labels)).
+            (times (n,) in s: end of each new window; per model, smoothed posteriors
+            (n, n_labels)).
         """
-        samples = np.asarray(samples, np.float32).reshape(-1)
-        buf = np.concatenate([self._buf, samples])
-        n = 0 if len(buf) < self.window else 1 + (len(buf) - self.window) // self.hop
-        times = (self._end + self.hop * np.arange(1, n + 1)) / self.recognizer.sample_rate
-        probs = np.empty((n, len(self.recognizer.labels)), np.float32)
-        if n:
-            views = np.lib.stride_tricks.sliding_window_view(buf, self.window)[:: self.hop][:n]
-            for s in range(0, n, self.batch):
-                probs[s : s + self.batch] = self.recognizer.probabilities(views[s : s + self.batch])
-        self._buf = buf[n * self.hop :].copy()  # < window + hop samples stay behind
-        self._end += n * self.hop
-        return times, self._smooth(probs)
+        ends, feats = self.front.feed(samples)
+        times = ends / self.recognizer.sample_rate
+        out = []
+        for i, rec in enumerate(self.recognizers):
+            out.append(self._smooth(i, self._scores(rec, feats)))
+        return times, out
+
+    def posteriors(self, samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`all_posteriors` of the first model."""
+        times, scores = self.all_posteriors(samples)
+        return times, scores[0]
 
     def feed(self, samples: np.ndarray) -> list[Detection]:
         """Detections that complete within this chunk (float32 mono at the model's rate)."""
-        return self.trigger.step(*self.posteriors(samples))
+        times, scores = self.all_posteriors(samples)
+        found = [d for trig, s in zip(self.triggers, scores, strict=True)
+                 for d in trig.step(times, s)]
+        return sorted(found, key=lambda d: d.time)
 
     def flush(self) -> list[Detection]:
         """Score the stream's last second by padding it with silence (call at end of file)."""
-        return self.feed(np.zeros(self.window - self.hop, np.float32))
+        return self.feed(np.zeros(self.tail_samples, np.float32))
 
-    def _smooth(self, probs: np.ndarray) -> np.ndarray:
+    @property
+    def tail_samples(self) -> int:
+        """Zeros that push the last real audio through every window (for :meth:`flush`)."""
+        return getattr(self.front, "window", self.window) - self.hop
+
+    def _smooth(self, i: int, probs: np.ndarray) -> np.ndarray:
         if self.smooth == 1:
             return probs
-        both = np.concatenate([self._history, probs])
+        both = np.concatenate([self._history[i], probs])
         csum = np.cumsum(both, axis=0, dtype=np.float64)
         csum = np.concatenate([np.zeros((1, both.shape[1])), csum])
-        ends = np.arange(len(self._history) + 1, len(both) + 1)
+        ends = np.arange(len(self._history[i]) + 1, len(both) + 1)
         starts = np.maximum(0, ends - self.smooth)
         out = (csum[ends] - csum[starts]) / (ends - starts)[:, None]
-        self._history = both[-(self.smooth - 1) :]
+        self._history[i] = both[-(self.smooth - 1) :]
         return out.astype(np.float32)
 
 

@@ -1,0 +1,129 @@
+"""Streaming front ends: features of the newest window of a stream, computing only new audio.
+
+:class:`EmbeddingStream` is the ``speech_embedding`` front end done incrementally, as
+openWakeWord does it: Mel frames (10 ms) only for new audio plus the 352 samples of context a
+frame needs, and exactly one new embedding per 80 ms, kept in a bounded ring of the last
+``n_embeddings``. Its features for a window equal :func:`~kwslab.features.compute_features`
+of the same 1.5 s of audio with no added context (``tests/runtime/test_frontend.py``), because
+every Mel frame depends only on its own 512 samples (see
+:func:`kwslab.features.embedding.mel_frames`).
+
+:class:`WindowStream` is the general case (log-Mel models): the last clip is cut every hop
+and featurised whole; at ~0.3 ms a clip that is cheap. Both return the sample index at which
+each window ends and its features, shape (n, *feature shape).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from kwslab.config import FeatureConfig
+from kwslab.features.embedding import (
+    DIM,
+    HOP,
+    N_FFT,
+    STEP,
+    WINDOW,
+    embed_frames,
+    mel_frames,
+    n_embeddings,
+)
+
+EMBEDDING_HOP = HOP * STEP  # 1,280 samples (80 ms) of audio per new embedding
+
+
+class EmbeddingStream:
+    """Incremental ``speech_embedding`` features, one window per new 80 ms of audio.
+
+    Memory is bounded: fewer than ``N_FFT + HOP`` samples, ``WINDOW + STEP`` Mel frames and
+    ``n_embeddings`` embeddings are kept, whatever the stream's length.
+
+    Args:
+        cfg: the model's feature config (``kind="speech_embedding"``).
+        folder: the front end's ONNX files (an export folder).
+        every: score one window per this many new embeddings (1: every 80 ms).
+        threads: onnxruntime intra-op threads.
+    """
+
+    def __init__(self, cfg: FeatureConfig, folder: str | Path | None = None, *, every: int = 1,
+                 threads: int = 1):
+        self.cfg, self.folder, self.every, self.threads = cfg, folder, max(1, every), threads
+        self.k = n_embeddings(cfg.clip_samples, cfg.context_samples)  # embeddings per window
+        self.window = cfg.clip_samples + 2 * cfg.context_samples  # samples a window covers
+        self.hop = EMBEDDING_HOP * self.every
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget all audio; the first window ends after ``hop`` samples (zeros before)."""
+        self._audio = np.zeros(0, np.float32)  # samples not yet in a Mel frame's first hop
+        self._frames = np.zeros((0, 32), np.float32)  # frames from the next embedding's first
+        self._embeddings = np.zeros((0, DIM), np.float32)  # the last k embeddings
+        self._count = 0  # embeddings made so far (including the primed ones)
+        self._consumed = 0  # samples fed, counting the priming zeros
+        self._prime = self.window - self.hop
+        self.feed(np.zeros(self._prime, np.float32))
+
+    def feed(self, samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Add audio; returns (end sample of each new window, features (n, 96, k))."""
+        samples = np.asarray(samples, np.float32).reshape(-1)
+        self._consumed += len(samples)
+        audio = np.concatenate([self._audio, samples])
+        n_new = 0 if len(audio) < N_FFT else (len(audio) - N_FFT) // HOP + 1
+        if n_new:
+            frames = mel_frames(audio[None, : (n_new - 1) * HOP + N_FFT], self.folder,
+                                self.threads, self.cfg.floor_db)[0]
+            self._frames = np.concatenate([self._frames, frames])
+            audio = audio[n_new * HOP :]
+        self._audio = audio
+        m = 0 if len(self._frames) < WINDOW else (len(self._frames) - WINDOW) // STEP + 1
+        if m == 0:
+            return np.zeros(0, np.int64), np.zeros((0, DIM, self.k), np.float32)
+        idx = np.arange(m)[:, None] * STEP + np.arange(WINDOW)[None, :]
+        new = embed_frames(self._frames[idx], self.folder, self.threads)
+        self._frames = self._frames[m * STEP :]
+        both = np.concatenate([self._embeddings, new])
+        first = self._count  # index of new[0]
+        self._count += m
+        self._embeddings = both[-self.k :]
+        ends, feats = [], []
+        for j in range(first, self._count):  # windows ending with embedding j
+            if j + 1 < self.k or (j + 1 - self.k) % self.every:
+                continue
+            pos = j - first + len(both) - len(new)
+            feats.append(both[pos - self.k + 1 : pos + 1].T)
+            ends.append((j + 1 - self.k) * EMBEDDING_HOP + self.window - self._prime)
+        if not feats:
+            return np.zeros(0, np.int64), np.zeros((0, DIM, self.k), np.float32)
+        return np.array(ends, np.int64), np.stack(feats)
+
+
+class WindowStream:
+    """The last ``clip_samples`` of the stream every ``hop`` samples, featurised whole.
+
+    ``featurise`` maps a batch of windows (n, clip_samples) to the model's input.
+    """
+
+    def __init__(self, window: int, hop: int, featurise):
+        self.window, self.hop, self.featurise = window, hop, featurise
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget all audio; the first window ends after ``hop`` samples (zeros before)."""
+        self._buf = np.zeros(self.window - self.hop, np.float32)
+        self._end = 0  # real samples covered by the windows cut so far
+
+    def feed(self, samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Add audio; returns (end sample of each new window, features of each window)."""
+        buf = np.concatenate([self._buf, np.asarray(samples, np.float32).reshape(-1)])
+        n = 0 if len(buf) < self.window else 1 + (len(buf) - self.window) // self.hop
+        ends = self._end + self.hop * np.arange(1, n + 1)
+        if n:
+            views = np.lib.stride_tricks.sliding_window_view(buf, self.window)[:: self.hop][:n]
+            feats = self.featurise(views)
+        else:
+            feats = np.zeros((0, self.window), np.float32)
+        self._buf = buf[n * self.hop :].copy()
+        self._end += n * self.hop
+        return ends, feats

@@ -1,0 +1,81 @@
+"""The incremental speech_embedding front end gives the whole-window features, in bounded
+memory, whatever the chunking; several models share it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from kwslab.audio import load_audio
+from kwslab.config import DEFAULT
+from kwslab.features import embedding
+from kwslab.runtime.frontend import EMBEDDING_HOP, EmbeddingStream
+
+
+@pytest.fixture(scope="module")
+def real_model():
+    return embedding.fetch(progress=False)
+
+
+@pytest.fixture(scope="module")
+def speech(mini_data) -> np.ndarray:
+    """~6 s of real words with gaps, in quiet noise."""
+    rng = np.random.default_rng(0)
+    files = sorted(mini_data.glob("go/*.wav"))[:3] + sorted(mini_data.glob("left/*.wav"))[:3]
+    parts = []
+    for f in files:
+        parts += [rng.normal(0, 0.003, int(rng.integers(2000, 9000))), load_audio(f)]
+    return np.concatenate(parts).astype(np.float32)
+
+
+def _stream_windows(stream: EmbeddingStream, x: np.ndarray, chunks: list[int]):
+    ends, feats, pos = [], [], 0
+    for n in chunks:
+        e, f = stream.feed(x[pos : pos + n])
+        pos += n
+        ends.append(e)
+        feats.append(f)
+    e, f = stream.feed(x[pos:])
+    return np.concatenate([*ends, e]), np.concatenate([*feats, f])
+
+
+@pytest.mark.parametrize("chunking", ["80ms", "random", "one"])
+def test_streamed_windows_equal_whole_window_features(real_model, speech, chunking):
+    cfg = DEFAULT.features
+    stream = EmbeddingStream(cfg)
+    rng = np.random.default_rng(1)
+    sizes = {"80ms": [EMBEDDING_HOP] * (len(speech) // EMBEDDING_HOP),
+             "random": list(rng.integers(1, 5000, 40)), "one": []}[chunking]
+    ends, feats = _stream_windows(stream, speech, sizes)
+    window = cfg.clip_samples + 2 * cfg.context_samples  # 24,000: the clip and its context
+    # A window's last 1,248 samples feed no embedding, so it is ready that much early.
+    used = (embedding.n_embeddings(cfg.clip_samples, cfg.context_samples) - 1) * \
+        EMBEDDING_HOP + (embedding.WINDOW - 1) * embedding.HOP + embedding.N_FFT
+    assert len(ends) == (len(speech) + window - used) // EMBEDDING_HOP
+    assert np.all(np.diff(ends) == EMBEDDING_HOP) and ends[0] == EMBEDDING_HOP
+    padded = np.concatenate([np.zeros(window - EMBEDDING_HOP, np.float32), speech,
+                             np.zeros(window, np.float32)])
+    for end, got in list(zip(ends, feats, strict=True))[::7]:
+        start = end + window - EMBEDDING_HOP - window  # in padded coordinates
+        whole = embedding.speech_embedding(padded[None, start : start + window], 0)[0]
+        np.testing.assert_allclose(got, whole, rtol=0, atol=2e-4)
+
+
+def test_memory_stays_bounded(real_model):
+    stream = EmbeddingStream(DEFAULT.features)
+    rng = np.random.default_rng(2)
+    for _ in range(30):  # 30 x 1 s
+        stream.feed(rng.normal(0, 0.05, 16000).astype(np.float32))
+        assert len(stream._audio) < embedding.N_FFT + embedding.HOP
+        assert len(stream._frames) < embedding.WINDOW + embedding.STEP
+        assert len(stream._embeddings) == stream.k
+
+
+def test_every_n_embeddings_scores_fewer_windows(real_model, speech):
+    one = EmbeddingStream(DEFAULT.features)
+    two = EmbeddingStream(DEFAULT.features, every=2)
+    e1, f1 = one.feed(speech)
+    e2, f2 = two.feed(speech)
+    assert two.hop == 2 * EMBEDDING_HOP and set(e2) <= set(e1)
+    i = np.searchsorted(e1, e2)
+    np.testing.assert_allclose(f2, f1[i], atol=1e-5)
