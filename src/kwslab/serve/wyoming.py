@@ -3,7 +3,8 @@
 The exchange (one TCP connection per client; Home Assistant opens one per listening session)::
 
     client: describe                      server: info (program "kwslab", one model per word)
-    client: detect {names}                (optional; words to listen for, default every word)
+    client: detect {names}                (optional: the words to listen for in this
+                                          connection's next streams; default every word)
     client: audio-start, audio-chunk...   server: detection {name, timestamp ms} per word heard
     client: audio-stop                    server: not-detected, if nothing was heard
 
