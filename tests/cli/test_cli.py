@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from kwslab import artifacts as A
 
 KWSLAB = [sys.executable, "-m", "kwslab"]
 
@@ -58,6 +62,12 @@ def test_help_on_every_command(capsys):
             assert "Usage" in run_inproc(capsys, group.name, sub, "--help").stdout
 
 
+def snapshot(folder: Path) -> dict[str, tuple[int, int]]:
+    """Every path under ``folder`` with its size and mtime (ns)."""
+    return {str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns)
+            for p in sorted(folder.rglob("*"))}
+
+
 def test_train_evaluate_predict(tone_data, tmp_path):
     cfg = tmp_path / "tone.toml"
     cfg.write_text('base = "seed"\n[data]\nwords = ["low", "mid", "high"]\n'
@@ -65,12 +75,40 @@ def test_train_evaluate_predict(tone_data, tmp_path):
     out = tmp_path / "run"
     p = run("train", "--data", tone_data, "--config", cfg, "--out", out, "--seed", "3")
     assert "validation accuracy" in p.stdout and str(out) in p.stdout
-    r = json.loads(run("evaluate", out, "--data", tone_data, "--json").stdout)
+    assert "test accuracy" not in p.stdout and not (out / A.EVAL_TEST).exists()  # not asked
+    assert A.is_run(out) and (out / A.REPORT).is_file()
+    assert "no test evaluation" in (out / A.REPORT).read_text()
+
+    # evaluate writes nothing into the run folder, which may be read-only
+    before = snapshot(out)
+    os.chmod(out, 0o555)
+    try:
+        r = json.loads(run("evaluate", out, "--data", tone_data, "--json",
+                           "--out", tmp_path / "eval.json").stdout)
+    finally:
+        os.chmod(out, 0o755)
+    assert snapshot(out) == before
+    assert json.loads((tmp_path / "eval.json").read_text()) == r
     assert {"accuracy", "loss", "n", "per_class", "confusion"} <= set(r) and r["n"] == 9
-    assert (out / "eval_test.json").is_file()
+    assert r["accuracy"] >= 0.6 and sum(map(sum, r["confusion"])) == 9  # chance: 0.33
     lines = run("predict", out, tone_data / "mid", "--top", "2", "--json").stdout.splitlines()
-    assert len(lines) == 30 and len(json.loads(lines[0])["top"]) == 2
+    top = [json.loads(line) for line in lines]
+    assert len(top) == 30 and all(len(t["top"]) == 2 for t in top)
+    assert sum(t["label"] == "mid" for t in top) >= 20  # most mid tones are recognised
     assert "precision" in run("evaluate", out, "--data", tone_data, "--split", "all").stdout
+    assert snapshot(out) == before
+
+    # a finished run is replaced only with --overwrite, and then as a whole
+    p = run("train", "--data", tone_data, "--config", cfg, "--out", out, ok=False)
+    assert_one_line_error(p, "already holds a finished run; pass --overwrite")
+    assert snapshot(out) == before
+    p = run("train", "--data", tone_data, "--config", cfg, "--out", out, "--overwrite",
+            "--eval-test", "--epochs", "2", "--no-report")
+    ev = json.loads((out / A.EVAL_TEST).read_text())
+    assert f"test accuracy {ev['accuracy']:.4f} (n=9)" in p.stdout
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        [A.CARD, A.CONFIG, A.METRICS, A.WEIGHTS, A.MANIFEST, A.EVAL_TEST])  # old report gone
+    assert json.loads((out / A.METRICS).read_text())["epochs_run"] == 2
 
 
 @pytest.mark.parametrize("args,text", [
@@ -78,6 +116,7 @@ def test_train_evaluate_predict(tone_data, tmp_path):
     (["train", "--data", "{tone}", "--out", "x", "--config", "nope.toml"], "neither a preset"),
     (["train", "--data", "{tone}", "--out", "x", "--words", "low,zebra"], "zebra"),
     (["evaluate", "{tmp}", "--data", "{tone}"], "not a kwslab run folder"),
+    (["train", "--data", "{tone}", "--out", "{tone}"], "holds other files"),  # the dataset!
     (["data", "info", "/nonexistent"], "does not exist"),
     (["fetch-model", "--dest", "{tmp}/m", "--url", "http://127.0.0.1:9/ow.whl"],
      "cannot download"),
@@ -98,5 +137,32 @@ def test_data_info_counts(tone_data, capsys):
     assert table["low"] == {"train": 24, "validation": 3, "test": 3}
 
 
-def test_module_entry_point_exists():
-    assert (Path(__file__).parents[2] / "src" / "kwslab" / "__main__.py").is_file()
+def test_module_entry_point_runs_the_cli():
+    p = run("--help")
+    for command in ("train", "evaluate", "predict", "export", "serve", "report"):
+        assert command in p.stdout, command
+
+
+@pytest.mark.parametrize("command", ["predict", "evaluate", "export", "serve"])
+def test_edited_config_is_one_line_before_any_work(command, tone_run, tone_export, tone_data,
+                                                   tmp_path, capsys):
+    """An edited input_shape (run) or label count (export) is caught when the model loads."""
+    run_dir, export = tmp_path / "run", tmp_path / "export"
+    shutil.copytree(tone_run, run_dir)
+    shutil.copytree(tone_export, export)
+    for folder, key, value in ((run_dir, "input_shape", [40, 99]),
+                               (export, "labels", ["low", "mid", "high", "x"])):
+        meta = json.loads((folder / A.CONFIG).read_text())
+        (folder / A.CONFIG).write_text(json.dumps({**meta, key: value}))
+    args = {"predict": ["predict", run_dir, tone_data / "low"],
+            "evaluate": ["evaluate", run_dir, "--data", tone_data],
+            "export": ["export", run_dir, "--out", tmp_path / "e"],
+            "serve": ["serve", export, "--port", "9"]}[command]
+    assert_one_line_error(run_inproc(capsys, *args, ok=False),
+                          "config.json changed since it was written")
+    for folder in (run_dir, export):  # the same edit behind a rewritten manifest
+        A.write_manifest(folder, A.read_manifest(folder).kind)
+    text = "outputs 3 probabilities but config.json names 4 labels" if command == "serve" \
+        else "input_shape [40, 99] is not the shape its features make"
+    assert_one_line_error(run_inproc(capsys, *args, ok=False), text)
+    assert not (tmp_path / "e").exists()

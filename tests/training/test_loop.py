@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 from safetensors.torch import load_file
 
+from kwslab import artifacts as A
 from kwslab.config import OPTIMIZERS, SCHEDULES, TrainConfig
-from kwslab.errors import DataError
+from kwslab.errors import ConfigError, DataError, ModelError
 from kwslab.models.io import load_model
 from kwslab.training import train
 from kwslab.training.optim import lr_factor
@@ -19,6 +20,8 @@ from kwslab.training.optim import lr_factor
 def test_run_folder_is_complete_and_never_pickled(tone_run):
     names = {p.name for p in tone_run.iterdir()}
     assert {"model.safetensors", "config.json", "metrics.json"} <= names
+    files = A.verify(tone_run, A.RUN).files  # the manifest lists exactly what training wrote
+    assert sorted(files) == sorted([A.CARD, A.CONFIG, A.METRICS, A.WEIGHTS])
     meta = json.loads((tone_run / "config.json").read_text())
     assert meta["labels"] == ["low", "mid", "high"] and meta["input_shape"] == [40, 101]
     assert {"kwslab", "torch", "numpy"} <= set(meta["versions"])
@@ -137,3 +140,38 @@ def test_augmented_copies_are_made_once_and_differ(tone_data, tone_config, monke
     cfg = replace(tone_config, train=replace(tone_config.train, epochs=4, augment=aug_cfg))
     train(cfg, tone_data, tmp_path / "copies", progress=False)
     assert sum(calls) == 3 * len(source)  # 3 copies, whatever the number of epochs
+
+
+def test_finished_run_is_replaced_only_with_overwrite(tone_run, tone_data, tone_config,
+                                                      tmp_path):
+    import shutil
+
+    out = tmp_path / "run"
+    shutil.copytree(tone_run, out)
+    (out / A.EVAL_TEST).write_text('{"accuracy": 0.1}')  # the old run's annexes
+    (out / A.REPORT).write_text("<html>old</html>")
+    before = sorted(p.name for p in out.iterdir())
+    cfg = replace(tone_config, train=replace(tone_config.train, epochs=1))
+    with pytest.raises(ModelError, match="already holds a finished run; pass --overwrite"):
+        train(cfg, tone_data, out, progress=False)
+    assert sorted(p.name for p in out.iterdir()) == before
+    m = train(cfg, tone_data, out, progress=False, overwrite=True).metrics
+    assert m["epochs_run"] == 1
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        [A.CARD, A.CONFIG, A.METRICS, A.WEIGHTS, A.MANIFEST])  # nothing of the old run
+    assert json.loads((out / A.METRICS).read_text())["epochs_run"] == 1
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "todo.txt").write_text("mine")
+    with pytest.raises(ModelError, match="holds other files"):
+        train(cfg, tone_data, tmp_path / "notes", progress=False, overwrite=True)
+    assert (tmp_path / "notes" / "todo.txt").read_text() == "mine"
+
+
+def test_non_finite_loss_stops_training_and_writes_nothing(tone_data, tone_config, tmp_path):
+    cfg = replace(tone_config, train=replace(tone_config.train, epochs=3, optimizer="sgd",
+                                             lr=1e30))
+    with pytest.raises(ConfigError, match=r"loss became (nan|inf) in epoch 1 \(train.lr=1e\+30"
+                                          r", optimizer sgd\); lower the learning rate") as e:
+        train(cfg, tone_data, tmp_path / "nan", progress=False)
+    assert "\n" not in str(e.value)
+    assert not (tmp_path / "nan").exists() and list(tmp_path.iterdir()) == []
