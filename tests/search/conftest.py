@@ -72,6 +72,20 @@ def kwslab():
     return kwslab_cmd
 
 
+@pytest.fixture
+def cli(capsys):
+    """Run ``kwslab ARGS`` in this process; return (exit status, stdout, stderr)."""
+    from kwslab.cli import main
+
+    def run(*args) -> tuple[int, str, str]:
+        with pytest.raises(SystemExit) as done:
+            main([str(a) for a in args])
+        got = capsys.readouterr()
+        return done.value.code or 0, got.out, got.err
+
+    return run
+
+
 def _pg_bindir() -> Path:
     candidates = []
     if shutil.which("pg_config"):

@@ -8,16 +8,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from kwslab.cli import main
 from kwslab.search.storage import load_study
-
-
-def run_cli(capsys, *args: str) -> tuple[int, str, str]:
-    """(exit status, stdout, stderr) of ``kwslab ARGS`` run in this process."""
-    with pytest.raises(SystemExit) as done:
-        main([str(a) for a in args])
-    got = capsys.readouterr()
-    return done.value.code or 0, got.out, got.err
 
 
 def one_line(err: str) -> str:
@@ -33,13 +24,13 @@ def tune(data, out, space, cfg, *extra):
 
 
 def test_a_missing_data_folder_spends_nothing_and_the_rerun_trains(
-        tone_data, tone_files, tmp_path, capsys):
+        tone_data, tone_files, tmp_path, cli):
     space, cfg = tone_files(epochs=1)
     out = tmp_path / "t"
-    code, _, err = run_cli(capsys, *tune(tmp_path / "tones-typo", out, space, cfg))
+    code, _, err = cli(*tune(tmp_path / "tones-typo", out, space, cfg))
     assert code == 2 and "tones-typo: no such folder" in one_line(err)
     assert not (out / "study.db").exists()  # no study, no trial
-    code, stdout, err = run_cli(capsys, *tune(tone_data, out, space, cfg))
+    code, stdout, err = cli(*tune(tone_data, out, space, cfg))
     assert code == 0, err
     assert "1 trials" in stdout and (out / "best" / "model.safetensors").is_file()
 
@@ -63,42 +54,42 @@ def test_an_input_error_inside_a_trial_costs_no_budget(tone_data, tone_space, tm
     assert res.trials == 1 and res.epochs == 1 and res.best_number == 1
 
 
-def test_unwritable_sqlite_storage_is_one_line(tone_data, tone_files, tmp_path, capsys):
+def test_unwritable_sqlite_storage_is_one_line(tone_data, tone_files, tmp_path, cli):
     space, cfg = tone_files(epochs=1)
-    code, _, err = run_cli(capsys, *tune(tone_data, tmp_path / "t", space, cfg, "--storage",
+    code, _, err = cli(*tune(tone_data, tmp_path / "t", space, cfg, "--storage",
                                          "sqlite:////proc/x/y.db"))
     assert code == 2 and "cannot open storage sqlite:////proc/x/y.db" in one_line(err)
 
 
 def test_a_space_range_torch_rejects_fails_before_the_study(tone_data, tone_files, tmp_path,
-                                                            capsys):
+                                                            cli):
     _, cfg = tone_files()
     space = tmp_path / "bad.toml"
     space.write_text('[params]\n"train.weight_decay" = { low = -0.1, high = 0.1 }\n')
-    code, _, err = run_cli(capsys, *tune(tone_data, tmp_path / "t", space, cfg))
+    code, _, err = cli(*tune(tone_data, tmp_path / "t", space, cfg))
     line = one_line(err)
     assert code == 2 and "bad.toml:2" in line and "weight_decay" in line and "-0.1" in line
     assert not (tmp_path / "t" / "study.db").exists()
 
 
 def test_from_trial_at_a_failed_trial_or_a_broken_search_json(tone_data, tone_files, tmp_path,
-                                                              capsys):
+                                                              cli):
     space, cfg = tone_files(epochs=1)
     out = tmp_path / "t"
-    assert run_cli(capsys, *tune(tone_data, out, space, cfg))[0] == 0
+    assert cli(*tune(tone_data, out, space, cfg))[0] == 0
     info = json.loads((out / "search.json").read_text())
     study = load_study(info["storage"], info["study"])
     study.add_trial(optuna.trial.create_trial(state=TrialState.FAIL,
                                               user_attrs={"error": "ValueError: boom"}))
     failed = max(t.number for t in study.get_trials())
     retrain = ["train", "--data", tone_data, "--out", tmp_path / "r", "--quiet"]
-    code, _, err = run_cli(capsys, *retrain, "--from-trial", f"{out}:{failed}")
+    code, _, err = cli(*retrain, "--from-trial", f"{out}:{failed}")
     line = one_line(err)
     assert code == 2 and f"trial {failed} of 'random' failed (ValueError: boom)" in line
     (out / "search.json").write_text('{"storage": "sqlite:///x.db", ')
-    code, _, err = run_cli(capsys, *retrain, "--from-trial", f"{out}:0")
+    code, _, err = cli(*retrain, "--from-trial", f"{out}:0")
     assert code == 2 and "search.json: unreadable" in one_line(err)
     (out / "search.json").write_text('["not", "an", "object"]')
-    code, _, err = run_cli(capsys, *retrain, "--from-trial", f"{out}:0")
+    code, _, err = cli(*retrain, "--from-trial", f"{out}:0")
     assert code == 2 and "search.json: unreadable" in one_line(err)
     assert not (tmp_path / "r").exists()

@@ -25,7 +25,7 @@ def test_lr_find_suggests_a_rate_in_range_and_plots(tone_data, tone_config, tmp_
 def test_compare_writes_the_table(tone_data, tone_space, tmp_path):
     rows = compare(tone_data, tmp_path, methods=["random", "hyperband"],
                    budget=Budget(epochs=4), space=tone_space(epochs=2), progress=False)
-    saved = json.loads((tmp_path / "comparison.json").read_text())
+    saved = json.loads((tmp_path / "comparison.json").read_text())["methods"]
     assert saved == json.loads(json.dumps(rows))
     assert [r["method"] for r in saved] == ["random", "hyperband"]
     for r in saved:
@@ -36,5 +36,6 @@ def test_compare_writes_the_table(tone_data, tone_space, tmp_path):
         assert lo <= r["test_accuracy"] <= hi
     table = (tmp_path / "comparison.md").read_text()
     assert "| random |" in table and "| hyperband |" in table
+    assert "one seed, so no difference in test accuracy can be told from luck" in table
     assert (tmp_path / "comparison.png").is_file()
     assert (tmp_path / "random" / "best" / "model.safetensors").is_file()

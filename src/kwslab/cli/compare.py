@@ -20,7 +20,10 @@ def compare(
     trials: int = typer.Option(None, "--trials", help="Budget per method: trials."),
     timeout: float = typer.Option(None, "--timeout", help="Budget per method: seconds."),
     max_epochs: int = typer.Option(None, "--max-epochs", help="Budget per method: epochs."),
-    seeds: str = typer.Option("0", "--seeds", help="Comma-separated seeds (mean ± std)."),
+    seeds: str = typer.Option("0", "--seeds",
+                              help="Comma-separated seeds: each method runs once per seed; the "
+                                   "table gives mean ± std and says which differences are "
+                                   "significant."),
     sampler: str = typer.Option("tpe", "--sampler", help="bayesian: tpe or gp."),
     workers: int = typer.Option(None, "--workers",
                                 help="Worker processes per method (default: one per two cores)."),
@@ -32,19 +35,22 @@ def compare(
     from kwslab.errors import ConfigError
     from kwslab.search import load_space
     from kwslab.search.compare import compare as run_compare
-    from kwslab.search.compare import markdown
+    from kwslab.search.compare import judge, markdown
 
     names = [m.strip() for m in methods.split(",") if m.strip()]
     try:
         seed_list = [int(s) for s in seeds.split(",") if s.strip()]
     except ValueError as e:
         raise ConfigError(f"--seeds {seeds!r}: expected comma-separated integers") from e
+    if not seed_list or len(set(seed_list)) != len(seed_list):
+        raise ConfigError(f"--seeds {seeds!r}: give distinct comma-separated integers, e.g. "
+                          f"0,1,2")
     budget = budget_options(trials, timeout, max_epochs)
     base = load_config(config) if config else None
     rows = run_compare(data, out_dir, methods=names, budget=budget,
                        space=load_space(space, base=base), seeds=seed_list, sampler=sampler,
                        workers=workers, progress=not quiet, log=lambda m: console.print(m))
-    out.print(markdown(rows, budget))
+    out.print(markdown(rows, budget, judge(rows)))
     out.print(f"written: {out_dir / 'comparison.json'}, {out_dir / 'comparison.md'}")
     from kwslab.report import build_report
 

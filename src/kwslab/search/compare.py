@@ -3,7 +3,8 @@
 Each method runs in its own study (named after it, or ``METHOD-sSEED`` when repeated over
 seeds) in ``OUT/study.db`` and writes its outputs to ``OUT/METHOD``; the chosen configuration
 of each is scored on the test split. The budget is counted the same way for every method (see
-:mod:`kwslab.search.study`), which the seed's comparison did not do.
+:mod:`kwslab.search.study`), which the seed's comparison did not do. With several seeds the
+table says which differences are more than luck (:mod:`kwslab.search.significance`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from kwslab.search.significance import significance
 from kwslab.search.space import SearchSpace
 from kwslab.search.storage import storage_url
 from kwslab.search.study import Budget, run_search
@@ -60,10 +62,22 @@ def compare(data: str | Path, out: str | Path, *, methods: list[str], budget: Bu
                 run["test_n"] = ev["n"]
             runs.append(run)
         rows.append(runs[0] if len(runs) == 1 else _mean_row(method, runs))
-    write_json(out / "comparison.json", rows)
-    write_text_atomic(out / "comparison.md", markdown(rows, budget))
+    sig = judge(rows)
+    write_json(out / "comparison.json", {"methods": rows, "significance": sig})
+    write_text_atomic(out / "comparison.md", markdown(rows, budget, sig))
     _plot(rows, out / "comparison.png")
     return rows
+
+
+def judge(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Which methods differ beyond luck, on test accuracy (validation where a run has none)."""
+    runs = {r["method"]: r.get("runs", [r]) for r in rows}
+    key = "test_accuracy"
+    if any(run.get(key) is None for rs in runs.values() for run in rs):
+        key = "val_accuracy"
+    scores = {m: {run["seed"]: run[key] for run in rs if run.get(key) is not None}
+              for m, rs in runs.items()}
+    return significance(scores, key.replace("_", " ").replace("val ", "validation "))
 
 
 def _mean_row(method: str, runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -86,8 +100,9 @@ def _fmt(row: dict[str, Any], key: str, digits: int) -> str:
     return text
 
 
-def markdown(rows: list[dict[str, Any]], budget: Budget) -> str:
-    """The comparison table in Markdown."""
+def markdown(rows: list[dict[str, Any]], budget: Budget,
+             sig: dict[str, Any] | None = None) -> str:
+    """The comparison table in Markdown, then what it shows (``sig``: :func:`judge`)."""
     b = [f"{budget.trials} trials" if budget.trials else "",
          f"{budget.timeout:g} s" if budget.timeout else "",
          f"{budget.epochs} epochs" if budget.epochs else ""]
@@ -102,6 +117,9 @@ def markdown(rows: list[dict[str, Any]], budget: Budget) -> str:
         lines.append(f"| {r['method']} | {_fmt(r, 'val_loss', 3)} | "
                      f"{_fmt(r, 'val_accuracy', 3)} | {test} | {_fmt(r, 'seconds', 0)} | "
                      f"{_fmt(r, 'trials', 0)} | {_fmt(r, 'epochs', 0)} |")
+    if sig is not None:
+        lines += ["", f"**Significance** ({sig['metric']}, paired over seeds): "
+                  f"{sig['statement']}"]
     return "\n".join(lines) + "\n"
 
 
