@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from kwslab import artifacts as A
 from kwslab.demo import run_demo
 
 TONE_WORDS = ("low", "mid", "high")  # the tone_data fixture's words
@@ -17,7 +18,13 @@ def test_demo_on_given_data_writes_everything_and_resumes(tone_data, tmp_path):
     out = tmp_path / "demo"
     result = run_demo(out, tone_data, words=TONE_WORDS, progress=False, **TINY,
                       log=lambda m: None)
-    assert 0 <= result["accuracy"] <= 1
+    ev = json.loads((out / "model" / A.EVAL_TEST).read_text())
+    assert result["accuracy"] == ev["accuracy"] and ev["n"] == 9 and ev["split"] == "test"
+    assert result["accuracy"] >= 0.6  # three tones; chance is 1/3
+    assert A.is_run(out / "model") and A.is_run(out / "search" / "best")
+    assert A.is_export(out / "onnx")
+    scored = json.loads((out / "onnx" / A.EXPORT_METRICS).read_text())
+    assert scored["fp32"]["accuracy"] == scored["torch_accuracy"] == ev["accuracy"]
     for f in ("model/model.safetensors", "model/eval_test.json", "search/trials.csv",
               "search/best/eval_test.json", "onnx/model.onnx", "onnx/stream/det.json",
               "report.html", "demo.json"):

@@ -31,7 +31,7 @@ SEARCH_HEADINGS = ("Comparison", "Optimisation history", "Parameter importances"
 
 @pytest.fixture
 def evaluated_run(tone_run, tone_data, tmp_path) -> Path:
-    """A copy of the tone run with its test evaluation, as `kwslab evaluate` writes it."""
+    """A copy of the tone run with its test evaluation, as `kwslab train --eval-test` writes it."""
     run = tmp_path / "tone"
     shutil.copytree(tone_run, run)
     write_json(run / "eval_test.json", evaluate(run, tone_data, "test"))
@@ -56,17 +56,41 @@ def test_run_report_has_every_section(evaluated_run, tone_data):
     assert not list(evaluated_run.glob(".*.tmp"))  # atomic write leaves nothing behind
 
 
-def test_missing_evaluation_is_computed_from_data(tone_run, tone_data, tmp_path):
+def test_report_never_evaluates(tone_run, tone_data, tmp_path, monkeypatch):
+    import kwslab.evaluation
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("the report evaluated a model")
+
+    monkeypatch.setattr(kwslab.evaluation, "evaluate", forbidden)
     run = tmp_path / "run"
     shutil.copytree(tone_run, run)
     report = gather(run, tone_data)
-    assert report.runs[0].evaluation["n"] > 0
-    assert not (run / "eval_test.json").exists()  # the report only reads the run folder
+    assert report.runs[0].evaluation is None and "--eval-test" in report.runs[0].note
+    assert sorted(p.name for p in run.iterdir()) == sorted(p.name for p in tone_run.iterdir())
+    page = build_report(run, data=tone_data).read_text()
+    assert "Training curves" in page and "Confusion matrix" not in page
+    assert "no test evaluation" in page and "Example waveform" in page
     # without its data the sections that need it are left out, not broken
     shutil.copytree(tone_run, tmp_path / "moved")
     page = build_report(tmp_path / "moved", data=tmp_path / "nowhere").read_text()
-    assert "Training curves" in page and "Confusion matrix" not in page
-    assert "no test evaluation" in page
+    assert "Training curves" in page and "Example waveform" not in page
+
+
+def test_only_finished_artifacts_and_exact_names_are_read(evaluated_run, tmp_path):
+    """Half-written folders (no manifest) and look-alike file names are not reported."""
+    from kwslab import artifacts as A
+
+    root = tmp_path / "root"
+    shutil.copytree(evaluated_run, root / "done")
+    shutil.copytree(evaluated_run, root / "half")
+    (root / "half" / A.MANIFEST).unlink()  # as a killed writer would leave it
+    png = figures.confusion([[1, 0], [0, 1]], ["a", "b"])
+    (root / "done" / "my_lrfinder_plot.png").write_bytes(png)  # not a producer's name
+    write_json(root / "done" / "notes.json", {"det": []})
+    report = gather(root)
+    assert [r.name for r in report.runs] == ["done"]
+    assert report.searches == [] and report.streams == []
 
 
 def test_search_and_stream_sections(evaluated_run, tmp_path):
@@ -90,7 +114,7 @@ def test_search_and_stream_sections(evaluated_run, tmp_path):
         w.writerows([[i, 0.5 + i / 10, 10 ** -i] for i in range(3)])
     det = [{"threshold": t, "fa_per_hour": 50 * (1 - t), "miss_rate": t / 2} for t in
            (0.1, 0.5, 0.9)]
-    write_json(search / "stream" / "stream_eval.json", {
+    write_json(search / "stream" / "det.json", {
         "det": det, "stream": {"duration_s": 600, "keyword_clips": 40, "snr_db": 10},
         "operating_point": {"threshold": 0.5, "hit_rate": 0.75, "miss_rate": 0.25,
                             "fa_per_hour": 25.0}})
