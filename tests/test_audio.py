@@ -211,3 +211,15 @@ def test_random_bytes_give_samples_or_one_audio_error(data):
 @given(wav_headers())
 def test_random_wav_headers_give_samples_or_one_audio_error(data):
     _clean_or_audio_error(data)
+
+
+def test_level_warning_names_short_silent_and_loud_clips():
+    from kwslab.audio import level_warning
+
+    rng = np.random.default_rng(0)
+    assert level_warning(rng.uniform(-0.5, 0.5, 16000).astype(np.float32)) is None
+    assert "too short" in level_warning(np.full(100, 0.5, np.float32))
+    assert "digital silence" in level_warning(np.zeros(16000, np.float32))
+    assert "-100 dBFS" in level_warning(np.full(16000, 1e-5, np.float32))
+    both = level_warning(np.full(10, 4.0, np.float32))
+    assert "too short" in both and "reach 4" in both and "\n" not in both

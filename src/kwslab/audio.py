@@ -18,6 +18,8 @@ from kwslab.errors import AudioError
 MAX_SECONDS = 3600.0  # longer input is refused as absurd (an hour streams fine; a day does not)
 DECODE_RATE = 96_000 * 2  # decoded samples per second of audio, all channels: 96 kHz stereo
 MIN_RATE = 1000  # Hz; below this a header is nonsense, and 16 kHz output would multiply it
+MIN_CLIP_SECONDS = 0.1  # shorter clips get a warning: no word fits in 100 ms
+SILENT_PEAK = 1e-4  # -80 dBFS: quieter clips get a warning (16-bit dither is ~ -90 dBFS)
 BLOCK_SAMPLES = 1 << 18  # samples (all channels) decoded at a time: 1 MiB of float32
 
 
@@ -154,6 +156,32 @@ def resample(samples: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
     import soxr
 
     return soxr.resample(samples.astype(np.float32), rate_in, rate_out).astype(np.float32)
+
+
+def level_warning(samples: np.ndarray, sample_rate: int = SAMPLE_RATE) -> str | None:
+    """A one-line caution when a clip's label means little: too short, silent, or too loud.
+
+    Args:
+        samples: decoded float32 mono samples (before padding to the model's length).
+        sample_rate: their rate in Hz.
+
+    Returns:
+        None for an ordinary clip; otherwise the problems, joined by "; ".
+    """
+    problems = []
+    if len(samples) < MIN_CLIP_SECONDS * sample_rate:
+        ms = 1e3 * len(samples) / sample_rate
+        problems.append(f"the clip is {len(samples)} samples ({ms:.1f} ms) long, too short to "
+                        "hold a word")
+    peak = float(np.abs(samples).max()) if len(samples) else 0.0
+    if peak > 1.0:
+        problems.append(f"samples reach {peak:.3g}, beyond [-1, 1] (float audio that is not "
+                        "normalised): the model never heard such levels")
+    elif peak == 0.0:
+        problems.append("the clip is digital silence (all zeros)")
+    elif peak < SILENT_PEAK:
+        problems.append(f"the clip is silent (peak {20 * np.log10(peak):.0f} dBFS)")
+    return "; ".join(problems) or None
 
 
 def fix_length(samples: np.ndarray, n: int = SAMPLE_RATE) -> np.ndarray:

@@ -126,3 +126,127 @@ def test_unexpected_errors_are_json_500(tone_export):
         r = client.post("/v1/recognize", files={"file": ("a.wav", wav_bytes(np.zeros(800)))})
         body = assert_json_error(r, 500)
         assert "boom" not in json.dumps(body)  # no internals leak
+
+
+def test_docs_and_redoc_work_offline(server):
+    """Both pages are served from the package: nothing is fetched from another host."""
+    for path in ("/docs", "/redoc"):
+        r = httpx.get(f"{server.url}{path}")
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+        assert "http://" not in r.text and "https://" not in r.text and "cdn" not in r.text
+        assert "/openapi.json" in r.text
+
+
+def test_docs_page_renders_every_endpoint_with_the_network_cut(server):
+    from pathlib import Path
+
+    from playwright.sync_api import sync_playwright
+
+    chromium = Path("/usr/bin/chromium")
+    assert chromium.is_file(), f"{chromium} is missing: apt install chromium"
+    foreign = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(chromium), headless=True,
+                                     args=["--no-sandbox", "--disable-gpu"])
+        page = browser.new_page()
+
+        def only_this_server(route):
+            if route.request.url.startswith(server.url):
+                return route.continue_()
+            foreign.append(route.request.url)
+            return route.abort()
+
+        page.route("**/*", only_this_server)
+        page.goto(f"{server.url}/docs")
+        page.wait_for_selector("#paths .card")
+        text = page.inner_text("body")
+        browser.close()
+    assert foreign == []
+    for word in ("/v1/recognize", "/v1/model", "/healthz", "Recognition", "warning", "ErrorBody"):
+        assert word in text
+    assert "could not read" not in text
+
+
+def multipart(*parts: bytes, close: bool = True) -> bytes:
+    body = b"".join(b'--x\r\nContent-Disposition: form-data; name="file"; filename="a.wav"\r\n'
+                    b"Content-Type: audio/wav\r\n\r\n" + p + b"\r\n" for p in parts)
+    return body + (b"--x--\r\n" if close else b"")
+
+
+def post_raw(server, body: bytes) -> httpx.Response:
+    return httpx.post(f"{server.url}/v1/recognize", content=body, timeout=30,
+                      headers={"content-type": "multipart/form-data; boundary=x"})
+
+
+def test_two_file_parts_are_refused_not_last_wins(server, tmp_path):
+    low, high = (word_wav(w, tmp_path / f"{w}.wav").read_bytes() for w in ("low", "high"))
+    assert post_raw(server, multipart(high)).json()["label"] == "high"
+    error = assert_json_error(post_raw(server, multipart(low, high)), 400)["error"]
+    assert "2 'file' parts" in error and "\n" not in error
+
+
+def test_a_cut_off_multipart_body_is_called_truncated(server, tmp_path):
+    good = word_wav("mid", tmp_path / "m.wav").read_bytes()
+    for body in (multipart(good, close=False), multipart(good)[:600],
+                 multipart(good)[:-9]):
+        error = assert_json_error(post_raw(server, body), 400)["error"]
+        assert "truncated upload" in error and "no `file`" not in error
+    assert post_raw(server, multipart(good)).status_code == 200
+
+
+def test_stalled_upload_gets_408():
+    """At the ASGI level: the client sends the part's headers, then nothing."""
+    import asyncio
+
+    from kwslab.serve import create_app
+
+    app = create_app("unused: the body is read before the model is needed", body_timeout_s=0.2)
+    pending = [{"type": "http.request", "more_body": True, "body": multipart(b"RIFF")[:80]}]
+    sent: list[dict] = []
+
+    async def receive():
+        if pending:
+            return pending.pop(0)
+        await asyncio.sleep(3600)
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+             "method": "POST", "scheme": "http", "path": "/v1/recognize",
+             "raw_path": b"/v1/recognize", "query_string": b"", "root_path": "",
+             "headers": [(b"host", b"test"),
+                         (b"content-type", b"multipart/form-data; boundary=x")],
+             "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80)}
+    asyncio.run(asyncio.wait_for(app(scope, receive, send), 10))
+    assert sent[0]["status"] == 408
+    body = json.loads(b"".join(m.get("body", b"") for m in sent[1:]))
+    assert body == {"error": "upload stalled: no data for 0.2 s", "status": 408}
+
+
+@pytest.mark.parametrize("samples,subtype,warning", [
+    (np.full(16000, 3.0, np.float32) * np.sin(np.arange(16000) / 5), "FLOAT", "beyond [-1, 1]"),
+    (np.full(1, 0.3, np.float32), "PCM_16", "1 samples (0.1 ms) long, too short"),
+    (np.zeros(16000, np.float32), "PCM_16", "digital silence"),
+    (np.full(16000, 3e-5, np.float32), "FLOAT", "silent (peak -90 dBFS)"),
+])
+def test_doubtful_clips_get_a_warning(server, samples, subtype, warning):
+    r = post(server, wav_bytes(samples, subtype=subtype))
+    assert r.status_code == 200, r.text
+    assert warning in r.json()["warning"]
+
+
+def test_an_ordinary_clip_has_no_warning(server, tmp_path):
+    r = post(server, word_wav("low", tmp_path / "l.wav").read_bytes())
+    assert r.status_code == 200 and "warning" not in r.json()
+
+
+def test_malformed_requests_the_app_sees_get_json(server):
+    url = f"{server.url}/v1/recognize"
+    for headers, body in (({"content-type": "multipart/form-data"}, b"x"),  # no boundary
+                          ({"content-type": "multipart/form-data; boundary=x"}, b"\xff" * 50),
+                          ({"content-type": "application/x-www-form-urlencoded"}, b"%zz=%"),
+                          ({"content-type": "application/json"}, b"{"),
+                          ({}, b"")):
+        r = httpx.post(url, content=body, headers=headers, timeout=30)
+        assert 400 <= r.status_code < 500 and r.json()["status"] == r.status_code, r.text

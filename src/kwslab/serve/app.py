@@ -9,6 +9,7 @@ can crash the server.
 
 from __future__ import annotations
 
+import asyncio
 import io
 import logging
 import time
@@ -31,18 +32,21 @@ from kwslab.serve.schemas import ErrorBody, Health, Latency, ModelInfo, Recognit
 
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024  # 5 MiB: ~2.7 min of 16 kHz 16-bit WAV
 MAX_AUDIO_SECONDS = 30.0  # longer uploads are refused (the model hears 1 s)
+BODY_TIMEOUT_S = 30.0  # an upload that sends nothing for this long gets 408
 log = logging.getLogger("kwslab.serve")
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorBody, "description": text} for code, text in (
-        (400, "empty, truncated, too long or NaN audio"), (413, "upload over the size limit"),
+        (400, "empty, truncated, too long or NaN audio; a cut-off body; two `file` parts"),
+        (408, "the upload stalled"), (413, "upload over the size limit"),
         (415, "not an audio file"), (422, "no `file` field in a multipart form"))
 }
 
 
 def create_app(export_dir: str | Path, *, int8: bool = False,
                max_upload_bytes: int = MAX_UPLOAD_BYTES,
-               max_seconds: float = MAX_AUDIO_SECONDS) -> FastAPI:
+               max_seconds: float = MAX_AUDIO_SECONDS,
+               body_timeout_s: float = BODY_TIMEOUT_S) -> FastAPI:
     """The service for one exported model.
 
     Args:
@@ -50,6 +54,7 @@ def create_app(export_dir: str | Path, *, int8: bool = False,
         int8: serve ``model.int8.onnx``.
         max_upload_bytes: larger request bodies get 413 before they are read.
         max_seconds: longer decoded audio gets 400.
+        body_timeout_s: an upload that sends nothing for this long gets 408.
     """
 
     @asynccontextmanager
@@ -60,16 +65,24 @@ def create_app(export_dir: str | Path, *, int8: bool = False,
         log.info("loaded %s (%s)", export_dir, app.state.recognizer.meta["loaded"])
         yield
 
-    app = FastAPI(title="kwslab", version="1", lifespan=lifespan,
+    app = FastAPI(title="kwslab", version="1", lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Keyword spotting: upload a ~1 s clip, get the word and every "
                               "label's probability. The page at / records one in the browser.")
-    app.add_middleware(_BodyLimit, limit=max_upload_bytes)
+    app.add_middleware(_BodyLimit, limit=max_upload_bytes, timeout=body_timeout_s)
     _add_error_handlers(app)
-    page = (files("kwslab.serve") / "static" / "index.html").read_text(encoding="utf-8")
+    static = files("kwslab.serve") / "static"
+    page = (static / "index.html").read_text(encoding="utf-8")
+    docs = (static / "docs.html").read_text(encoding="utf-8")
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def index() -> HTMLResponse:
         return HTMLResponse(page)
+
+    @app.get("/docs", response_class=HTMLResponse, include_in_schema=False)
+    @app.get("/redoc", response_class=HTMLResponse, include_in_schema=False)
+    async def api_docs() -> HTMLResponse:
+        """The API described from /openapi.json by a local page: no CDN, works offline."""
+        return HTMLResponse(docs)
 
     @app.get("/healthz", response_model=Health)
     async def healthz(request: Request) -> Health:
@@ -97,6 +110,10 @@ def create_app(export_dir: str | Path, *, int8: bool = False,
     ) -> Recognition:
         """Recognise the word in an uploaded clip (padded or centre-cropped to 1 s)."""
         start = time.perf_counter()
+        parts = (await request.form()).getlist("file")  # parsed already: FastAPI caches it
+        if len(parts) > 1:
+            raise HTTPException(400, f"{len(parts)} 'file' parts in one request; send one clip "
+                                     "per request")
         data = await file.read()
         if not data:
             raise HTTPException(400, "empty upload: the file has no bytes")
@@ -109,6 +126,8 @@ def create_app(export_dir: str | Path, *, int8: bool = False,
 
 def _recognize(rec: Recognizer, data: bytes, max_seconds: float, start: float) -> dict:
     """Decode and score one upload (in a worker thread): a Recognition as a dict."""
+    from kwslab.audio import level_warning
+
     samples = _decode(data, rec.sample_rate, max_seconds)
     decoded = time.perf_counter()
     pred = rec.predict(samples)
@@ -116,8 +135,9 @@ def _recognize(rec: Recognizer, data: bytes, max_seconds: float, start: float) -
     return Recognition(
         label=pred.label, probabilities=pred.probabilities,
         duration_s=len(samples) / rec.sample_rate,
+        warning=level_warning(samples, rec.sample_rate),
         latency=Latency(decode_ms=1e3 * (decoded - start), inference_ms=1e3 * (done - decoded),
-                        total_ms=1e3 * (done - start))).model_dump()
+                        total_ms=1e3 * (done - start))).model_dump(exclude_none=True)
 
 
 def _decode(data: bytes, rate: int, max_seconds: float):
@@ -137,30 +157,62 @@ def _decode(data: bytes, rate: int, max_seconds: float):
 
 
 class _BodyLimit:
-    """ASGI middleware: 413 for request bodies over ``limit`` bytes, declared or streamed."""
+    """ASGI middleware: 413 for request bodies over ``limit`` bytes, declared or streamed; 408
+    when the client sends nothing for ``timeout`` seconds mid-body.
 
-    def __init__(self, app, limit: int):
-        self.app, self.limit = app, limit
+    It also notes in ``scope["state"]["multipart_complete"]`` whether a multipart body ended
+    with its closing boundary, so a cut-off upload is not reported as a missing field.
+    """
+
+    def __init__(self, app, limit: int, timeout: float = BODY_TIMEOUT_S):
+        self.app, self.limit, self.timeout = app, limit, timeout
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        declared = dict(scope["headers"]).get(b"content-length")
+        headers = dict(scope["headers"])
+        declared = headers.get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.limit:
             response = _error(413, f"upload of {int(declared)} bytes is over the "
                                    f"{self.limit}-byte limit")
             return await response(scope, receive, send)
-        seen = 0
+        closing = _closing_boundary(headers.get(b"content-type", b""))
+        state = scope.setdefault("state", {})
+        seen, tail, done = 0, b"", False
 
         async def counted():
-            nonlocal seen
-            message = await receive()
-            seen += len(message.get("body", b""))
+            nonlocal seen, tail, done
+            if done:  # the body is in: what follows is a disconnect, wait as long as it takes
+                return await receive()
+            try:
+                message = await asyncio.wait_for(receive(), self.timeout)
+            except TimeoutError:
+                stalled = f"upload stalled: no data for {self.timeout:g} s"
+                raise HTTPException(408, stalled) from None
+            body = message.get("body", b"")
+            seen += len(body)
             if seen > self.limit:
                 raise HTTPException(413, f"upload is over the {self.limit}-byte limit")
+            tail = (tail + body)[-256:]
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                done = True
+                if closing:
+                    state["multipart_complete"] = closing in tail.rstrip()[-len(closing) - 2:]
             return message
 
         return await self.app(scope, counted, send)
+
+
+def _closing_boundary(content_type: bytes) -> bytes | None:
+    """``--BOUNDARY--`` of a multipart content type, or None."""
+    kind, _, params = content_type.partition(b";")
+    if kind.strip().lower() != b"multipart/form-data":
+        return None
+    for param in params.split(b";"):
+        key, _, value = param.strip().partition(b"=")
+        if key.strip().lower() == b"boundary" and value.strip(b' "'):
+            return b"--" + value.strip(b' "') + b"--"
+    return None
 
 
 def _error(status: int, message: str, detail: list | None = None) -> JSONResponse:
@@ -178,6 +230,9 @@ def _add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        if getattr(request.state, "multipart_complete", True) is False:
+            return _error(400, "truncated upload: the multipart body ends before its closing "
+                               "boundary (the upload was cut off; send it again)")
         errors = [{"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")),
                    "type": str(e.get("type", ""))} for e in exc.errors()]
         where = ", ".join(".".join(map(str, e["loc"])) for e in errors)

@@ -21,6 +21,9 @@ class Recognition(BaseModel):
     label: str = Field(description="the most probable label")
     probabilities: dict[str, float] = Field(description="every label's probability, in order")
     duration_s: float = Field(description="length of the decoded audio (the model hears 1 s)")
+    warning: str | None = Field(
+        default=None, description="why the label may mean little: a clip that is too short, "
+        "silent, or beyond [-1, 1]; absent for an ordinary clip")
     latency: Latency
 
 
