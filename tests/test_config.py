@@ -74,3 +74,82 @@ def test_unknown_preset_or_missing_file():
 def test_json_round_trip():
     for cfg in (SEED, DEFAULT, TCRESNET, RunConfig()):
         assert run_config_from_dict(json.loads(json.dumps(to_dict(cfg)))) == cfg
+
+
+@pytest.mark.parametrize("text,message", [
+    ('[data]\nwords = ["go"]\n', r"data.words gives 1 class \('go'\); a classifier needs"),
+    ('[data]\nwords = ["go", "go", "stop"]\n', "data.words names 'go' twice"),
+    ("[data]\nwords = [1, 2]\n", "data.words must be non-empty strings .* got 1"),
+    ('[data]\nwords = ["go", ""]\n', "data.words must be non-empty strings"),
+    ("[data]\nmax_per_word = -3\n", r"data.max_per_word must be an integer >= 1 \(or unset\), "
+                                    "got -3"),
+    ("[data]\nmax_per_word = 0\n", "data.max_per_word must be an integer >= 1"),
+    ("[train]\nlr = inf\n", "train.lr must be a finite number, got inf"),
+    ("[train]\nlr = nan\n", "train.lr must be a finite number, got nan"),
+    ("[train]\nlr = 0\n", r"train.lr must be positive \(> 0\), got 0.0"),
+    ("[train]\nweight_decay = -0.1\n", "train.weight_decay must be >= 0, got -0.1"),
+    ("[train]\nthreads = -2\n", r"train.threads must be >= 0 \(0 = all cores but one\), got -2"),
+    ("[train]\nstep_size = 0\n", "train.step_size must be an integer >= 1, got 0"),
+    ("[train]\nseed = 99999999999\n", r"train.seed must be in \[0, 4294967295\], got 99999999999"),
+    ("[train]\nseed = -1\n", r"train.seed must be in \[0, 4294967295\]"),
+    ("[train.augment]\nmixup = -0.5\n", r"train.augment.mixup must be >= 0 \(0 = off\)"),
+    ("[train.augment]\nsnr_db = [0, inf]\n", "train.augment.snr_db must hold finite numbers"),
+    ("[train.augment]\nsnr_db = ['a', 'b']\n", r"snr_db must be \[low, high\]"),
+    ("[features]\nclip_samples = 0\n", r"features.clip_samples must be positive \(> 0\), got 0"),
+    ("[features]\nsample_rate = 0\n", r"features.sample_rate must be positive \(> 0\), got 0"),
+    ("[features]\nresize = [0, 0]\n", r"features.resize must be two positive integers "
+                                      r"\[mels, frames\], got \[0, 0\]"),
+    ("[features]\nresize = ['a', 'b', 'c']\n", "features.resize must be two positive integers"),
+    ("[features]\nresize = [32]\n", "features.resize must be two positive integers"),
+    ("[features]\nfmax = 10.0\nfmin = 20.0\n", "features.fmax must be above features.fmin"),
+])
+def test_nonsense_values_name_the_field_and_its_range(tmp_path, text, message):
+    path = tmp_path / "c.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=message) as e:
+        load_config(path)
+    assert "\n" not in str(e.value)
+
+
+def test_one_word_with_unknown_or_silence_is_two_classes(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text('[data]\nwords = ["go"]\nunknown = true\n')
+    assert load_config(path).data.labels == ("go", "_unknown_")
+
+
+@pytest.mark.parametrize("text", ["[1, 2, 3]", '"a string"', "42", '{"config": [1]}'])
+def test_a_json_config_that_is_not_an_object(tmp_path, text):
+    path = tmp_path / "c.json"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match="c.json: expected a JSON object of config tables"):
+        load_config(path)
+
+
+def test_every_preset_is_valid():
+    from kwslab.config import PRESETS, validate
+
+    for cfg in PRESETS.values():
+        assert validate(cfg) is cfg
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--words", "low"], "data.words gives 1 class ('low')"),
+    (["--words", "low,low,mid"], "data.words names 'low' twice"),
+    (["--seed", "99999999999999999999"], "train.seed must be in [0, 4294967295]"),
+    (["--config", "{lr_inf}"], "train.lr must be a finite number, got inf"),
+])
+def test_train_refuses_nonsense_in_one_line_before_any_work(tone_data, tmp_path, args, message):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    (tmp_path / "lr.toml").write_text("[train]\nlr = inf\n")
+    args = [a.replace("{lr_inf}", str(tmp_path / "lr.toml")) for a in args]
+    kwslab = Path(sys.executable).with_name("kwslab")
+    out = tmp_path / "run"
+    p = subprocess.run([str(kwslab), "train", "--data", str(tone_data), "--out", str(out),
+                        *args], capture_output=True, text=True,
+                       timeout=120)
+    assert p.returncode != 0
+    assert p.stderr.strip().count("\n") == 0 and message in p.stderr, p.stderr
+    assert "Traceback" not in p.stderr and not out.exists()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -281,11 +282,15 @@ def load_config(spec: str | Path | None) -> RunConfig:
     try:
         if path.suffix == ".json":
             data = json.loads(path.read_text())
-            data = data.get("config", data)
+            if isinstance(data, dict):
+                data = data.get("config", data)
         else:
             data = tomllib.loads(path.read_text())
     except (tomllib.TOMLDecodeError, json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ConfigError(f"{path}: {e}") from e
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a JSON object of config tables (as a run's "
+                          f"config.json), got {type(data).__name__}")
     base_name = data.pop("base", "default")
     if base_name not in PRESETS:
         raise ConfigError(f"{path}: base {base_name!r} is not one of {', '.join(PRESETS)}")
@@ -302,8 +307,12 @@ SCHEDULES = ("constant", "time", "step", "exponential", "cosine", "onecycle")
 MODELS = ("mlp", "dscnn", "bcresnet", "tcresnet", "embedconv")
 
 
+MAX_SEED = 2**32 - 1  # numpy's legacy seeding and many samplers take 32-bit seeds
+
+
 def validate(cfg: RunConfig) -> RunConfig:
-    """Raise :class:`ConfigError` naming the first invalid value; return ``cfg`` otherwise."""
+    """Raise :class:`ConfigError` naming the first invalid value and its valid range; return
+    ``cfg`` otherwise. Run before any work, so nonsense never trains and exits 0."""
     checks = [
         ("model.name", cfg.model.name, MODELS),
         ("model.activation", cfg.model.activation, ACTIVATIONS),
@@ -316,35 +325,108 @@ def validate(cfg: RunConfig) -> RunConfig:
     for name, value, valid in checks:
         if value not in valid:
             raise ConfigError(f"{name}={value!r} is not one of {', '.join(valid)}")
-    positive = {
-        "train.epochs": cfg.train.epochs, "train.batch_size": cfg.train.batch_size,
-        "train.lr": cfg.train.lr, "features.n_mels": cfg.features.n_mels,
-        "features.hop_length": cfg.features.hop_length, "features.n_fft": cfg.features.n_fft,
-        "model.neurons": cfg.model.neurons, "model.width": cfg.model.width,
-    }
-    for name, value in positive.items():
-        if not value > 0:
-            raise ConfigError(f"{name} must be positive, got {value!r}")
-    if not 0 <= cfg.model.dropout < 1:
-        raise ConfigError(f"model.dropout must be in [0, 1), got {cfg.model.dropout!r}")
+    _check_finite(cfg, "")
+    _check_numbers(cfg)
+    _check_words(cfg.data)
     if cfg.features.win_length > cfg.features.n_fft:
         raise ConfigError("features.win_length may not exceed features.n_fft")
-    if not cfg.data.words:
-        raise ConfigError("data.words is empty")
+    resize = cfg.features.resize
+    if resize is not None and (len(resize) != 2 or not all(
+            isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in resize)):
+        raise ConfigError(f"features.resize must be two positive integers [mels, frames], "
+                          f"got {list(resize)!r}")
     aug = cfg.train.augment
-    if aug.copies < 0:
-        raise ConfigError(f"train.augment.copies must be >= 0, got {aug.copies}")
     ranges = {"snr_db": aug.snr_db, "speed": aug.speed, "gain_db": aug.gain_db,
               "freq_warp": aug.freq_warp}
     for name, pair in ranges.items():
         if pair is None:
             continue
-        if len(pair) != 2 or pair[0] > pair[1]:
+        if len(pair) != 2 or not all(_is_number(v) for v in pair) or pair[0] > pair[1]:
             raise ConfigError(f"train.augment.{name} must be [low, high] with low <= high, "
                               f"got {list(pair)!r}")
         if name in ("speed", "freq_warp") and pair[0] <= 0:
             raise ConfigError(f"train.augment.{name} factors must be positive, got {list(pair)!r}")
     return cfg
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _check_finite(cfg: Any, where: str) -> None:
+    """Every float field (and float in a range) is a finite number: inf and NaN train NaN."""
+    for f in fields(cfg):
+        value, name = getattr(cfg, f.name), f"{where}{f.name}"
+        if dataclasses.is_dataclass(value):
+            _check_finite(value, f"{name}.")
+        elif isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"{name} must be a finite number, got {value!r}")
+        elif isinstance(value, tuple) and any(
+                isinstance(v, float) and not math.isfinite(v) for v in value):
+            raise ConfigError(f"{name} must hold finite numbers, got {list(value)!r}")
+
+
+def _check_numbers(cfg: RunConfig) -> None:
+    """Each numeric field against its valid range (the message gives the range)."""
+    feat, train, aug, data = cfg.features, cfg.train, cfg.train.augment, cfg.data
+    rules: list[tuple[str, Any, bool, str]] = [
+        ("train.epochs", train.epochs, train.epochs > 0, "positive (> 0)"),
+        ("train.batch_size", train.batch_size, train.batch_size > 0, "positive (> 0)"),
+        ("train.lr", train.lr, train.lr > 0, "positive (> 0)"),
+        ("train.weight_decay", train.weight_decay, train.weight_decay >= 0, ">= 0"),
+        ("train.momentum", train.momentum, train.momentum >= 0, ">= 0"),
+        ("train.decay", train.decay, train.decay >= 0, ">= 0"),
+        ("train.step_size", train.step_size, train.step_size >= 1, "an integer >= 1"),
+        ("train.label_smoothing", train.label_smoothing, 0 <= train.label_smoothing < 1,
+         "in [0, 1)"),
+        ("train.patience", train.patience, train.patience >= 0, ">= 0 (0 = off)"),
+        ("train.ema", train.ema, 0 <= train.ema < 1, "in [0, 1) (0 = off)"),
+        ("train.seed", train.seed, 0 <= train.seed <= MAX_SEED, f"in [0, {MAX_SEED}]"),
+        ("train.threads", train.threads, train.threads >= 0, ">= 0 (0 = all cores but one)"),
+        ("train.augment.mixup", aug.mixup, aug.mixup >= 0, ">= 0 (0 = off)"),
+        ("train.augment.copies", aug.copies, aug.copies >= 0, ">= 0"),
+        ("train.augment.noise_prob", aug.noise_prob, 0 <= aug.noise_prob <= 1, "in [0, 1]"),
+        ("train.augment.time_shift_ms", aug.time_shift_ms, aug.time_shift_ms >= 0, ">= 0"),
+        ("features.sample_rate", feat.sample_rate, feat.sample_rate > 0, "positive (> 0)"),
+        ("features.clip_samples", feat.clip_samples, feat.clip_samples > 0, "positive (> 0)"),
+        ("features.n_mels", feat.n_mels, feat.n_mels > 0, "positive (> 0)"),
+        ("features.n_mfcc", feat.n_mfcc, feat.n_mfcc > 0, "positive (> 0)"),
+        ("features.hop_length", feat.hop_length, feat.hop_length > 0, "positive (> 0)"),
+        ("features.win_length", feat.win_length, feat.win_length > 0, "positive (> 0)"),
+        ("features.n_fft", feat.n_fft, feat.n_fft > 0, "positive (> 0)"),
+        ("features.fmin", feat.fmin, feat.fmin >= 0, ">= 0"),
+        ("features.context_ms", feat.context_ms, feat.context_ms >= 0, ">= 0"),
+        ("model.neurons", cfg.model.neurons, cfg.model.neurons > 0, "positive (> 0)"),
+        ("model.hidden_layers", cfg.model.hidden_layers, cfg.model.hidden_layers >= 0, ">= 0"),
+        ("model.width", cfg.model.width, cfg.model.width > 0, "positive (> 0)"),
+        ("model.depth", cfg.model.depth, cfg.model.depth >= 0, ">= 0 (0 = the family's own)"),
+        ("model.dropout", cfg.model.dropout, 0 <= cfg.model.dropout < 1, "in [0, 1)"),
+        ("data.max_per_word", data.max_per_word,
+         data.max_per_word is None or data.max_per_word >= 1, "an integer >= 1 (or unset)"),
+    ]
+    for name, value, ok, valid in rules:
+        if not ok:
+            raise ConfigError(f"{name} must be {valid}, got {value!r}")
+    if feat.fmax is not None and not feat.fmin < feat.fmax:
+        raise ConfigError(f"features.fmax must be above features.fmin ({feat.fmin!r}) or unset, "
+                          f"got {feat.fmax!r}")
+
+
+def _check_words(data: DataConfig) -> None:
+    """Words are distinct non-empty strings, and there are at least two classes."""
+    if not data.words:
+        raise ConfigError("data.words is empty")
+    for w in data.words:
+        if not isinstance(w, str) or not w.strip():
+            raise ConfigError(f"data.words must be non-empty strings (word folder names), "
+                              f"got {w!r}")
+    labels = data.labels
+    twice = sorted({w for w in labels if labels.count(w) > 1})
+    if twice:
+        raise ConfigError(f"data.words names {twice[0]!r} twice; each label must be one class")
+    if len(labels) < 2:
+        raise ConfigError(f"data.words gives {len(labels)} class ({labels[0]!r}); a classifier "
+                          "needs at least 2: add words, or set data.unknown or data.silence")
 
 
 def run_config_from_dict(data: dict[str, Any]) -> RunConfig:
