@@ -12,7 +12,7 @@ import torch
 from kwslab.artifacts import EXPORT_METRICS as METRICS
 from kwslab.artifacts import FP32, INT8, MANIFEST, verify
 from kwslab.cli import main
-from kwslab.export import export_onnx
+from kwslab.export import export_onnx, score_export
 from kwslab.models.io import load_model
 from kwslab.runtime import Recognizer
 
@@ -52,14 +52,19 @@ def test_onnx_matches_torch(exported, tone_run):
     np.testing.assert_allclose(got, want, atol=1e-5)
 
 
-def test_int8_accuracy_is_measured(exported):
+def test_int8_accuracy_is_measured(exported, tone_data):
     out, result = exported
     metrics = json.loads((out / METRICS).read_text())
     assert metrics == result["metrics"]
     assert metrics["n"] == 9 and metrics["split"] == "test"
     assert metrics["fp32"]["accuracy"] == metrics["torch_accuracy"]
-    assert metrics["int8_points_lost"] <= 34  # 9 tone clips: one clip is 11 points
+    assert metrics["int8_points_lost"] <= 100 / 9 + 1e-9  # at most one of the 9 test clips
+    assert metrics["fp32_int8_agreement"] >= 8 / 9
+    assert metrics["int8"]["size_bytes"] < metrics["fp32"]["size_bytes"] / 3
     assert Recognizer.load(out, int8=True).labels == ["low", "mid", "high"]
+    every = score_export(out, tone_data, "all")  # all 90 clips: int8 keeps fp32's answers
+    assert every["n"] == 90 and every["fp32_int8_agreement"] >= 0.95
+    assert abs(every["int8_points_lost"]) <= 5
 
 
 def test_cli_export_and_errors(tone_run, tmp_path, capsys):
@@ -75,3 +80,8 @@ def test_cli_export_and_errors(tone_run, tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         main(["export", str(tone_run), "--format", "tflite"])
     assert e.value.code == 2
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as e:  # tmp_path holds "e": never replaced by an export
+        main(["export", str(tone_run), "--out", str(tmp_path)])
+    assert e.value.code == 2 and "holds other files" in capsys.readouterr().err
+    assert (tmp_path / "e" / FP32).is_file()

@@ -219,7 +219,7 @@ def run_demo(out: Path = Path("runs/demo"), data: Path | None = None, *, seed: i
     step("report", False, report, spinner=True)
     summary["accuracy"] = read_json(run_dir / A.EVAL_TEST)["accuracy"]
     write_json(state_path, summary)
-    return {**summary, "out": str(out), "report": str(out / "report.html"),
+    return {**summary, "out": str(out), "report": str(out / A.REPORT),
             "run": str(run_dir), "export": str(export_dir), "search": str(search_dir)}
 
 
