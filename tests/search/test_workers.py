@@ -78,10 +78,12 @@ def test_two_workers_share_a_postgresql_study(tone_data, tone_files, kwslab, pos
     assert (tmp_path / "t" / "trials.csv").read_text().count("\n") == 7
 
 
-def test_unreachable_storage_fails_fast_with_one_line(tone_data, kwslab, tmp_path):
+def test_unreachable_storage_fails_fast_with_one_line(tone_data, tone_files, kwslab, tmp_path):
+    space, cfg = tone_files(epochs=1)
     start = time.time()
     done = subprocess.run(kwslab("tune", "--data", str(tone_data), "--method", "random",
-                                 "--trials", "1", "--storage", "postgresql://kw@127.0.0.1:1/x",
+                                 "--space", str(space), "--config", str(cfg), "--trials", "1",
+                                 "--storage", "postgresql://kw@127.0.0.1:1/x",
                                  "--out", str(tmp_path)),
                           capture_output=True, text=True, timeout=60)
     assert time.time() - start < 20
