@@ -83,7 +83,8 @@ def test_reverb_and_noise_change_the_signal() -> None:
 
 def test_layout_feeds_the_recipe_with_speaker_disjoint_splits(small: Path) -> None:
     assert (small / "lights_on").is_dir() and folder_name(" Lights  on ") == "lights_on"
-    assert len(list((small / NOISE_DIR).glob("*.wav"))) == 3
+    assert {p.stem for p in (small / NOISE_DIR).glob("*.wav")} == {
+        "white_noise", "pink_noise", "brown_noise", "hum_noise", "babble_noise"}
     clips = prepare_speech_commands(small, DataConfig(words=("go", "lights_on"), silence=True))
     splits: dict[str, set[str]] = {}
     for c in clips:
@@ -93,6 +94,42 @@ def test_layout_feeds_the_recipe_with_speaker_disjoint_splits(small: Path) -> No
     assert all(len(s) == 1 for s in splits.values())
     assert sorted(next(iter(s)) for s in splits.values()) == ["test", "train", "train",
                                                               "validation"]
+
+
+def _band_energy(x: np.ndarray, lo: float, hi: float) -> float:
+    f = np.fft.rfftfreq(len(x), 1 / 16000)
+    return float(np.sum(np.abs(np.fft.rfft(x))[(f >= lo) & (f < hi)] ** 2))
+
+
+def test_noise_files_hum_at_mains_and_babble_in_the_speech_band(small: Path) -> None:
+    hum = load_audio(small / NOISE_DIR / "hum_noise.wav")
+    babble = load_audio(small / NOISE_DIR / "babble_noise.wav")
+    assert len(hum) == len(babble) == synth.NOISE_SECONDS * 16000
+    spectrum = np.abs(np.fft.rfft(hum[:16000]))  # 1 Hz bins
+    assert int(np.argmax(spectrum[30:200])) + 30 in (50, 60)
+    speech, total = _band_energy(babble, 100, 4000), _band_energy(babble, 0, 8001)
+    assert speech > 0.8 * total
+    white = load_audio(small / NOISE_DIR / "white_noise.wav")
+    assert _band_energy(white, 100, 4000) < 0.6 * _band_energy(white, 0, 8001)
+
+
+def test_rooms_decay_faster_at_high_frequencies() -> None:
+    rng = np.random.default_rng(1)
+    ratios = []
+    for _ in range(5):
+        ir = synth.room_impulse_response(rng)
+        late = ir[int(0.1 * 16000):]
+        ratios.append(_band_energy(late, 3000, 8001) / _band_energy(late, 0, 500))
+    assert np.median(ratios) < 1.0  # white at the start: the highs die first
+
+
+def test_microphone_limits_the_band() -> None:
+    rng = np.random.default_rng(2)
+    x = synth.colored_noise(16000, "white", rng)
+    y = synth.microphone(x, rng)
+    mid = _band_energy(y, 500, 2000) / _band_energy(x, 500, 2000)
+    assert _band_energy(y, 0, 40) / _band_energy(x, 0, 40) < 0.1 * mid
+    assert _band_energy(y, 7800, 8001) / _band_energy(x, 7800, 8001) < 0.6 * mid
 
 
 def test_unknown_words_get_their_own_folders(tmp_path: Path) -> None:
@@ -124,7 +161,8 @@ def test_rerun_is_a_noop_and_an_interrupted_run_resumes(small: Path) -> None:
 @pytest.mark.parametrize(
     ("words", "voices", "match"),
     [([], ["en-us"], "no words"), (["go"], ["xx-yy"], "unknown voice 'xx-yy'"),
-     (["go"], ["en-us+nope"], "unknown voice variant 'nope'"), (["..."], ["en-us"], "letters")],
+     (["go"], ["en-us+nope"], "unknown voice variant 'nope'"), (["..."], ["en-us"], "letters"),
+     (["go"], ["piper:nobody"], "unknown Piper voice 'piper:nobody'")],
 )
 def test_bad_input_raises_one_clear_error(tmp_path: Path, words: list[str], voices: list[str],
                                           match: str) -> None:

@@ -15,16 +15,21 @@ from kwslab.errors import ConfigError
 def synth(
     words: str = typer.Option(",".join(SEED_WORDS), help="Comma-separated words or phrases."),
     out_dir: Path = typer.Option(Path("data/synth"), "--out", help="Dataset folder to write."),
-    voices: str = typer.Option("", help="Comma-separated espeak-ng voices, e.g. en-us,en+f3; "
-                               "empty: 20 English accents and variants."),
+    voices: str = typer.Option("", help="Comma-separated voices: espeak-ng (en-us,en+f3) and "
+                               "Piper (piper:joe, needs kwslab[piper]); empty: 20 espeak-ng "
+                               "English accents and variants."),
     rates: str = typer.Option("140,175,210", help="Speaking rates, words per minute (80-450)."),
-    pitches: str = typer.Option("35,50,65", help="Pitches 0-100; voice x pitch = one speaker."),
+    pitches: str = typer.Option("35,50,65", help="Pitches 0-100; voice x pitch = one speaker "
+                                "(Piper: pitch-and-formant scale, 50 = its own)."),
+    piper_noise: str = typer.Option("0.4,0.667,0.9", help="Piper generator noise scales; each "
+                                    "makes other speakers of a Piper voice."),
     noise: float = typer.Option(0.25, help="Share of clips mixed with noise (0-1)."),
     reverb: float = typer.Option(0.25, help="Share of clips given room reverberation (0-1)."),
+    mic: float = typer.Option(0.25, help="Share of clips through a random microphone (0-1)."),
     unknown: bool = typer.Option(True, help="Also speak other common words for _unknown_."),
     seed: int = typer.Option(0, help="Random seed for placement, noise, rooms and splits."),
 ) -> None:
-    """Speak words with espeak-ng into a Speech Commands-style folder (1 s, 16 kHz clips)."""
+    """Speak words with espeak-ng or Piper into a Speech Commands-style folder (1 s, 16 kHz)."""
     from kwslab.data.manifest import SPLITS, counts
     from kwslab.data.speechcommands import prepare_speech_commands
     from kwslab.data.synth import DEFAULT_UNKNOWN_WORDS, folder_name, synthesize_dataset
@@ -32,8 +37,9 @@ def synth(
     word_list = _items(words, "--words")
     synthesize_dataset(
         word_list, out_dir, voices=_items(voices, "--voices") or None,
-        rates=_numbers(rates, "--rates"), pitches=_numbers(pitches, "--pitches"), noise=noise,
-        reverb=reverb, unknown_words=DEFAULT_UNKNOWN_WORDS if unknown else None, seed=seed,
+        rates=_numbers(rates, "--rates"), pitches=_numbers(pitches, "--pitches"),
+        piper_noise=_numbers(piper_noise, "--piper-noise", float), noise=noise, reverb=reverb,
+        mic=mic, unknown_words=DEFAULT_UNKNOWN_WORDS if unknown else None, seed=seed,
     )
     cfg = DataConfig(words=tuple(folder_name(w) for w in word_list), unknown=unknown, silence=True)
     table = Table("label", *SPLITS, title=f"clips in {out_dir}")
@@ -50,11 +56,12 @@ def _items(text: str, option: str) -> list[str]:
     return items
 
 
-def _numbers(text: str, option: str) -> list[int]:
+def _numbers(text: str, option: str, kind: type = int) -> list:
     try:
-        return [int(x) for x in _items(text, option)]
+        return [kind(x) for x in _items(text, option)]
     except ValueError as e:
-        raise ConfigError(f"{option} {text!r} must be comma-separated integers") from e
+        what = "integers" if kind is int else "numbers"
+        raise ConfigError(f"{option} {text!r} must be comma-separated {what}") from e
 
 
 data_app.command("synth")(synth)

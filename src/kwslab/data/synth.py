@@ -1,21 +1,24 @@
 """Synthetic keyword datasets for any words, in the Speech Commands layout.
 
 When no recordings of a wake word exist, espeak-ng (:mod:`kwslab.data.tts`) speaks it with
-many voices, rates and pitches. Each voice x pitch pair acts as one "speaker", so the split
-lists assign whole speakers to validation and test, as in the real corpus, and the folder
-feeds :func:`~kwslab.data.speechcommands.prepare_speech_commands` unchanged::
+many voices, rates and pitches, and Piper (:mod:`kwslab.data.piper`, voices ``piper:NAME``)
+with a neural voice at several pitch-and-formant scales and generator noises. Each voice x
+pitch pair (x noise, for Piper) acts as one "speaker", so the split lists assign whole
+speakers to validation and test, as in the real corpus, and the folder feeds
+:func:`~kwslab.data.speechcommands.prepare_speech_commands` unchanged::
 
     out/
       lights_on/en-us-f2-p50_nohash_0.wav ...   1 s, 16 kHz, mono, 16-bit
       bed/ ...                                  other words, for the _unknown_ class
-      _background_noise_/white_noise.wav ...    60 s of noise, for _silence_ and augmentation
+      _background_noise_/babble_noise.wav ...   60 s each of coloured noise, machine hum and
+                                                synthetic babble, for _silence_ and training
       validation_list.txt, testing_list.txt     whole speakers, ~10 % each
       synth.json                                the settings; .completed when done
 
-Every clip draws its randomness (placement, gain, noise, reverb) from its own name and the
-seed, so the order of work does not matter; espeak-ng itself varies by a few samples from call
-to call (it keeps generator state between utterances), so audio is similar, not bit-identical,
-across runs.
+Every clip draws its randomness (placement, gain, noise, room, microphone) from its own name
+and the seed, so the order of work does not matter; espeak-ng varies by a few samples from
+call to call (it keeps generator state between utterances) and Piper draws its own generator
+noise, so audio is similar, not bit-identical, across runs.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ import numpy as np
 
 from kwslab.audio import resample, write_wav
 from kwslab.config import SAMPLE_RATE
-from kwslab.data import tts
+from kwslab.data import piper, tts
 from kwslab.data.speechcommands import NOISE_DIR
 from kwslab.errors import DataError
 
@@ -51,11 +54,16 @@ DEFAULT_UNKNOWN_WORDS = (
     "two", "three", "four", "five", "six", "seven", "eight", "nine", "forward", "backward",
     "follow", "learn", "visual", "light", "robot", "hello", "okay", "music",
 )  # the Speech Commands auxiliary words plus a few near-misses for wake phrases
+DEFAULT_PIPER_NOISE = (0.4, 0.667, 0.9)  # Piper noise_scale values; the voice's own is 0.667
 NOISE_COLORS = ("white", "pink", "brown")
+BABBLE_TALKERS = 6  # voices summed into the babble noise file
 NOISE_SECONDS = 60  # per background file, like the real corpus's ~1 min recordings
 SNR_DB = (10.0, 30.0)  # speech-to-noise ratio of noisy clips (training adds its own noise)
 FLOOR_DB = (50.0, 70.0)  # every clip's faint noise floor: no digital silence to key on
-RT60_S = (0.15, 0.6)  # range of the synthetic rooms' reverberation time
+RT60_S = (0.15, 0.8)  # range of the synthetic rooms' reverberation time (mid frequencies)
+HIGHPASS_HZ = (50.0, 300.0)  # a random microphone's low cut-off
+LOWPASS_HZ = (3500.0, 8000.0)  # ... and high cut-off (8 kHz: none below Nyquist)
+TILT_DB = 6.0  # ... and spectral tilt, +- this many dB between 100 Hz and 8 kHz
 MAX_SHIFT_S = 0.15  # the word's centre moves at most this far from the clip's centre
 MARGIN = SAMPLE_RATE // 50  # 320 samples = 20 ms kept free at each end of the clip
 SPLIT_SHARE = 0.1  # of the speakers each go to validation and to test
@@ -72,6 +80,7 @@ class _Job:
     voice: str
     rate: int
     pitch: int
+    noise_scale: float = 0.0  # Piper only
 
 
 def folder_name(text: str) -> str:
@@ -82,9 +91,27 @@ def folder_name(text: str) -> str:
     return name
 
 
-def speaker_id(voice: str, pitch: int) -> str:
-    """A file-name-safe id for one voice at one pitch (``en-us+f2``, 50 -> ``en-us-f2-p50``)."""
-    return re.sub(r"[^a-z0-9-]+", "-", voice.lower()).strip("-") + f"-p{pitch}"
+def speaker_id(voice: str, pitch: int, noise_scale: float | None = None) -> str:
+    """A file-name-safe id for one voice at one pitch (``en-us+f2``, 50 -> ``en-us-f2-p50``);
+    a Piper voice adds its noise scale in hundredths (``piper:joe``, 50, 0.4 -> ``...-n40``)."""
+    noise = "" if noise_scale is None else f"-n{round(100 * noise_scale)}"
+    return re.sub(r"[^a-z0-9-]+", "-", voice.lower()).strip("-") + f"-p{pitch}{noise}"
+
+
+def pitch_scale(pitch: int) -> float:
+    """Piper's pitch-and-formant scale for an espeak-style pitch: 50 -> 1, each 100 an octave
+    (35 -> 0.90, 65 -> 1.11)."""
+    return float(2.0 ** ((pitch - 50) / 100))
+
+
+def _speakers(voices: Sequence[str], pitches: Sequence[int],
+              piper_noise: Sequence[float]) -> list[tuple[str, str, int, float]]:
+    """``(speaker id, voice, pitch, noise scale)`` for every speaker the settings make."""
+    return [
+        (speaker_id(v, p, n if piper.is_piper(v) else None), v, p, n)
+        for v in voices for p in pitches
+        for n in (piper_noise if piper.is_piper(v) else (0.0,))
+    ]
 
 
 def assign_splits(speakers: Sequence[str], seed: int = 0) -> dict[str, str]:
@@ -105,23 +132,29 @@ def assign_splits(speakers: Sequence[str], seed: int = 0) -> dict[str, str]:
 def synthesize_dataset(
     words: Sequence[str], out: str | Path, *, voices: Sequence[str] | None = None,
     rates: Sequence[int] = DEFAULT_RATES, pitches: Sequence[int] = DEFAULT_PITCHES,
-    noise: float = 0.25, reverb: float = 0.25, unknown_words: Sequence[str] | None = None,
+    piper_noise: Sequence[float] = DEFAULT_PIPER_NOISE, noise: float = 0.25,
+    reverb: float = 0.25, mic: float = 0.25, unknown_words: Sequence[str] | None = None,
     seed: int = 0, progress: bool = True,
 ) -> Path:
     """Write a Speech Commands-style folder of synthetic clips of ``words``.
 
-    Each word gets one clip per voice x pitch x rate (the defaults: 20 x 3 x 3 = 180). Each
-    unknown word gets one clip per voice at a pitch and rate drawn from the lists, in its own
-    folder, so the recipe's ``unknown=True`` draws the ``_unknown_`` class from them.
+    Each word gets one clip per speaker x rate, a speaker being an espeak-ng voice x pitch or
+    a Piper voice x pitch x noise scale (the defaults: 20 x 3 x 3 = 180). Each unknown word
+    gets one clip per voice at a pitch and rate drawn from the lists, in its own folder, so
+    the recipe's ``unknown=True`` draws the ``_unknown_`` class from them.
 
     Args:
         words: words or phrases; ``"lights on"`` is written to folder ``lights_on``.
         out: dataset folder, created if needed.
-        voices: espeak-ng voices (``language[+variant]``); None: :data:`DEFAULT_VOICES`.
-        rates: speaking rates in words per minute (80-450).
-        pitches: pitches 0-100; each voice at each pitch is one speaker.
+        voices: espeak-ng voices (``language[+variant]``) and Piper voices (``piper:joe``);
+            None: :data:`DEFAULT_VOICES`.
+        rates: speaking rates in words per minute (80-450); Piper's length scale is 175/rate.
+        pitches: pitches 0-100; each voice at each pitch is one speaker. Piper scales pitch
+            and formants by :func:`pitch_scale`.
+        piper_noise: Piper generator noise scales (0-1.5); each one makes other speakers.
         noise: share of clips (0-1) mixed with coloured noise at an SNR in :data:`SNR_DB`.
         reverb: share of clips (0-1) convolved with a synthetic room.
+        mic: share of clips (0-1) filtered by a random microphone (band limits and tilt).
         unknown_words: other words for the _unknown_ class (those clashing with ``words`` are
             dropped); None or empty: none. :data:`DEFAULT_UNKNOWN_WORDS` is a ready list.
         seed: makes the audio and the speaker split reproducible.
@@ -134,23 +167,29 @@ def synthesize_dataset(
     Raises:
         DataError: empty word list, unknown voice, a value out of range, a word that
             synthesises to silence, or ``out`` made earlier with other settings.
+        MissingExtraError: a Piper voice without ``kwslab[piper]`` installed.
     """
     out = Path(out)
     voices = tuple(dict.fromkeys(DEFAULT_VOICES if voices is None else voices))
     rates, pitches = tuple(dict.fromkeys(rates)), tuple(dict.fromkeys(pitches))
+    piper_noise = tuple(dict.fromkeys(float(n) for n in piper_noise))
     folders = [folder_name(w) for w in words]
     if not folders:
         raise DataError("no words to synthesise; give at least one word")
     if len(set(folders)) < len(folders):
         raise DataError(f"words {', '.join(words)} repeat a folder name")
-    _check_options(voices, rates, pitches, noise, reverb)
+    _check_options(voices, rates, pitches, piper_noise, noise, reverb, mic)
     spoken = set(folders) | {part for w in words for part in w.lower().split()}
     extra = [w for w in dict.fromkeys(unknown_words or ()) if folder_name(w) not in spoken]
     params = {
         "words": list(words), "voices": list(voices), "rates": [int(r) for r in rates],
         "pitches": [int(p) for p in pitches], "noise": float(noise), "reverb": float(reverb),
-        "unknown_words": extra, "seed": seed, "engine": "espeak-ng", "sample_rate": SAMPLE_RATE,
+        "mic": float(mic), "unknown_words": extra, "seed": seed,
+        "engines": sorted({"piper" if piper.is_piper(v) else "espeak-ng" for v in voices}),
+        "sample_rate": SAMPLE_RATE,
     }
+    if any(piper.is_piper(v) for v in voices):
+        params["piper_noise"] = list(piper_noise)
     params_path = out / PARAMS_FILE
     if params_path.is_file():
         if json.loads(params_path.read_text()) != params:
@@ -159,24 +198,28 @@ def synthesize_dataset(
         if (out / MARKER).is_file():
             return out
     for voice in voices:
-        tts.check_voice(voice)
+        (piper.check_voice if piper.is_piper(voice) else tts.check_voice)(voice)
     _write_text(params_path, json.dumps(params, indent=2) + "\n")
 
+    speakers = _speakers(voices, pitches, piper_noise)
     jobs = [
-        _Job(w, f, f"{speaker_id(v, p)}_nohash_{i}.wav", v, r, p)
-        for w, f in zip(words, folders, strict=True) for v in voices for p in pitches
+        _Job(w, f, f"{sid}_nohash_{i}.wav", v, r, p, n)
+        for w, f in zip(words, folders, strict=True) for sid, v, p, n in speakers
         for i, r in enumerate(rates)
     ]
     for w in extra:  # one clip per voice: variety across words matters more for _unknown_
         for v in voices:
             pick = zlib.crc32(f"{seed}:{w}:{v}".encode())
-            p, r = pitches[pick % len(pitches)], rates[pick // len(pitches) % len(rates)]
-            jobs.append(_Job(w, folder_name(w), f"{speaker_id(v, p)}_nohash_0.wav", v, r, p))
+            own = [s for s in speakers if s[1] == v]
+            sid, _, p, n = own[pick % len(own)]
+            r = rates[pick // len(own) % len(rates)]
+            jobs.append(_Job(w, folder_name(w), f"{sid}_nohash_0.wav", v, r, p, n))
     todo = [j for j in jobs if not (out / j.folder / j.file).is_file()]
-    _write_noise(out / NOISE_DIR, seed)
-    _run(todo, out, noise, reverb, seed, progress)
+    babble = [w for w in DEFAULT_UNKNOWN_WORDS if folder_name(w) not in spoken]
+    _write_noise(out / NOISE_DIR, seed, babble)
+    _run(todo, out, noise, reverb, mic, seed, progress)
 
-    split = assign_splits([speaker_id(v, p) for v in voices for p in pitches], seed)
+    split = assign_splits([s[0] for s in speakers], seed)
     held_out = {"validation": [], "test": []}
     for j in jobs:
         s = split[j.file.split("_nohash_")[0]]
@@ -189,9 +232,10 @@ def synthesize_dataset(
 
 
 def _check_options(voices: Sequence[str], rates: Sequence[int], pitches: Sequence[int],
-                   noise: float, reverb: float) -> None:
-    if not voices or not rates or not pitches:
-        raise DataError("voices, rates and pitches need at least one value each")
+                   piper_noise: Sequence[float], noise: float, reverb: float,
+                   mic: float) -> None:
+    if not voices or not rates or not pitches or not piper_noise:
+        raise DataError("voices, rates, pitches and piper_noise need at least one value each")
     lo, hi = tts.RATE_RANGE
     for r in rates:
         if not lo <= r <= hi:
@@ -200,12 +244,16 @@ def _check_options(voices: Sequence[str], rates: Sequence[int], pitches: Sequenc
     for p in pitches:
         if not lo <= p <= hi:
             raise DataError(f"pitch {p} is outside espeak-ng's {lo}-{hi}")
-    for name, value in (("noise", noise), ("reverb", reverb)):
+    lo, hi = piper.NOISE_RANGE
+    for n in piper_noise:
+        if not lo <= n <= hi:
+            raise DataError(f"Piper noise scale {n} is outside {lo}-{hi}")
+    for name, value in (("noise", noise), ("reverb", reverb), ("mic", mic)):
         if not 0.0 <= value <= 1.0:
             raise DataError(f"{name}={value} is a share of clips and must be in [0, 1]")
 
 
-def _run(jobs: list[_Job], out: Path, noise: float, reverb: float, seed: int,
+def _run(jobs: list[_Job], out: Path, noise: float, reverb: float, mic: float, seed: int,
          progress: bool) -> None:
     """Synthesise and write ``jobs``; each file is atomic, so an interruption loses nothing."""
     from rich.console import Console
@@ -217,11 +265,12 @@ def _run(jobs: list[_Job], out: Path, noise: float, reverb: float, seed: int,
     def make(j: _Job) -> None:
         rng = np.random.default_rng([seed, zlib.crc32(f"{j.folder}/{j.file}".encode())])
         clip = synthesize_clip(j.text, j.voice, rate=j.rate, pitch=j.pitch, noise=noise,
-                               reverb=reverb, rng=rng)
+                               reverb=reverb, mic=mic, noise_scale=j.noise_scale,
+                               rng=rng)
         write_wav(out / j.folder / j.file, clip)
 
     bar = Progress(*columns, console=Console(stderr=True), disable=not progress, transient=True)
-    # espeak-ng runs under its lock; threads overlap the NumPy work and the file syncs.
+    # espeak-ng and Piper run under their locks; threads overlap the NumPy work and file syncs.
     with bar, ThreadPoolExecutor(min(4, os.cpu_count() or 1)) as pool:
         task = bar.add_task("synthesising", total=len(jobs))
         futures = [pool.submit(make, j) for j in jobs]
@@ -234,15 +283,20 @@ def _run(jobs: list[_Job], out: Path, noise: float, reverb: float, seed: int,
             raise
 
 
-def _write_noise(folder: Path, seed: int) -> None:
-    """Long white/pink/brown noise files whose loudness drifts, so 1 s cuts vary in level."""
+def _write_noise(folder: Path, seed: int, babble_words: Sequence[str]) -> None:
+    """Long background recordings whose loudness drifts, so 1 s cuts vary in level: white,
+    pink and brown noise, a machine hum and (given words) babble of espeak-ng talkers."""
     n = NOISE_SECONDS * SAMPLE_RATE
-    for k, color in enumerate(NOISE_COLORS):
-        path = folder / f"{color}_noise.wav"
+    makers = {f"{c}_noise": (lambda rng, c=c: colored_noise(n, c, rng)) for c in NOISE_COLORS}
+    makers["hum_noise"] = lambda rng: machine_hum(n, rng)
+    if babble_words:
+        makers["babble_noise"] = lambda rng: babble(n, babble_words, rng)
+    for k, (name, make) in enumerate(makers.items()):
+        path = folder / f"{name}.wav"
         if path.is_file():
             continue
         rng = np.random.default_rng([seed, 1000 + k])
-        x = colored_noise(n, color, rng)
+        x = make(rng)
         t = np.arange(n) / SAMPLE_RATE
         envelope = 0.55 + 0.45 * np.sin(2 * np.pi * t / rng.uniform(7, 13) + rng.uniform(0, 6))
         x = x * envelope
@@ -256,32 +310,45 @@ def _write_text(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+def _speak(text: str, voice: str, rate: int, pitch: int, noise_scale: float,
+           rng: np.random.Generator) -> np.ndarray:
+    """``text`` at 16 kHz from espeak-ng or Piper, trimmed of leading/trailing silence."""
+    if piper.is_piper(voice):
+        return _trim(piper.speak(text, voice, length_scale=175 / rate, noise_scale=noise_scale,
+                                 scale=pitch_scale(pitch), rate=SAMPLE_RATE))
+    pitch_range = int(rng.integers(30, 81))
+    x = tts.speak(text, voice, rate=rate, pitch=pitch, pitch_range=pitch_range)
+    return _trim(resample(x, tts.ESPEAK_RATE, SAMPLE_RATE))
+
+
 def synthesize_clip(text: str, voice: str, *, rate: int = 175, pitch: int = 50,
-                    noise: float = 0.0, reverb: float = 0.0,
+                    noise: float = 0.0, reverb: float = 0.0, mic: float = 0.0,
+                    noise_scale: float = 0.667,
                     rng: np.random.Generator | None = None) -> np.ndarray:
     """One 1 s clip of ``text``: trimmed, placed near the centre, maybe reverberant and noisy.
 
     Args:
         text: word or phrase to speak.
-        voice: espeak-ng voice, ``language[+variant]``.
+        voice: espeak-ng voice, ``language[+variant]``, or Piper voice ``piper:NAME``.
         rate: words per minute; raised automatically if the phrase would not fit in 1 s.
-        pitch: 0-100.
+        pitch: 0-100 (Piper: a pitch-and-formant scale, :func:`pitch_scale`).
         noise: probability of mixing white/pink/brown noise at an SNR in :data:`SNR_DB`.
         reverb: probability of convolving with a synthetic room (RT60 in :data:`RT60_S`).
-        rng: source of the shift, gain, intonation range, noise and room.
+        mic: probability of a random microphone response (:func:`microphone`).
+        noise_scale: Piper's generator noise (ignored by espeak-ng).
+        rng: source of the shift, gain, intonation range, noise, room and microphone.
 
     Returns:
         float32, shape (16000,), 16 kHz, peak below 1.
 
     Raises:
         DataError: the text synthesises to silence or cannot fit in 1 s.
+        MissingExtraError: a Piper voice without ``kwslab[piper]``.
     """
     rng = rng if rng is not None else np.random.default_rng()
-    pitch_range = int(rng.integers(30, 81))
     word = np.zeros(0, dtype=np.float32)
     for _ in range(4):  # speed up a phrase too long for the clip
-        word = _trim(resample(tts.speak(text, voice, rate=rate, pitch=pitch,
-                                        pitch_range=pitch_range), tts.ESPEAK_RATE, SAMPLE_RATE))
+        word = _speak(text, voice, rate, pitch, noise_scale, rng)
         if len(word) == 0:
             raise DataError(f"{text!r} synthesises to silence with voice {voice!r}")
         if len(word) <= SAMPLE_RATE - 2 * MARGIN or rate >= tts.RATE_RANGE[1]:
@@ -297,7 +364,7 @@ def synthesize_clip(text: str, voice: str, *, rate: int = 175, pitch: int = 50,
     clip[start : start + len(word)] = word / np.abs(word).max()
     speech_power = float(np.mean(clip[start : start + len(word)] ** 2))
     if rng.random() < reverb:
-        clip = _reverberate(clip, rng)
+        clip = _convolve(clip, room_impulse_response(rng))
     if rng.random() < noise:
         snr = rng.uniform(*SNR_DB)
         color = NOISE_COLORS[int(rng.integers(len(NOISE_COLORS)))]
@@ -305,6 +372,8 @@ def synthesize_clip(text: str, voice: str, *, rate: int = 175, pitch: int = 50,
         clip = clip + colored_noise(len(clip), color, rng) * scale
     floor = np.sqrt(speech_power / 10 ** (rng.uniform(*FLOOR_DB) / 10))
     clip = clip + rng.standard_normal(len(clip)).astype(np.float32) * floor
+    if rng.random() < mic:
+        clip = microphone(clip, rng)
     return (clip * rng.uniform(0.3, 0.9) / np.abs(clip).max()).astype(np.float32)
 
 
@@ -320,21 +389,72 @@ def colored_noise(n: int, color: str, rng: np.random.Generator) -> np.ndarray:
     return (white / white.std()).astype(np.float32)
 
 
+def machine_hum(n: int, rng: np.random.Generator) -> np.ndarray:
+    """Unit-variance appliance noise: mains harmonics (50 or 60 Hz) over a fan's brown rumble."""
+    t = np.arange(n) / SAMPLE_RATE
+    mains = (50.0, 60.0)[int(rng.integers(2))]
+    hum = sum(rng.uniform(0.2, 1.0) / k * np.sin(2 * np.pi * mains * k * t + rng.uniform(0, 6))
+              for k in range(1, 8))
+    x = hum / np.std(hum) + rng.uniform(0.5, 2.0) * colored_noise(n, "brown", rng)
+    return (x / x.std()).astype(np.float32)
+
+
+def babble(n: int, words: Sequence[str], rng: np.random.Generator) -> np.ndarray:
+    """Unit-variance babble: :data:`BABBLE_TALKERS` espeak-ng voices, each saying random
+    ``words`` with short pauses, summed (a room of people talking, none of them clearly)."""
+    voices = [DEFAULT_VOICES[i] for i in rng.choice(len(DEFAULT_VOICES), BABBLE_TALKERS)]
+    x = np.zeros(n, dtype=np.float64)
+    for voice in voices:
+        talker, pos = np.zeros(n), int(rng.integers(0, SAMPLE_RATE))
+        while pos < n:
+            word = words[int(rng.integers(len(words)))]
+            rate, pitch = int(rng.integers(140, 231)), int(rng.integers(20, 81))
+            y = resample(tts.speak(word, voice, rate=rate, pitch=pitch), tts.ESPEAK_RATE,
+                         SAMPLE_RATE)
+            y = _trim(y)[: n - pos]
+            if len(y):
+                talker[pos : pos + len(y)] = y / (np.abs(y).max() + 1e-9)
+            pos += len(y) + int(rng.uniform(0.05, 0.4) * SAMPLE_RATE)
+        x += talker * rng.uniform(0.5, 1.0)
+    return (x / (x.std() + 1e-12)).astype(np.float32)
+
+
 def room_impulse_response(rng: np.random.Generator) -> np.ndarray:
-    """A direct path plus an exponentially decaying noise tail: a cheap stand-in for a room."""
+    """A synthetic room: the direct path, a few sparse early reflections and a diffuse tail
+    that decays faster at high frequencies (air and soft surfaces absorb them), as measured
+    rooms do; cheap enough to draw one per clip."""
     rt60 = rng.uniform(*RT60_S)
-    n = int(rt60 * SAMPLE_RATE)
-    delay = int(rng.uniform(0.002, 0.015) * SAMPLE_RATE)  # first reflection, 2-15 ms
-    tail = rng.standard_normal(n) * np.exp(-6.9 * np.arange(n) / n)  # -60 dB at rt60
-    tail *= np.sqrt(rng.uniform(0.3, 1.5) / np.sum(tail**2))  # reverberant/direct energy
-    ir = np.zeros(delay + n)
+    n = int(1.3 * rt60 * SAMPLE_RATE)
+    first = int(rng.uniform(0.002, 0.015) * SAMPLE_RATE)  # first reflection, 2-15 ms
+    ir = np.zeros(first + n)
     ir[0] = 1.0
-    ir[delay:] += tail
+    for _ in range(int(rng.integers(3, 9))):  # early reflections within 50 ms, weaker later
+        at = first + int(rng.uniform(0, 0.05) * SAMPLE_RATE)
+        ir[at] += rng.choice((-1.0, 1.0)) * rng.uniform(0.1, 0.6) * first / at
+    t = np.arange(n) / SAMPLE_RATE
+    spectrum = np.fft.rfft(rng.standard_normal((3, n)), axis=1)
+    f = np.fft.rfftfreq(n, 1 / SAMPLE_RATE)
+    tail = np.zeros(n)
+    for band, (lo, hi, factor) in enumerate(((0, 500, 1.3), (500, 2500, 1.0), (2500, 8001, 0.6))):
+        part = np.fft.irfft(spectrum[band] * ((f >= lo) & (f < hi)), n)
+        tail += part * np.exp(-6.9 * t / (rt60 * factor))  # -60 dB at rt60 x factor
+    tail *= np.sqrt(rng.uniform(0.2, 1.5) / np.sum(tail**2))  # reverberant/direct energy
+    ir[first:] += tail
     return ir
 
 
-def _reverberate(clip: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    ir = room_impulse_response(rng)
+def microphone(clip: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """``clip`` through a random cheap microphone: band limits in :data:`HIGHPASS_HZ` and
+    :data:`LOWPASS_HZ` (smooth 2nd-order slopes) and a spectral tilt of up to :data:`TILT_DB`."""
+    f = np.fft.rfftfreq(len(clip), 1 / SAMPLE_RATE)
+    hp, lp = rng.uniform(*HIGHPASS_HZ), rng.uniform(*LOWPASS_HZ)
+    gain = 1 / np.sqrt(1 + (hp / np.maximum(f, 1.0)) ** 4) / np.sqrt(1 + (f / lp) ** 4)
+    octaves = np.log2(np.maximum(f, 100.0) / 100.0) / np.log2(80.0)  # 0 at 100 Hz, 1 at 8 kHz
+    gain *= 10 ** (rng.uniform(-TILT_DB, TILT_DB) * octaves / 20)
+    return np.fft.irfft(np.fft.rfft(clip) * gain, len(clip)).astype(np.float32)
+
+
+def _convolve(clip: np.ndarray, ir: np.ndarray) -> np.ndarray:
     size = 1 << int(np.ceil(np.log2(len(clip) + len(ir) - 1)))
     wet = np.fft.irfft(np.fft.rfft(clip, size) * np.fft.rfft(ir, size), size)[: len(clip)]
     return wet.astype(np.float32)
