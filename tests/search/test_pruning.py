@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import numpy as np
 import optuna
 import pytest
 from optuna.trial import TrialState
@@ -69,3 +70,21 @@ def test_trials_share_waves_and_features(tone_data, tone_config, tmp_path):
     assert first["val_accuracy"] == pytest.approx(alone["val_accuracy"])
     assert first["history"][0]["train_loss"] == pytest.approx(alone["history"][0]["train_loss"])
     assert again["n_train"] == first["n_train"]
+
+
+def test_past_the_limit_clips_are_read_but_not_kept():
+    from types import SimpleNamespace
+
+    from kwslab.search.shared import _Memo
+
+    clips = [SimpleNamespace(path=f"c{i}", offset=0, length=0) for i in range(4)]
+
+    def load(some):
+        return np.ones((len(some), 2), np.float32), list(some), []
+
+    memo = _Memo(limit=16)  # two rows of 8 bytes
+    rows, ok, bad = memo.get(clips[:2], ("k",), load)
+    assert rows.shape == (2, 2) and memo.bytes == 16 and not bad
+    rows, ok, _ = memo.get(clips, ("k",), load)  # two new clips: over the limit
+    assert rows.shape == (4, 2) and ok == clips and len(memo.rows) == 2
+    assert memo.misses == 4

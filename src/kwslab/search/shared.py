@@ -35,23 +35,25 @@ class _Memo:
         ids = [(key, c.path, c.offset, c.length) for c in clips]
         new = [c for c, i in zip(clips, ids, strict=True) if i not in self.rows
                and i not in self.bad]
+        fresh: dict[tuple, np.ndarray] = {}
         if new:
             self.misses += len(new)
             rows, ok, bad = load(new)
-            if self.limit is not None and self.bytes + rows.nbytes > self.limit:
-                return load(list(clips))  # too much to keep: read this call as before
             rows.flags.writeable = False
-            self.bytes += rows.nbytes
-            for c, row in zip(ok, rows, strict=True):
-                self.rows[(key, c.path, c.offset, c.length)] = row
+            fresh = {(key, c.path, c.offset, c.length): row
+                     for c, row in zip(ok, rows, strict=True)}
+            if self.limit is None or self.bytes + rows.nbytes <= self.limit:
+                self.rows.update(fresh)  # past the limit: used for this call only
+                self.bytes += rows.nbytes
             reasons = dict(bad)
             for c in new:
                 i = (key, c.path, c.offset, c.length)
-                if i not in self.rows:
+                if i not in fresh:
                     self.bad[i] = reasons.get(c.path, "unreadable")
-        ok = [c for c, i in zip(clips, ids, strict=True) if i in self.rows]
+        have = {**self.rows, **fresh} if fresh else self.rows
+        ok = [c for c, i in zip(clips, ids, strict=True) if i in have]
         bad = [(c.path, self.bad[i]) for c, i in zip(clips, ids, strict=True) if i in self.bad]
-        rows = [self.rows[i] for i in ids if i in self.rows]
+        rows = [have[i] for i in ids if i in have]
         return (np.stack(rows) if rows else np.zeros((0,), np.float32)), ok, bad
 
 
