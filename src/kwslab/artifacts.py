@@ -224,7 +224,7 @@ def staged(out: str | Path, kind: str, *, overwrite: bool = False) -> Iterator[P
     Raises:
         ModelError: ``out`` may not be replaced (see :func:`check_target`).
     """
-    out = Path(out)
+    out = Path(out).resolve()  # "." has no name to stage beside; a link's target is swapped
     check_target(out, kind, overwrite=overwrite)
     out.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale(out)
