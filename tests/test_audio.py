@@ -201,13 +201,13 @@ def _clean_or_audio_error(data: bytes) -> None:
     assert peak < 16 * 2**20, peak  # 30 s of output and one block, whatever the header says
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60, deadline=None, database=None)
 @given(st.binary(max_size=4000))
 def test_random_bytes_give_samples_or_one_audio_error(data):
     _clean_or_audio_error(data)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60, deadline=None, database=None)
 @given(wav_headers())
 def test_random_wav_headers_give_samples_or_one_audio_error(data):
     _clean_or_audio_error(data)

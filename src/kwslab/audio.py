@@ -19,6 +19,7 @@ MAX_SECONDS = 3600.0  # longer input is refused as absurd (an hour streams fine;
 DECODE_RATE = 96_000 * 2  # decoded samples per second of audio, all channels: 96 kHz stereo
 MIN_RATE = 1000  # Hz; below this a header is nonsense, and 16 kHz output would multiply it
 MIN_CLIP_SECONDS = 0.1  # shorter clips get a warning: no word fits in 100 ms
+MAX_LEVEL = 1e6  # larger float samples are garbage, not loud audio: squared, they overflow
 SILENT_PEAK = 1e-4  # -80 dBFS: quieter clips get a warning (16-bit dither is ~ -90 dBFS)
 BLOCK_SAMPLES = 1 << 18  # samples (all channels) decoded at a time: 1 MiB of float32
 
@@ -139,6 +140,9 @@ def _decode_blocks(f, sample_rate: int, max_seconds: float, name: str) -> tuple[
                              "declares")
         if n and not np.isfinite(data).all():
             raise AudioError(f"{name}: contains NaN or infinite samples")
+        if n and (peak := float(np.abs(data).max())) > MAX_LEVEL:
+            raise AudioError(f"{name}: samples reach {peak:.3g}, not an audio level (float audio "
+                             f"is expected in [-1, 1]; at most {MAX_LEVEL:g} is accepted)")
         mono = data.mean(axis=1, dtype=np.float32) if channels > 1 else data[:, 0].copy()
         last = n < len(block)
         if stream is not None:
