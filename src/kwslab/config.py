@@ -42,6 +42,7 @@ class FeatureConfig:
     resize: tuple[int, int] | None = None  # (mels, frames) after bilinear resize; seed: (32, 32)
     flatten: bool = False  # seed: one 1024-value vector
     context_ms: float = 250.0  # speech_embedding only: zeros added before and after the clip
+    floor_db: float = 20.0  # speech_embedding only: fixed Mel floor (dB at 16-bit scale)
 
     @property
     def n_frames(self) -> int:
@@ -96,11 +97,16 @@ class DataConfig:
     max_per_word: int | None = None  # cap training clips per word (the seed used 200)
     unknown: bool = False  # add an _unknown_ class from the other words (as big as a word)
     silence: bool = False  # add a _silence_ class cut from background noise (likewise)
+    negatives: str | None = None  # folder of long audio with none of the words: its training
+    # quarter is cut into _unknown_ clips (kwslab.data.negatives)
+    negatives_per_word: float = 2.0  # negative clips per split, in units of one word's clips
 
     @property
     def labels(self) -> tuple[str, ...]:
-        """Class names in output order: the words, then _silence_ and _unknown_ if enabled."""
-        extra = ((SILENCE,) if self.silence else ()) + ((UNKNOWN,) if self.unknown else ())
+        """Class names in output order: the words, then _silence_ and _unknown_ if enabled
+        (negatives are _unknown_ clips too)."""
+        unknown = self.unknown or bool(self.negatives)
+        extra = ((SILENCE,) if self.silence else ()) + ((UNKNOWN,) if unknown else ())
         return tuple(self.words) + extra
 
 

@@ -267,3 +267,74 @@ def test_embedding_models_share_one_incremental_front_end(mini_data):
     for head, got in zip(heads, scores, strict=True):
         np.testing.assert_allclose(np.concatenate(got), head.run(feats), atol=1e-4)
     assert np.allclose(np.diff(np.concatenate(times)), 0.08)
+
+
+def _negatives_with_mid_tones(root, rng, bursts_per_file):
+    """Negative recordings (noise) where each file holds ``bursts_per_file[i]`` mid tones:
+    the band recogniser takes every one for the word "mid", so each is a false accept."""
+    from kwslab.audio import write_wav
+
+    for i, k in enumerate(bursts_per_file):
+        x = rng.normal(0, 0.003, SR * 20).astype(np.float32)
+        for j in range(k):
+            s = SR * (2 + 4 * j)
+            x[s : s + SR] += tone_clip("mid", rng)
+        write_wav(root / f"{i:02d}.wav", x)
+    return root
+
+
+def test_eval_stream_counts_false_accepts_on_negative_audio(tone_data, tmp_path):
+    rng = np.random.default_rng(7)
+    # round robin: files 0, 4 train; 1, 5 validation; 2, 3, 6, 7 test (3 + 1 + 0 + 2 bursts)
+    neg = _negatives_with_mid_tones(tmp_path / "neg", rng, [4, 4, 3, 1, 4, 4, 0, 2])
+    result = eval_stream(BandRecognizer(), tone_data, snr_db=10.0, seed=0,
+                         cfg=StreamConfig(threshold=0.5), negatives=neg)
+    op = result["operating_point"]
+    assert result["negatives"]["files"] == 4
+    assert result["negatives"]["hours"] == pytest.approx(4 * 20 / 3600, rel=1e-3)
+    assert op["false_accepts_negatives"] == 6 and op["hit_rate"] == 1.0
+    assert op["hours"] == pytest.approx(result["stream"]["hours"] + 4 * 20 / 3600, rel=1e-6)
+    lo, hi = op["fa_per_hour_ci95"]
+    assert lo < op["fa_per_hour"] < hi
+    mid = {c["threshold"]: c for c in result["det_per_word"]["mid"]}
+    assert mid[0.5]["false_accepts"] == 6 and result["det_per_word"]["low"][0]["hit_rate"] == 1
+    json.dumps(result)
+
+
+def test_thresholds_are_chosen_on_validation_audio(tone_data, tmp_path):
+    rng = np.random.default_rng(8)
+    neg = _negatives_with_mid_tones(tmp_path / "neg", rng, [0, 3, 0, 0, 0, 3, 0, 0])
+    result = eval_stream(BandRecognizer(), tone_data, snr_db=10.0, seed=0,
+                         cfg=StreamConfig(threshold=0.5), negatives=neg,
+                         target_fa_per_hour=0.5)
+    th = result["thresholds"]
+    assert th["mid"] > 0.99  # above every validation burst's score (0.99)
+    assert th["low"] <= 0.5 and th["high"] <= 0.5  # nothing false to avoid
+    assert result["thresholds_chosen_for"]["target_fa_per_hour"] == 0.5
+    assert result["negatives"]["split"] == "test" and result["negatives"]["files"] == 4
+
+
+def test_bad_stream_eval_requests_are_one_line(tone_data, tmp_path):
+    from kwslab.errors import ConfigError, DataError
+
+    with pytest.raises(ConfigError, match="must be > 0"):
+        eval_stream(BandRecognizer(), tone_data, negatives=tmp_path, target_fa_per_hour=0)
+    with pytest.raises(DataError, match="needs --negatives"):
+        eval_stream(BandRecognizer(), tone_data, target_fa_per_hour=0.5)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match="no readable audio"):
+        eval_stream(BandRecognizer(), tone_data, negatives=tmp_path / "empty")
+
+
+def test_cli_eval_stream_with_negatives_and_a_target(tone_export, tone_data, tmp_path, capsys):
+    neg = _negatives_with_mid_tones(tmp_path / "neg", np.random.default_rng(9), [1] * 8)
+    with pytest.raises(SystemExit) as e:
+        main(["eval-stream", str(tone_export), "--data", str(tone_data), "--negatives",
+              str(neg), "--target-fa-per-hour", "1", "--out", str(tmp_path / "ev")])
+    assert e.value.code in (0, None)
+    text = " ".join(capsys.readouterr().out.split())  # undo the console's line wrapping
+    assert "h of negative audio (4 test files" in text and "95 % interval" in text
+    assert "thresholds chosen on validation for 1 FA/h" in text
+    result = json.loads((tmp_path / "ev" / "det.json").read_text())
+    assert set(result["det_per_word"]) == {"low", "mid", "high"}
+    assert (tmp_path / "ev" / "det.png").read_bytes()[:4] == b"\x89PNG"

@@ -89,8 +89,13 @@ def eval_stream(
     word_threshold: list[str] = WORD_THRESHOLD, refractory_ms: float = REFRACTORY,
     int8: bool = typer.Option(False, "--int8", help="Use the int8 model."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    negatives: Path = typer.Option(None, "--negatives", help="Folder of long audio with none "
+                                   "of the words; its test quarter/half is scored for false "
+                                   "accepts (see README: Streaming)."),
+    target: float = typer.Option(None, "--target-fa-per-hour", help="Choose per-word "
+                                 "thresholds for this rate on validation audio first."),
 ) -> None:
-    """Hit rate, false accepts per hour and a DET curve on a synthetic long stream."""
+    """Hit rate, false accepts per hour (95 % interval) and DET curves on long streams."""
     _one_blas_thread()
     from kwslab.runtime.evalstream import eval_stream as run
     from kwslab.runtime.evalstream import render_det
@@ -98,7 +103,7 @@ def eval_stream(
 
     cfg = _stream_config(hop_ms, smooth_ms, threshold, word_threshold, refractory_ms)
     result = run(export_dir, data, split=split, snr_db=snr, seed=seed, cfg=cfg, int8=int8,
-                 save_wav=save_wav)
+                 save_wav=save_wav, negatives=negatives, target_fa_per_hour=target)
     out_dir = out_dir or Path(export_dir) / "stream_eval"
     write_json(out_dir / "det.json", result)
     render_det(result, out_dir / "det.png")
@@ -108,9 +113,18 @@ def eval_stream(
     s, op = result["stream"], result["operating_point"]
     out.print(f"{s['keyword_clips']} keywords in {s['duration_s'] / 60:.1f} min of noise at "
               f"{s['snr_db']:g} dB SNR")
-    out.print(f"threshold {op['threshold']:g}: hit rate {op['hit_rate']:.3f} "
-              f"({op['hits']}/{op['hits'] + op['misses']}), {op['false_accepts']} false accepts "
-              f"= {op['fa_per_hour']:.1f} per hour")
+    neg = result["negatives"]
+    if neg:
+        out.print(f"+ {neg['hours']:.2f} h of negative audio ({neg['files']} {neg['split']} "
+                  f"files of {neg['folder']}; {len(neg['unreadable'])} unreadable skipped)")
+    chosen = result["thresholds_chosen_for"]
+    th = (f"thresholds chosen on validation for {chosen['target_fa_per_hour']:g} FA/h "
+          f"({', '.join(f'{w} {t:g}' for w, t in result['thresholds'].items())})" if chosen
+          else f"threshold {op['threshold']:g}")
+    lo, hi = op["fa_per_hour_ci95"]
+    out.print(f"{th}: hit rate {op['hit_rate']:.3f} ({op['hits']}/{op['hits'] + op['misses']}),"
+              f" {op['false_accepts']} false accepts in {op['hours']:.2f} h = "
+              f"{op['fa_per_hour']:.2f} per hour (95 % interval {lo:.2f}-{hi:.2f})")
     best = [c for c in result["det"] if c["fa_per_hour"] <= 1.0]
     if best:
         b = max(best, key=lambda c: c["hit_rate"])

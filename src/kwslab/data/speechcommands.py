@@ -115,6 +115,11 @@ def prepare_speech_commands(
             clips.extend(pool[:n])
     if cfg.silence:
         clips.extend(silence_clips(root, target, seed=seed))
+    if cfg.negatives:
+        from kwslab.data.negatives import negative_clips
+
+        wanted = {s: round(cfg.negatives_per_word * n) for s, n in target.items()}
+        clips.extend(negative_clips(cfg.negatives, wanted, seed=seed))
     return clips
 
 

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from kwslab.config import SILENCE, UNKNOWN
-from kwslab.errors import DataError
+from kwslab.errors import ConfigError, DataError
 from kwslab.runtime.recognizer import Recognizer
 from kwslab.runtime.stream import Detection, StreamConfig, StreamDetector, Trigger
 
@@ -36,7 +36,9 @@ GAP_S = (2.0, 6.0)  # silence (noise only) between consecutive clips, uniform, s
 def eval_stream(model: str | Path | Recognizer, data: str | Path, *, split: str = "test",
                 snr_db: float = 10.0, seed: int = 0, cfg: StreamConfig | None = None,
                 gap_s: tuple[float, float] = GAP_S, int8: bool = False, threads: int = 1,
-                save_wav: str | Path | None = None) -> dict[str, Any]:
+                save_wav: str | Path | None = None, negatives: str | Path | None = None,
+                thresholds: dict[str, float] | None = None,
+                target_fa_per_hour: float | None = None) -> dict[str, Any]:
     """Build a test stream from ``split`` of ``data``, run the detector, score it.
 
     Args:
@@ -48,19 +50,79 @@ def eval_stream(model: str | Path | Recognizer, data: str | Path, *, split: str 
         cfg: the detector's settings; ``cfg.threshold`` is the reported operating point.
         gap_s: (min, max) seconds of noise between clips; min must exceed 1 s + smoothing.
         save_wav: also write the stream (16-bit WAV) there, e.g. for ``kwslab stream``.
+        negatives: a folder of long audio with none of the words (see
+            :mod:`kwslab.data.negatives`); its ``split`` files are scored too, and every
+            detection there is a false accept.
+        thresholds: per-word thresholds for the operating point (default: ``cfg``'s).
+        target_fa_per_hour: choose per-word thresholds for this rate on the *validation*
+            clips and negatives first (:func:`choose_thresholds`), then measure on ``split``.
 
     Returns:
         ``stream`` (duration, clips, SNR, ...), ``operating_point`` (at ``cfg.threshold``:
         hits, misses, false_accepts, duplicates, hit_rate, miss_rate, fa_per_hour,
         detections) and ``det`` (the same figures for every threshold in :data:`THRESHOLDS`).
+        With ``negatives``: ``negatives`` (files, hours, unreadable), false accepts counted on
+        both streams, ``fa_per_hour_ci95``, and ``det_per_word``; with a target:
+        ``thresholds`` and how they were chosen.
     """
-    from kwslab.config import DataConfig
-    from kwslab.data import load_clips
-    from kwslab.data.speechcommands import select_split
 
     cfg = cfg or StreamConfig()
     from_path = isinstance(model, str | Path)
     rec = Recognizer.load(model, int8=int8, threads=threads) if from_path else model
+    words = [w for w in rec.labels if w not in cfg.ignore]
+    chosen = None
+    if target_fa_per_hour is not None:
+        if not target_fa_per_hour > 0:
+            raise ConfigError(f"--target-fa-per-hour {target_fa_per_hour}: must be > 0")
+        if negatives is None:
+            raise DataError("--target-fa-per-hour needs --negatives (audio to count false "
+                            "accepts on)")
+        val = _collect(rec, data, "validation", snr_db, seed + 1, cfg, gap_s, None, negatives)
+        chosen = choose_thresholds(val, words, target_fa_per_hour)
+        thresholds = chosen
+    run = _collect(rec, data, split, snr_db, seed, cfg, gap_s, save_wav, negatives)
+    thresholds = dict(cfg.word_thresholds) if thresholds is None else thresholds
+    labels, hours = rec.labels, run["hours"]
+
+    def at(ths: np.ndarray) -> tuple[dict[str, Any], list[Detection]]:
+        detections = Trigger(labels, cfg, ths).step(run["times"], run["scores"])
+        res = score_detections(detections, run["events"], run["duration"], run["slack"])
+        fa_neg = sum(count_false_accepts(labels, cfg, ths, run["neg"]).values())
+        res["false_accepts_keyword_stream"] = res["false_accepts"]
+        res["false_accepts_negatives"] = fa_neg
+        res["false_accepts"] += fa_neg
+        res["hours"] = hours
+        res["fa_per_hour"] = res["false_accepts"] / hours if hours else 0.0
+        return res, detections
+
+    base = np.array([thresholds.get(w, cfg.threshold) for w in labels])
+    operating, detections = at(base)
+    operating["fa_per_hour_ci95"] = poisson_interval(operating["false_accepts"], hours)
+    curve = [{"threshold": float(th), **at(np.full(len(labels), th))[0]} for th in THRESHOLDS]
+    per_word = {w: word_curve(run, w) for w in words} if run["neg"] else {}
+    return {
+        "model": str(model) if from_path else repr(model),
+        "variant": rec.meta.get("loaded"), "data": str(data), "split": split,
+        "stream": run["info"], "negatives": run["neg_info"], "detector": asdict(cfg),
+        "thresholds": {w: float(t) for w, t in zip(labels, base, strict=True) if w in words},
+        "thresholds_chosen_for": ({"target_fa_per_hour": target_fa_per_hour,
+                                   "on": "validation speakers' clips and validation negatives",
+                                   "validation_hours": val["hours"]} if chosen else None),
+        "operating_point": {"threshold": cfg.threshold, **operating,
+                            "detections": [d._asdict() for d in detections]},
+        "det": curve,
+        "det_per_word": per_word,
+    }
+
+
+def _collect(rec: Recognizer, data, split: str, snr_db: float, seed: int, cfg: StreamConfig,
+             gap_s, save_wav, negatives) -> dict[str, Any]:
+    """Run the detector over the keyword stream of ``split`` (and ``split``'s negative
+    files): the raw smoothed posteriors every threshold is then scored on."""
+    from kwslab.config import DataConfig
+    from kwslab.data import load_clips
+    from kwslab.data.speechcommands import select_split
+
     words = tuple(w for w in rec.labels if w not in (SILENCE, UNKNOWN))
     wanted = DataConfig(words=words, unknown=UNKNOWN in rec.labels)  # _unknown_: distractors
     clips = select_split(load_clips(data, wanted, seed=seed), split)
@@ -93,29 +155,104 @@ def eval_stream(model: str | Path | Recognizer, data: str | Path, *, split: str 
     scores.append(s)
     times_a, scores_a = np.concatenate(times), np.concatenate(scores)
     duration = float(times_a[-1]) if len(times_a) else 0.0
-    slack = 1.0 + cfg.smooth_ms / 1000
+    # A window (1 s, or 1.5 s with the embedding front end's context) overlapping the clip,
+    # plus the smoothing delay.
+    slack = det.front.window / rec.sample_rate + cfg.smooth_ms / 1000
+    neg, neg_hours, neg_info = [], 0.0, None
+    if negatives is not None:
+        from kwslab.data.negatives import negative_files
 
-    def at(thresholds: np.ndarray) -> tuple[dict[str, Any], list[Detection]]:
-        detections = Trigger(rec.labels, cfg, thresholds).step(times_a, scores_a)
-        return score_detections(detections, events, duration, slack), detections
-
-    base = Trigger(rec.labels, cfg).thresholds
-    operating, detections = at(base)
-    curve = [{"threshold": float(th), **at(np.full(len(rec.labels), th))[0]}
-             for th in THRESHOLDS]
+        files, bad = negative_files(negatives)
+        neg, neg_hours = negative_scores(rec, cfg, files[split])
+        neg_info = {"folder": str(negatives), "split": split, "files": len(files[split]),
+                    "hours": neg_hours, "unreadable": [p for p, _ in bad]}
     n_words = sum(e[2] not in (UNKNOWN, SILENCE) for e in events)
-    return {
-        "model": str(model) if from_path else repr(model),
-        "variant": rec.meta.get("loaded"), "data": str(data), "split": split,
-        "stream": {"duration_s": duration, "hours": duration / 3600, "clips": len(events),
-                   "keyword_clips": n_words, "snr_db": snr_db, "seed": seed,
-                   "gap_s": list(gap_s), "noise": noise_name,
-                   "wav": str(save_wav) if save_wav else None},
-        "detector": asdict(cfg),
-        "operating_point": {"threshold": cfg.threshold, **operating,
-                            "detections": [d._asdict() for d in detections]},
-        "det": curve,
-    }
+    info = {"duration_s": duration, "hours": duration / 3600, "clips": len(events),
+            "keyword_clips": n_words, "snr_db": snr_db, "seed": seed, "gap_s": list(gap_s),
+            "noise": noise_name, "wav": str(save_wav) if save_wav else None}
+    return {"labels": list(rec.labels), "cfg": cfg, "times": times_a, "scores": scores_a,
+            "events": events, "duration": duration, "slack": slack, "neg": neg,
+            "hours": duration / 3600 + neg_hours, "info": info, "neg_info": neg_info}
+
+
+def word_curve(run: dict[str, Any], word: str) -> list[dict[str, Any]]:
+    """Hit rate of ``word``'s clips and its false accepts (both streams) per hour, at each
+    threshold of :data:`THRESHOLDS`, with only this word allowed to fire."""
+    labels, cfg = run["labels"], run["cfg"]
+    i = labels.index(word)
+    targets = sum(e[2] == word for e in run["events"])
+    out = []
+    for th in THRESHOLDS:
+        ths = np.full(len(labels), 2.0)
+        ths[i] = th
+        res = score_detections(Trigger(labels, cfg, ths).step(run["times"], run["scores"]),
+                               run["events"], run["duration"], run["slack"])
+        fa = res["false_accepts"] + count_false_accepts(labels, cfg, ths, run["neg"])[word]
+        out.append({"threshold": float(th), "hit_rate": res["hits"] / max(1, targets),
+                    "false_accepts": fa,
+                    "fa_per_hour": fa / run["hours"] if run["hours"] else 0.0})
+    return out
+
+
+def negative_scores(rec: Recognizer, cfg: StreamConfig, files: list[Path]
+                    ) -> tuple[list[tuple[np.ndarray, np.ndarray]], float]:
+    """Smoothed posteriors over each negative recording (detector reset per file), and hours.
+
+    Any detection on this audio is a false accept: it holds none of the words.
+    """
+    from kwslab.runtime.stream import read_blocks
+    from kwslab.utils.progress import track
+
+    det = StreamDetector(rec, cfg)
+    out, samples = [], 0
+    for f in track(files, len(files), "negative audio"):
+        det.reset()
+        times, scores = [], []
+        for block in read_blocks(f, rec.sample_rate):
+            samples += len(block)
+            t, sc = det.posteriors(block)
+            times.append(t)
+            scores.append(sc)
+        t, sc = det.posteriors(np.zeros(det.tail_samples, np.float32))
+        out.append((np.concatenate([*times, t]), np.concatenate([*scores, sc])))
+    return out, samples / rec.sample_rate / 3600
+
+
+def count_false_accepts(labels: list[str], cfg: StreamConfig, thresholds: np.ndarray,
+                        negatives: list[tuple[np.ndarray, np.ndarray]]) -> dict[str, int]:
+    """False accepts per word on negative audio at per-word ``thresholds``."""
+    counts = dict.fromkeys(labels, 0)
+    for times, scores in negatives:
+        for d in Trigger(labels, cfg, thresholds).step(times, scores):
+            counts[d.label] += 1
+    return counts
+
+
+def poisson_interval(count: int, hours: float) -> tuple[float, float]:
+    """Exact (Garwood) 95 % interval of a rate per hour from ``count`` events in ``hours``."""
+    from scipy.stats import chi2
+
+    if hours <= 0:
+        return (0.0, float("inf"))
+    lo = chi2.ppf(0.025, 2 * count) / 2 if count else 0.0
+    hi = chi2.ppf(0.975, 2 * count + 2) / 2
+    return (float(lo / hours), float(hi / hours))
+
+
+def choose_thresholds(run: dict[str, Any], words: list[str], target_fa_per_hour: float
+                      ) -> dict[str, float]:
+    """Per word, the lowest threshold of :data:`THRESHOLDS` whose false accepts on ``run``
+    (validation clips and negatives) stay within an equal share of ``target_fa_per_hour``.
+
+    With H hours a word may have ``floor(target * H / n_words)`` false accepts; on a few hours
+    that is 0, so each threshold lands just above the word's highest false score.
+    """
+    allowed = int(target_fa_per_hour * run["hours"] / max(1, len(words)))
+    chosen = {}
+    for w in words:
+        ok = [c["threshold"] for c in word_curve(run, w) if c["false_accepts"] <= allowed]
+        chosen[w] = float(ok[0]) if ok else float(THRESHOLDS[-1])
+    return chosen
 
 
 def score_detections(detections: list[Detection], events: list[tuple[float, float, str]],
@@ -215,19 +352,24 @@ def render_det(result: dict[str, Any], path: str | Path) -> None:
     fa = [c["fa_per_hour"] for c in curve]
     miss = [100 * c["miss_rate"] for c in curve]
     op = result["operating_point"]
-    fig, ax = plt.subplots(figsize=(6, 4.5), dpi=120)
-    ax.plot(fa, miss, marker=".", lw=1.5, label="thresholds 0.05-0.999")
-    ax.plot([op["fa_per_hour"]], [100 * op["miss_rate"]], "o", color="C3",
-            label=f"threshold {op['threshold']:g}: {100 * op['hit_rate']:.1f} % hits, "
-                  f"{op['fa_per_hour']:.1f} FA/h")
+    fig, ax = plt.subplots(figsize=(6.5, 4.8), dpi=120)
+    ax.plot(fa, miss, marker=".", lw=2, color="k", label="all words, one threshold")
+    for w, pts in result.get("det_per_word", {}).items():
+        ax.plot([p["fa_per_hour"] for p in pts], [100 * (1 - p["hit_rate"]) for p in pts],
+                lw=1, alpha=0.7, label=w)
+    ax.plot([op["fa_per_hour"]], [100 * op["miss_rate"]], "o", color="C3", ms=8,
+            label=f"operating point: {100 * op['hit_rate']:.1f} % hits, "
+                  f"{op['fa_per_hour']:.2f} FA/h")
     ax.set_xscale("symlog", linthresh=1.0)
     ax.set_xlabel("false accepts per hour")
     ax.set_ylabel("miss rate (%)")
     s = result["stream"]
-    ax.set_title(f"DET: {s['keyword_clips']} keywords in {s['duration_s'] / 60:.0f} min, "
-                 f"SNR {s['snr_db']:g} dB")
+    neg = result.get("negatives")
+    extra = f" + {neg['hours']:.1f} h negatives" if neg else ""
+    ax.set_title(f"DET: {s['keyword_clips']} keywords in {s['duration_s'] / 60:.0f} min at "
+                 f"{s['snr_db']:g} dB{extra}", fontsize=9)
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)

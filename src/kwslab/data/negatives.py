@@ -1,0 +1,90 @@
+"""Long recordings with none of the keywords: windows to train against, hours to measure on.
+
+A spotter that never heard speech other than its words fires on it. Any folder of audio the
+user gives (speech that is not a keyword, music, household noise; any length, format or rate)
+is split *by file* so no recording serves two purposes: within each sub-folder, files in name
+order go round-robin to ``train``, ``validation``, ``test``, ``test`` (a quarter trains the
+model, a quarter chooses its thresholds, half measures false accepts per hour). Training cuts
+random 1 s windows from its quarter as ``_unknown_`` clips.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from pathlib import Path
+
+from kwslab.config import UNKNOWN
+from kwslab.data.manifest import Clip
+from kwslab.errors import DataError
+
+SUFFIXES = (".wav", ".flac", ".ogg", ".opus", ".mp3")
+ROUND_ROBIN = ("train", "validation", "test", "test")  # split of the i-th file of a folder
+
+
+def negative_files(root: str | Path) -> tuple[dict[str, list[Path]], list[tuple[str, str]]]:
+    """Readable audio files under ``root`` by split, and (path, reason) of unreadable ones.
+
+    Raises:
+        DataError: ``root`` is missing or holds no readable audio.
+    """
+    import soundfile as sf
+
+    root = Path(root)
+    if not root.is_dir():
+        raise DataError(f"negatives folder {root} does not exist")
+    by_folder: dict[Path, list[Path]] = defaultdict(list)
+    for p in sorted(root.rglob("*")):
+        if p.suffix.lower() in SUFFIXES and p.is_file():
+            by_folder[p.parent].append(p)
+    out: dict[str, list[Path]] = {s: [] for s in dict.fromkeys(ROUND_ROBIN)}
+    bad = []
+    for files in by_folder.values():
+        readable = []
+        for p in files:
+            try:
+                info = sf.info(str(p))
+            except (sf.LibsndfileError, RuntimeError, OSError) as e:
+                bad.append((str(p), str(e).splitlines()[0] if str(e) else type(e).__name__))
+                continue
+            if info.frames <= 0:
+                bad.append((str(p), "no audio"))
+                continue
+            readable.append(p)
+        for i, p in enumerate(readable):
+            out[ROUND_ROBIN[i % len(ROUND_ROBIN)]].append(p)
+    if not any(out.values()):
+        raise DataError(f"{root}: no readable audio files ({', '.join(SUFFIXES)})"
+                        + (f"; {len(bad)} unreadable, first: {bad[0][0]}" if bad else ""))
+    return out, bad
+
+
+def negative_clips(root: str | Path, per_split: dict[str, int], *, seed: int = 0,
+                   clip_samples: int = 16_000) -> list[Clip]:
+    """``per_split[split]`` random 1 s cuts of that split's negative files, as ``_unknown_``.
+
+    Cuts are spread over the files in proportion to their length; the speaker field names
+    the file, so a file never spans two splits.
+    """
+    import soundfile as sf
+
+    files, _ = negative_files(root)
+    rng = random.Random(seed + 2)
+    out = []
+    for split, n in per_split.items():
+        pool = files.get(split, [])
+        lengths = []
+        for p in pool:
+            info = sf.info(str(p))
+            lengths.append(int(info.frames * 16_000 / info.samplerate))
+        usable = [(p, n_) for p, n_ in zip(pool, lengths, strict=True) if n_ > clip_samples]
+        if not usable or n <= 0:
+            continue
+        total = sum(n_ for _, n_ in usable)
+        for p, n_ in usable:
+            k = max(1, round(n * n_ / total))
+            for _ in range(k):
+                offset = rng.randrange(0, n_ - clip_samples)
+                out.append(Clip(str(p.resolve()), UNKNOWN, f"neg-{p.stem}", split, offset,
+                                clip_samples))
+    return out
