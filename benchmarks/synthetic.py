@@ -1,14 +1,19 @@
-"""Words nobody recorded: train on espeak-ng speech only, score on real speakers; then add a few
+"""Words nobody recorded: train on synthetic speech only, score on real speakers; then add a few
 real clips per word and see how much they buy.
 
     .venv/bin/python benchmarks/synthetic.py [--real ../shared/data/speech_commands_mini]
-        [--epochs 15] [--few 0,5,20] [--config default|tcresnet] [--out runs/bench_synthetic]
+        [--epochs 15] [--few 0,5,20] [--config default|tcresnet] [--no-piper]
+        [--out runs/bench_synthetic]
 
-Each run trains a preset recipe (``--config``, with ``--epochs`` epochs) on a manifest: every
-synthetic clip of the seed's 8 words (their own speaker-disjoint train/validation split) plus
-the first K real training clips of each word; it is scored on the real test split, whose speakers no
-run has heard. Validation (model selection) uses synthetic voices only, so no real held-out
-clip influences any choice. Writes ``OUT/synthetic.json`` and ``OUT/synthetic.md``.
+The synthetic speech: 20 espeak-ng voices x 3 pitches x 3 rates, and (unless ``--no-piper``)
+Piper's joe voice at 5 pitch-and-formant scales x 4 generator noises x 4 rates, each in its
+own folder with its own speaker-disjoint splits; half the clips of each get a synthetic room
+and half a random microphone, and the folders' synthetic noise (coloured, hum, babble) is
+mixed in at training time. Each run trains a preset recipe (``--config``, with ``--epochs``
+epochs) on both folders plus the first K real training clips of each word; it is scored on
+the real test split, whose speakers no run has heard. Validation (model selection) uses
+synthetic voices only, so no real held-out clip influences any choice. Writes
+``OUT/synthetic.json`` and ``OUT/synthetic.md``.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from pathlib import Path
 from kwslab.config import PRESETS, SEED_WORDS
 from kwslab.data import load_clips
 from kwslab.data.manifest import write_manifest
-from kwslab.data.synth import synthesize_dataset
+from kwslab.data.synth import DEFAULT_PIPER_NOISE, synthesize_dataset
 from kwslab.evaluation import evaluate
 from kwslab.training import train
 
@@ -35,9 +40,17 @@ def main() -> None:
     ap.add_argument("--few", default="0,5,20", help="real training clips per word to add")
     ap.add_argument("--out", type=Path, default=Path("runs/bench_synthetic"))
     ap.add_argument("--config", default="default", choices=sorted(PRESETS))
+    ap.add_argument("--piper", action=argparse.BooleanOptionalAction, default=True,
+                    help="add Piper's joe voice (needs kwslab[piper])")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    synth = synthesize_dataset(SEED_WORDS, args.out / "synth", progress=True)
+    rooms = dict(noise=0.25, reverb=0.5, mic=0.5, progress=True)
+    synth = [synthesize_dataset(SEED_WORDS, args.out / "espeak", **rooms)]
+    if args.piper:
+        synth.append(synthesize_dataset(
+            SEED_WORDS, args.out / "piper", voices=["piper:joe"], pitches=(20, 35, 50, 65, 80),
+            rates=(120, 150, 175, 210), piper_noise=(0.333, 0.5, *DEFAULT_PIPER_NOISE[1:]),
+            **rooms))
     base = PRESETS[args.config]
     cfg = replace(base, train=replace(base.train, epochs=args.epochs))
     synth_clips = load_clips(synth, cfg.data)
@@ -45,10 +58,12 @@ def main() -> None:
     rows = []
     for k in (int(v) for v in args.few.split(",")):
         extra = [c for w in SEED_WORDS for c in [c for c in real_train if c.label == w][:k]]
-        manifest = args.out / f"mix{k}.jsonl"
-        write_manifest(synth_clips + extra, manifest)
+        data: list[str | Path] = list(synth)  # folders, so training finds their noise
+        if extra:
+            data.append(args.out / f"real{k}.jsonl")
+            write_manifest(extra, data[-1])
         start = time.perf_counter()
-        run = train(cfg, manifest, args.out / f"mix{k}", progress=True).run_dir
+        run = train(cfg, data, args.out / f"mix{k}", progress=True, overwrite=True).run_dir
         result = evaluate(run, args.real, "test")
         rows.append({"real_per_word": k, "synthetic_clips": len(synth_clips),
                      "real_clips": len(extra), "test_accuracy": result["accuracy"],
