@@ -16,7 +16,7 @@ def synth(
     words: str = typer.Option(",".join(SEED_WORDS), help="Comma-separated words or phrases."),
     out_dir: Path = typer.Option(Path("data/synth"), "--out", help="Dataset folder to write."),
     voices: str = typer.Option("", help="Comma-separated voices: espeak-ng (en-us,en+f3) and "
-                               "Piper (piper:joe, needs kwslab[piper]); empty: 20 espeak-ng "
+                               "Piper (piper:joe, needs the piper extra); empty: 20 espeak-ng "
                                "English accents and variants."),
     rates: str = typer.Option("140,175,210", help="Speaking rates, words per minute (80-450)."),
     pitches: str = typer.Option("35,50,65", help="Pitches 0-100; voice x pitch = one speaker "
