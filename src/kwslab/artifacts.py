@@ -240,6 +240,24 @@ def staged(out: str | Path, kind: str, *, overwrite: bool = False) -> Iterator[P
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def update_json(folder: str | Path, kind: str, name: str, changes: dict) -> None:
+    """Merge ``changes`` into the JSON file ``name`` of a finished folder, as one unit.
+
+    The folder is verified, copied into a staged sibling, edited there, given a new manifest
+    and swapped into place, so a reader sees the old folder or the new one, never a mix.
+    """
+    folder = Path(folder).resolve()
+    verify(folder, kind)
+    with staged(folder, kind, overwrite=True) as tmp:
+        for f in folder.iterdir():
+            if f.name != MANIFEST and f.is_file():
+                shutil.copy2(f, tmp / f.name)
+        path = tmp / name
+        data = json.loads(path.read_text()) if path.is_file() else {}
+        data.update(changes)
+        path.write_text(json.dumps(data, indent=2))
+
+
 def _replace_dir(new: Path, out: Path) -> None:
     """Put folder ``new`` at ``out``; an old ``out`` is swapped out atomically and deleted."""
     if not out.exists():

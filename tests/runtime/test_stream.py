@@ -16,6 +16,7 @@ import pytest
 import soundfile as sf
 
 from kwslab.cli import main
+from kwslab.errors import ConfigError
 from kwslab.runtime import Detection, StreamConfig, StreamDetector, detect_file
 from kwslab.runtime.evalstream import eval_stream, render_det, score_detections
 from kwslab.runtime.stream import Trigger
@@ -338,3 +339,29 @@ def test_cli_eval_stream_with_negatives_and_a_target(tone_export, tone_data, tmp
     result = json.loads((tmp_path / "ev" / "det.json").read_text())
     assert set(result["det_per_word"]) == {"low", "mid", "high"}
     assert (tmp_path / "ev" / "det.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_saved_thresholds_travel_with_the_export(tone_export, tone_data, tmp_path):
+    """--save-thresholds writes the chosen thresholds into a copy of the export as one unit;
+    the Recognizer, the detector and eval-stream then use them unless told otherwise."""
+    import shutil
+
+    from kwslab.artifacts import EXPORT, verify
+    from kwslab.runtime import Recognizer
+
+    export = tmp_path / "export"
+    shutil.copytree(tone_export, export)
+    neg = _negatives_with_mid_tones(tmp_path / "neg", np.random.default_rng(10),
+                                    [0, 2, 0, 0, 0, 2, 0, 0])
+    result = eval_stream(export, tone_data, negatives=neg, target_fa_per_hour=0.5,
+                         save_thresholds=True)
+    verify(export, EXPORT)  # the manifest matches the edited config
+    rec = Recognizer.load(export)
+    assert rec.thresholds == result["thresholds"]
+    det = StreamDetector(rec)
+    assert det.thresholds_of(rec).tolist() == [result["thresholds"].get(w, 0.8)
+                                               for w in rec.labels]
+    forced = StreamDetector(rec, StreamConfig(threshold=0.7, export_thresholds=False))
+    assert set(forced.thresholds_of(rec)) == {0.7}
+    with pytest.raises(ConfigError, match="needs --target-fa-per-hour"):
+        eval_stream(export, tone_data, save_thresholds=True)

@@ -19,8 +19,8 @@ def _one_blas_thread() -> None:
         os.environ.setdefault(var, "1")
 
 
-def _stream_config(hop_ms: float, smooth_ms: float, threshold: float, word_threshold: list[str],
-                   refractory_ms: float):
+def _stream_config(hop_ms: float, smooth_ms: float, threshold: float | None,
+                   word_threshold: list[str], refractory_ms: float):
     from kwslab.errors import ConfigError
     from kwslab.runtime import StreamConfig
 
@@ -31,13 +31,16 @@ def _stream_config(hop_ms: float, smooth_ms: float, threshold: float, word_thres
             overrides.append((word.strip(), float(value)))
         except ValueError as e:
             raise ConfigError(f"--word-threshold {item!r}: expected WORD=NUMBER") from e
-    return StreamConfig(hop_ms=hop_ms, smooth_ms=smooth_ms, threshold=threshold,
-                        word_thresholds=tuple(overrides), refractory_ms=refractory_ms)
+    # No --threshold: the export's saved per-word thresholds, else the default for the rest.
+    fixed = {} if threshold is None else {"threshold": threshold, "export_thresholds": False}
+    return StreamConfig(hop_ms=hop_ms, smooth_ms=smooth_ms, word_thresholds=tuple(overrides),
+                        refractory_ms=refractory_ms, **fixed)
 
 
 HOP = typer.Option(100.0, "--hop-ms", min=1, help="Audio between scored 1 s windows (ms).")
 SMOOTH = typer.Option(300.0, "--smooth-ms", min=0, help="Posterior moving average (ms).")
-THRESHOLD = typer.Option(0.8, "--threshold", min=0, max=1, help="Smoothed score to fire.")
+THRESHOLD = typer.Option(None, "--threshold", min=0, max=1, help="Smoothed score to fire, "
+                         "every word (default: the export's saved thresholds, else 0.8).")
 WORD_THRESHOLD = typer.Option(None, "--word-threshold", help="Per-word override: WORD=0.9.")
 REFRACTORY = typer.Option(1000.0, "--refractory-ms", min=0, help="Quiet time after a hit (ms).")
 
@@ -94,6 +97,8 @@ def eval_stream(
                                    "accepts (see README: Streaming)."),
     target: float = typer.Option(None, "--target-fa-per-hour", help="Choose per-word "
                                  "thresholds for this rate on validation audio first."),
+    save: bool = typer.Option(False, "--save-thresholds", help="Write the chosen thresholds "
+                              "into the export (stream and wyoming then use them)."),
 ) -> None:
     """Hit rate, false accepts per hour (95 % interval) and DET curves on long streams."""
     _one_blas_thread()
@@ -103,7 +108,8 @@ def eval_stream(
 
     cfg = _stream_config(hop_ms, smooth_ms, threshold, word_threshold, refractory_ms)
     result = run(export_dir, data, split=split, snr_db=snr, seed=seed, cfg=cfg, int8=int8,
-                 save_wav=save_wav, negatives=negatives, target_fa_per_hour=target)
+                 save_wav=save_wav, negatives=negatives, target_fa_per_hour=target,
+                 save_thresholds=save)
     out_dir = out_dir or Path(export_dir) / "stream_eval"
     write_json(out_dir / "det.json", result)
     render_det(result, out_dir / "det.png")
@@ -118,9 +124,14 @@ def eval_stream(
         out.print(f"+ {neg['hours']:.2f} h of negative audio ({neg['files']} {neg['split']} "
                   f"files of {neg['folder']}; {len(neg['unreadable'])} unreadable skipped)")
     chosen = result["thresholds_chosen_for"]
-    th = (f"thresholds chosen on validation for {chosen['target_fa_per_hour']:g} FA/h "
-          f"({', '.join(f'{w} {t:g}' for w, t in result['thresholds'].items())})" if chosen
-          else f"threshold {op['threshold']:g}")
+    per_word = ", ".join(f"{w} {t:g}" for w, t in result["thresholds"].items())
+    if chosen:
+        th = (f"thresholds chosen on validation for {chosen['target_fa_per_hour']:g} FA/h "
+              f"({per_word})")
+    elif len(set(result["thresholds"].values())) > 1:
+        th = f"thresholds {per_word}"
+    else:
+        th = f"threshold {next(iter(result['thresholds'].values()), op['threshold']):g}"
     lo, hi = op["fa_per_hour_ci95"]
     out.print(f"{th}: hit rate {op['hit_rate']:.3f} ({op['hits']}/{op['hits'] + op['misses']}),"
               f" {op['false_accepts']} false accepts in {op['hours']:.2f} h = "

@@ -38,7 +38,8 @@ def eval_stream(model: str | Path | Recognizer, data: str | Path, *, split: str 
                 gap_s: tuple[float, float] = GAP_S, int8: bool = False, threads: int = 1,
                 save_wav: str | Path | None = None, negatives: str | Path | None = None,
                 thresholds: dict[str, float] | None = None,
-                target_fa_per_hour: float | None = None) -> dict[str, Any]:
+                target_fa_per_hour: float | None = None,
+                save_thresholds: bool = False) -> dict[str, Any]:
     """Build a test stream from ``split`` of ``data``, run the detector, score it.
 
     Args:
@@ -56,6 +57,9 @@ def eval_stream(model: str | Path | Recognizer, data: str | Path, *, split: str 
         thresholds: per-word thresholds for the operating point (default: ``cfg``'s).
         target_fa_per_hour: choose per-word thresholds for this rate on the *validation*
             clips and negatives first (:func:`choose_thresholds`), then measure on ``split``.
+        save_thresholds: with a target and an export folder, write the chosen thresholds
+            into the export's ``config.json``, so ``stream``, ``wyoming`` and the runtime use
+            them by default.
 
     Returns:
         ``stream`` (duration, clips, SNR, ...), ``operating_point`` (at ``cfg.threshold``:
@@ -80,8 +84,21 @@ def eval_stream(model: str | Path | Recognizer, data: str | Path, *, split: str 
         val = _collect(rec, data, "validation", snr_db, seed + 1, cfg, gap_s, None, negatives)
         chosen = choose_thresholds(val, words, target_fa_per_hour)
         thresholds = chosen
+        if save_thresholds:
+            if not from_path:
+                raise ConfigError("save_thresholds needs an export folder, not a Recognizer")
+            from kwslab.artifacts import CONFIG, EXPORT, update_json
+
+            update_json(model, EXPORT, CONFIG, {"thresholds": chosen, "thresholds_chosen_for": {
+                "target_fa_per_hour": target_fa_per_hour, "negatives": str(negatives),
+                "validation_hours": val["hours"]}})
+            rec.thresholds = dict(chosen)
+    elif save_thresholds:
+        raise ConfigError("--save-thresholds needs --target-fa-per-hour (and --negatives)")
     run = _collect(rec, data, split, snr_db, seed, cfg, gap_s, save_wav, negatives)
-    thresholds = dict(cfg.word_thresholds) if thresholds is None else thresholds
+    if thresholds is None:
+        saved = getattr(rec, "thresholds", {}) if cfg.export_thresholds else {}
+        thresholds = {**saved, **dict(cfg.word_thresholds)}
     labels, hours = rec.labels, run["hours"]
 
     def at(ths: np.ndarray) -> tuple[dict[str, Any], list[Detection]]:

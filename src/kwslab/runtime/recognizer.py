@@ -53,6 +53,7 @@ class Recognizer:
         self.clip_samples: int = self.features.clip_samples
         # The folder of a pretrained front end's files (speech_embedding: the export itself).
         self.front_end = front_end
+        self.thresholds: dict[str, float] = _thresholds(meta, self.labels)
 
     @classmethod
     def load(cls, export_dir: str | Path, *, int8: bool = False,
@@ -181,3 +182,15 @@ def _check_samples(samples: np.ndarray) -> np.ndarray:
         raise ValueError(f"samples must have shape (n,) or (batch, n) with n > 0, got "
                          f"{samples.shape}")
     return samples
+
+
+def _thresholds(meta: dict[str, Any], labels: list[str]) -> dict[str, float]:
+    """Per-word stream thresholds saved in the export (``kwslab eval-stream
+    --save-thresholds``): {word: threshold in (0, 1]}; empty when none were saved."""
+    raw = meta.get("thresholds") or {}
+    ok = isinstance(raw, dict) and all(
+        w in labels and isinstance(t, int | float) and 0 < t <= 1 for w, t in raw.items())
+    if not ok:
+        raise ModelError(f"export config: 'thresholds' must map labels ({', '.join(labels)}) "
+                         "to numbers in (0, 1]")
+    return {w: float(t) for w, t in raw.items()}

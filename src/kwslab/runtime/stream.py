@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import queue
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import NamedTuple
 
@@ -40,6 +40,8 @@ class StreamConfig:
     word_thresholds: tuple[tuple[str, float], ...] = ()  # per-word overrides: (("go", 0.9),)
     refractory_ms: float = 1000.0  # after a detection nothing fires for this long
     ignore: tuple[str, ...] = (SILENCE, UNKNOWN)  # labels that never fire
+    export_thresholds: bool = True  # per-word thresholds saved in the export apply (before
+    # word_thresholds; ``threshold`` is for words with neither)
 
 
 class Detection(NamedTuple):
@@ -147,8 +149,16 @@ class StreamDetector:
         """Forget all audio; time restarts at 0."""
         self.front.reset()
         self._history = [np.zeros((0, len(r.labels)), np.float32) for r in self.recognizers]
-        self.triggers = [Trigger(r.labels, self.cfg) for r in self.recognizers]
+        self.triggers = [Trigger(r.labels, self.cfg, self.thresholds_of(r))
+                         for r in self.recognizers]
         self.trigger = self.triggers[0]
+
+    def thresholds_of(self, rec: Recognizer) -> np.ndarray:
+        """Each label's threshold: ``word_thresholds``, else the export's, else ``threshold``."""
+        saved = getattr(rec, "thresholds", {}) if self.cfg.export_thresholds else {}
+        table = {**saved, **dict(self.cfg.word_thresholds)}
+        Trigger(rec.labels, replace(self.cfg, word_thresholds=tuple(table.items())))  # checks
+        return np.array([table.get(w, self.cfg.threshold) for w in rec.labels])
 
     def _scores(self, rec: Recognizer, feats: np.ndarray) -> np.ndarray:
         probs = np.empty((len(feats), len(rec.labels)), np.float32)
