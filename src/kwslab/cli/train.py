@@ -26,6 +26,11 @@ def train(
                                "TOML file overriding one."),
     words: str = typer.Option(
         None, "--words", help="Comma-separated words (default: the seed's 8)."),
+    negatives: Path = typer.Option(
+        None, "--negatives", help="Folder of long audio with none of the words (speech, music, "
+        "noise): a quarter of its files is cut into _unknown_ clips, for streams."),
+    unknown: bool = typer.Option(None, "--unknown/--no-unknown",
+                                 help="Add an _unknown_ class from the dataset's other words."),
     seed: int = typer.Option(None, "--seed", help="Random seed (default: the config's)."),
     epochs: int = typer.Option(None, "--epochs", help="Override the number of epochs."),
     from_trial: str = typer.Option(None, "--from-trial",
@@ -51,6 +56,13 @@ def train(
     if words:
         cfg = replace(cfg, data=replace(cfg.data, words=tuple(w.strip() for w in words.split(",")
                                                               if w.strip())))
+    if negatives is not None:
+        from kwslab.data.negatives import negative_files
+
+        negative_files(negatives)  # a bad folder fails here, before any work
+        cfg = replace(cfg, data=replace(cfg.data, negatives=str(negatives.resolve())))
+    if unknown is not None:
+        cfg = replace(cfg, data=replace(cfg.data, unknown=unknown))
     if seed is not None:
         cfg = replace(cfg, train=replace(cfg.train, seed=seed))
     if epochs is not None:
