@@ -50,7 +50,11 @@ class Loaded:
 
 def load_waves(clips: Sequence[Clip], n: int, *, progress: bool = False,
                what: str = "audio") -> Loaded:
-    """Decode every clip (threads; soundfile releases the GIL), skipping unreadable ones."""
+    """Decode every clip (threads; soundfile releases the GIL), skipping unreadable ones.
+
+    Returns every clip that decoded, possibly none: whether too few decoded is the caller's
+    call (a feature cache may hold all the others).
+    """
 
     def one(c: Clip):
         try:
@@ -69,8 +73,6 @@ def load_waves(clips: Sequence[Clip], n: int, *, progress: bool = False,
             results[i] = r
     good = [i for i, (w, _) in enumerate(results) if w is not None]
     bad = [(clips[i].path, results[i][1]) for i in range(len(clips)) if results[i][0] is None]
-    if not good:
-        raise DataError(f"none of the {len(clips)} clips could be read; first: {bad[0][1]}")
     waves = np.stack([results[i][0] for i in good]) if good else np.zeros((0, n), np.float32)
     return Loaded([clips[i] for i in good], waves.astype(np.float32, copy=False), bad)
 
@@ -92,6 +94,9 @@ class WaveSource:
             self._waves = None
         else:
             loaded = load_waves(clips, n, progress=progress)
+            if clips and not loaded.clips:
+                raise DataError(f"none of the {len(clips)} clips could be read; "
+                                f"first: {loaded.bad[0][1]}")
             self.clips, self._waves, self.bad = loaded.clips, loaded.waves, loaded.bad
 
     def __len__(self) -> int:

@@ -42,10 +42,19 @@ def _file_digest(path: str, size: int, mtime_ns: int) -> str:
     return h.hexdigest()
 
 
+def file_digest(path: str) -> str:
+    """SHA-1 of a file's bytes, memoised per path, size and mtime.
+
+    Raises:
+        OSError: the file cannot be read.
+    """
+    st = os.stat(path)
+    return _file_digest(path, st.st_size, st.st_mtime_ns)
+
+
 def clip_key(clip: Clip) -> str:
-    """Content hash of the clip's file (memoised per size and mtime) plus its cut."""
-    st = os.stat(clip.path)
-    digest = _file_digest(clip.path, st.st_size, st.st_mtime_ns)
+    """Content hash of the clip's file plus its cut."""
+    digest = file_digest(clip.path)
     return f"{digest}-{clip.offset}-{clip.length}" if clip.length else digest
 
 
@@ -83,18 +92,17 @@ def cached_features(
     missing = [i for i, f in enumerate(feats) if f is None or f.shape != cfg.shape]
     bad: list[tuple[str, str]] = []
     if missing:
+        # Possibly none of these decode (a warm cache leaves only the bad clips to read):
+        # that is fine as long as the cache supplied the others, checked below.
         loaded = load_waves([clips[i] for i in missing], cfg.clip_samples, progress=progress,
                             what="audio for features")
         bad = loaded.bad
-        new = compute_features(loaded.waves, cfg)
-        index = {id(c): j for j, c in enumerate(loaded.clips)}
+        new = compute_features(loaded.waves, cfg) if loaded.clips else None
+        row = {c: j for j, c in enumerate(loaded.clips)}  # by value: Clip is frozen
         for i in missing:
-            j = index.get(id(clips[i]))
-            if j is None:
-                feats[i] = None
-                continue
-            feats[i] = new[j]
-            if use_cache and keys[i] is not None:
+            j = row.get(clips[i])
+            feats[i] = None if j is None else new[j]
+            if j is not None and use_cache and keys[i] is not None:
                 _store(folder / keys[i][:2] / f"{keys[i]}.npy", new[j])
     ok = [i for i, f in enumerate(feats) if f is not None]
     if not ok:
