@@ -140,8 +140,10 @@ def _copy_front_end(fc, out: Path) -> dict[str, str] | None:
     src = embedding.resolve()
     for name in embedding.FILES:
         shutil.copyfile(src / name, out / name)
-    return {"kind": "speech_embedding", "files": list(embedding.FILES),
-            "source": embedding.WHEEL_URL}
+    files = list(embedding.FILES)
+    if embedding.write_floorless(out):  # the runtime then needs no onnx package
+        files.append(embedding.FLOORLESS)
+    return {"kind": "speech_embedding", "files": files, "source": embedding.WHEEL_URL}
 
 
 class WithSoftmax(torch.nn.Module):

@@ -256,3 +256,17 @@ def test_fixed_floor_replaces_the_graphs_batch_relative_one(real_model):
     assert np.allclose(spec[0], embedding.FLOOR_DB / 10 + 2)
     low = embedding.mel_frames(np.zeros((1, 24000), np.float32), floor_db=0.0)
     assert np.allclose(low, 2.0)
+
+
+def test_floorless_file_equals_the_graph_cut_in_memory(real_model, tmp_path):
+    """fetch() and export write the cut Mel graph, so a deployed runtime needs no onnx
+    package; it must give exactly what cutting the graph in memory gives."""
+    import shutil
+
+    for name in embedding.FILES:
+        shutil.copy(real_model / name, tmp_path / name)
+    x = np.random.default_rng(4).normal(0, 0.1, (3, 24000)).astype(np.float32)
+    in_memory = embedding.mel_frames(x, tmp_path)
+    assert embedding.write_floorless(tmp_path) and (tmp_path / embedding.FLOORLESS).is_file()
+    embedding._sessions.cache_clear()
+    np.testing.assert_array_equal(embedding.mel_frames(x, tmp_path), in_memory)

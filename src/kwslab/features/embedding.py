@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kwslab.errors import ConfigError, DownloadError, ModelError
+from kwslab.errors import ConfigError, DownloadError, MissingExtraError, ModelError
 
 WHEEL_URL = (
     "https://files.pythonhosted.org/packages/00/b7/"
@@ -40,6 +40,8 @@ FILES = {  # SHA-256 of each file as the wheel holds it
     MEL: "ba2b0e0f8b7b875369a2c89cb13360ff53bac436f2895cced9f479fa65eb176f",
     EMBED: "70d164290c1d095d1d4ee149bc5e00543250a7316b59f31d056cff7bd3075c1f",
 }
+FLOORLESS = "melspectrogram_floorless.onnx"  # MEL cut before its batch-relative floor; made
+# by fetch() and export (needs onnx), so a deployed runtime needs only onnxruntime
 DIM = 96  # values per embedding
 WINDOW, STEP = 76, 8  # Mel frames per embedding, and between embeddings
 HOP = 160  # samples per Mel frame (10 ms)
@@ -105,7 +107,22 @@ def fetch(dest: str | Path | None = None, *, url: str = WHEEL_URL, sha256: str =
     except zipfile.BadZipFile as e:
         raise DownloadError(f"{url}: not a wheel (zip) file: {e}") from e
     wheel.unlink()
+    write_floorless(dest)
     return dest
+
+
+def write_floorless(folder: str | Path) -> bool:
+    """Write :data:`FLOORLESS` beside :data:`MEL` (atomically) if the graph has the floor.
+
+    Returns whether it did; graphs without the floor (test stand-ins) are used as they are.
+    """
+    folder = Path(folder)
+    model, floored = _without_relative_floor(folder / MEL)
+    if floored:
+        tmp = folder / f".{FLOORLESS}.tmp"
+        tmp.write_bytes(model)
+        os.replace(tmp, folder / FLOORLESS)
+    return floored
 
 
 def resolve(folder: str | Path | None = None) -> Path:
@@ -133,8 +150,15 @@ def _sessions(folder: str, threads: int) -> tuple:
     """
     from kwslab.utils.onnx import open_session
 
-    mel_model, floored = _without_relative_floor(Path(folder) / MEL)
-    return open_session(mel_model, threads), open_session(Path(folder) / EMBED, threads), floored
+    embed = open_session(Path(folder) / EMBED, threads)
+    if (Path(folder) / FLOORLESS).is_file():
+        return open_session(Path(folder) / FLOORLESS, threads), embed, True
+    try:
+        mel_model, floored = _without_relative_floor(Path(folder) / MEL)
+    except ImportError as e:
+        raise MissingExtraError(f"{folder} has no {FLOORLESS}: re-export the model with this "
+                                "kwslab, or pip install onnx to derive it") from e
+    return open_session(mel_model, threads), embed, floored
 
 
 def _without_relative_floor(path: Path) -> tuple[bytes, bool]:
