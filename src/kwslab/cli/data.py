@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import typer
@@ -20,16 +21,20 @@ def info(
     silence: bool = typer.Option(False, "--silence", help="Add the _silence_ class."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """Clips per word and split."""
+    """Clips per word and split, and a warning line for each problem of the dataset."""
     from kwslab.config import DataConfig
     from kwslab.data import counts, load_clips
+    from kwslab.data.checks import dataset_problems
     from kwslab.data.speechcommands import available_words
 
     cfg = DataConfig(max_per_word=max_per_word, unknown=unknown, silence=silence)
     if words:
         cfg = DataConfig(words=tuple(w.strip() for w in words.split(",")),
                          max_per_word=max_per_word, unknown=unknown, silence=silence)
-    table = counts(load_clips(data, cfg))
+    clips = load_clips(data, cfg)
+    table = counts(clips)
+    for problem in dataset_problems(data, clips):
+        print(f"warning: {problem}", file=sys.stderr)  # not the console: it would wrap
     if as_json:
         print(json.dumps(table))
         return

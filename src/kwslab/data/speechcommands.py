@@ -9,12 +9,14 @@ use the same layout.
 
 from __future__ import annotations
 
+import os
 import random
 from pathlib import Path
 
 from kwslab.config import SILENCE, UNKNOWN, DataConfig
+from kwslab.data.dataset import _long_file
 from kwslab.data.manifest import SPLITS, Clip, speaker_of, which_set
-from kwslab.errors import DataError
+from kwslab.errors import AudioError, DataError
 
 NOISE_DIR = "_background_noise_"
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
@@ -26,13 +28,28 @@ def available_words(root: str | Path) -> list[str]:
     """Word folders under ``root`` (folders holding audio, ``_background_noise_`` excluded)."""
     root = Path(root)
     return sorted(
-        p.name for p in root.iterdir()
+        p.name for p in list_folder(root)
         if p.is_dir() and not p.name.startswith((".", "_")) and _has_audio(p)
     )
 
 
 def _has_audio(folder: Path) -> bool:
-    return any(f.suffix.lower() in AUDIO_SUFFIXES for f in folder.iterdir())
+    return any(f.suffix.lower() in AUDIO_SUFFIXES for f in list_folder(folder))
+
+
+def list_folder(folder: Path) -> list[Path]:
+    """The sorted entries of ``folder``; one line naming it when it cannot be listed."""
+    try:
+        return sorted(folder.iterdir())
+    except OSError as e:
+        raise DataError(f"{folder}: cannot list this folder ({e.strerror}); fix its "
+                        "permissions or move it out of the dataset") from e
+
+
+def _real(path: Path) -> Path:
+    """The absolute path with symlinks resolved; a symlink loop stays as it is (its clip is
+    then reported as unreadable) instead of raising, as ``Path.resolve`` does."""
+    return Path(os.path.realpath(path))
 
 
 def read_split_lists(root: Path) -> dict[str, str] | None:
@@ -42,11 +59,22 @@ def read_split_lists(root: Path) -> dict[str, str] | None:
         return None
     table = {}
     for split, path in lists.items():
-        if path.is_file():
-            for line in path.read_text().splitlines():
-                if line.strip():
-                    table[line.strip()] = split
+        for entry in read_list(path):
+            table[entry] = split
     return table
+
+
+def read_list(path: Path) -> list[str]:
+    """The entries (``word/file.wav``) of one list file; none when it is absent."""
+    if not path.is_file():
+        return []
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as e:
+        reason = e.strerror if isinstance(e, OSError) else "not UTF-8 text"
+        raise DataError(f"{path}: cannot be read ({reason}); it should list one "
+                        "word/file.wav per line") from e
+    return [line.strip() for line in text.splitlines() if line.strip()]
 
 
 def prepare_speech_commands(
@@ -80,7 +108,7 @@ def prepare_speech_commands(
 
     def clips_of(word: str, label: str) -> list[Clip]:
         out = []
-        for f in sorted((root / word).iterdir()):
+        for f in list_folder(root / word):
             if f.suffix.lower() not in AUDIO_SUFFIXES:
                 continue
             key = f"{word}/{f.name}"
@@ -90,7 +118,7 @@ def prepare_speech_commands(
                 split = lists.get(key, "train")
             else:
                 split = which_set(f.name)
-            out.append(Clip(str(f.resolve()), label, speaker_of(f.name), split))
+            out.append(Clip(str(_real(f)), label, speaker_of(f.name), split))
         return out
 
     clips: list[Clip] = []
@@ -128,16 +156,18 @@ def silence_clips(root: Path, per_split: dict[str, int], *, seed: int = 0,
     """1 s cuts of the background-noise files for the _silence_ class.
 
     Each noise file is divided by time (80/10/10 %) between train/validation/test, so a cut
-    seen in training never reappears in the test set.
+    seen in training never reappears in the test set. Unreadable files are left out
+    (:func:`unreadable_noise_files` names them); offsets count samples at 16 kHz.
     """
-    import soundfile as sf
-
-    noise_dir = root / NOISE_DIR
-    files = sorted(noise_dir.glob("*.wav")) if noise_dir.is_dir() else []
+    files = noise_files(root)
     if not files:
+        unreadable = unreadable_noise_files(root)
+        if unreadable:
+            raise DataError(f"{root}: no readable noise recording in {NOISE_DIR}/ for the "
+                            f"_silence_ class; first: {unreadable[0][1]}")
         raise DataError(f"{root}: the _silence_ class needs {NOISE_DIR}/ with noise recordings")
     rng = random.Random(seed + 1)
-    lengths = {f: sf.info(str(f)).frames for f in files}
+    lengths = {f: len(_long_file(str(f))) for f in files}
     out = []
     for split, n in per_split.items():
         lo, hi = NOISE_SPLIT_BOUNDS.get(split, (0.0, 1.0))
@@ -147,15 +177,36 @@ def silence_clips(root: Path, per_split: dict[str, int], *, seed: int = 0,
             if end <= start:
                 continue
             offset = rng.randrange(start, end)
-            out.append(Clip(str(f.resolve()), SILENCE, f"noise-{f.stem}", split, offset,
-                            clip_samples))
+            out.append(Clip(str(f), SILENCE, f"noise-{f.stem}", split, offset, clip_samples))
     return out
 
 
 def noise_files(root: str | Path) -> list[Path]:
-    """The background-noise recordings of a dataset folder (may be empty)."""
+    """The readable background-noise recordings of a dataset folder, resolved (may be empty).
+
+    Each is decoded once per process to check it; :func:`unreadable_noise_files` names the rest.
+    """
+    return [f for f in _noise_candidates(root) if _noise_error(f) is None]
+
+
+def unreadable_noise_files(root: str | Path) -> list[tuple[str, str]]:
+    """``[(path, reason)]`` of the background-noise files that do not decode."""
+    return [(str(f), why) for f in _noise_candidates(root) if (why := _noise_error(f))]
+
+
+def _noise_candidates(root: str | Path) -> list[Path]:
     d = Path(root) / NOISE_DIR
-    return sorted(d.glob("*.wav")) if d.is_dir() else []
+    if not d.is_dir():
+        return []
+    return [_real(f) for f in list_folder(d) if f.name.endswith(".wav")]
+
+
+def _noise_error(path: Path) -> str | None:
+    try:
+        _long_file(str(path))  # cached: the silence cuts and noise mixing reuse it
+    except AudioError as e:
+        return str(e)
+    return None
 
 
 def select_split(clips: list[Clip], split: str) -> list[Clip]:

@@ -33,7 +33,7 @@ def config_key(cfg: FeatureConfig) -> str:
     return hashlib.sha1(json.dumps(to_dict(cfg), sort_keys=True).encode()).hexdigest()[:16]
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=1 << 17)  # every clip of the full dataset (105k), ~300 bytes each
 def _file_digest(path: str, size: int, mtime_ns: int) -> str:
     h = hashlib.sha1()
     with open(path, "rb") as f:

@@ -29,6 +29,7 @@ from kwslab.artifacts import CARD, METRICS, RUN, WEIGHTS, check_target, staged
 from kwslab.config import RunConfig, to_dict, validate
 from kwslab.data import load_clips
 from kwslab.data.augment import Augmenter, mixup
+from kwslab.data.checks import dataset_problems
 from kwslab.data.dataset import WaveSource
 from kwslab.data.manifest import counts
 from kwslab.data.speechcommands import noise_files, select_split
@@ -97,6 +98,8 @@ def train(cfg: RunConfig, data: str | Path | list[str | Path], out: str | Path, 
             log(f"downloading the speech_embedding model to {default_dir()}")
             fetch(progress=progress)
     clips = load_clips(data, cfg.data, seed=tc.seed)
+    for problem in dataset_problems(data, clips):  # warnings: the run goes on
+        log(f"warning: {problem}")
     labels = list(cfg.data.labels)
     index = {label: i for i, label in enumerate(labels)}
     train_clips, val_clips = select_split(clips, "train"), select_split(clips, "validation")
