@@ -24,7 +24,7 @@ def compare(
                               help="Comma-separated seeds: each method runs once per seed; the "
                                    "table gives mean ± std and says which differences are "
                                    "significant."),
-    sampler: str = typer.Option("tpe", "--sampler", help="bayesian: tpe or gp."),
+    sampler: str = typer.Option("tpe", "--sampler", help="bayesian: tpe, gp or nsga2."),
     workers: int = typer.Option(None, "--workers",
                                 help="Worker processes per method (default: one per two cores)."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),

@@ -15,6 +15,19 @@ def budget_options(trials: int | None, timeout: float | None, max_epochs: int | 
     return Budget(trials=trials, timeout=timeout, epochs=max_epochs)
 
 
+def pareto_lines(points: list[dict], objectives: tuple[str, ...], out_dir: Path) -> str:
+    """The Pareto front as lines, most accurate first, with how to retrain a point."""
+    costs = objectives[1:]
+    lines = [f"Pareto front, accuracy against {', '.join(costs)} ({len(points)} points; "
+             f"{out_dir / 'pareto.json'}, {out_dir / 'pareto.png'}):"]
+    for p in points:
+        shown = ", ".join(f"{c} {p['costs'][c]:.3g}" + (" ms" if c == "latency" else "")
+                          for c in costs)
+        lines.append(f"  trial {p['trial']}: accuracy {p['accuracy']:.4f}, {shown}")
+    lines.append(f"retrain a point: kwslab train --data DATA --from-trial {out_dir}:N --out DIR")
+    return "\n".join(lines)
+
+
 @app.command()
 def tune(
     data: Path = typer.Option(..., "--data", help="Dataset folder or .jsonl manifest."),
@@ -37,7 +50,13 @@ def tune(
                                 help="Worker processes on this machine (default: one per two "
                                      "cores; manual: 1)."),
     seed: int = typer.Option(0, "--seed", help="Study seed; trial N trains with seed+N."),
-    sampler: str = typer.Option("tpe", "--sampler", help="bayesian: tpe or gp."),
+    sampler: str = typer.Option("tpe", "--sampler",
+                                help="bayesian: tpe, gp or nsga2 (NSGA-II, for a Pareto front)."),
+    objectives: str = typer.Option(None, "--objectives",
+                                   help="accuracy, or accuracy against costs: latency (ms per "
+                                        "clip, exported, 1 thread), macs, params; e.g. "
+                                        "accuracy,latency writes OUT/pareto.json and "
+                                        "pareto.png (default: the space's)."),
     heartbeat: int = typer.Option(10, "--heartbeat",
                                   help="Seconds between trial heartbeats (dead after 3 missed)."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
@@ -50,14 +69,16 @@ def tune(
     result = run_search(
         data, out_dir, method=method, space=load_space(space, base=base),
         budget=budget_options(trials, timeout, max_epochs), storage=storage, study_name=study,
-        workers=workers, seed=seed, sampler=sampler, heartbeat=heartbeat, progress=not quiet,
-        log=lambda m: console.print(m))
+        workers=workers, seed=seed, sampler=sampler, heartbeat=heartbeat, objectives=objectives,
+        progress=not quiet, log=lambda m: console.print(m))
     if result.best_number is None:
         out.print(f"{result.trials} trials, {result.epochs} epochs: none completed")
         return
     out.print(f"best trial {result.best_number}: validation accuracy {result.best_value:.4f}, "
               f"loss {result.best_val_loss:.4f}; {result.trials} trials, {result.epochs} epochs, "
               f"{result.seconds:.0f} s; model in {result.best_dir}")
+    if result.pareto:
+        out.print(pareto_lines(result.pareto, result.objectives, out_dir))
     from kwslab.report import build_report
 
     out.print(f"report: {build_report(out_dir, data=data)}")

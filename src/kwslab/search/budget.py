@@ -70,7 +70,7 @@ def study_totals(study) -> dict[str, Any]:
         "epochs": sum(_epochs(t) for t in trials),
         "held": sum(max(0, int(t.user_attrs.get("reserved") or 0) - _epochs(t))
                     for t in running),
-        "best": max((t.value for t in complete), default=None),
+        "best": max((t.values[0] for t in complete if t.values), default=None),  # accuracy
     }
 
 

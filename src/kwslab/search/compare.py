@@ -50,7 +50,8 @@ def compare(data: str | Path, out: str | Path, *, methods: list[str], budget: Bu
             log(f"== {name}")
             res = run_search(data, out / name, method=method, space=space, budget=budget,
                              storage=url, study_name=name, workers=workers, seed=seed,
-                             sampler=sampler, progress=progress, log=log)
+                             sampler=sampler, objectives=("accuracy",),  # the table ranks by it
+                             progress=progress, log=log)
             run: dict[str, Any] = {"method": method, "seed": seed, "best_trial": res.best_number,
                                    "val_loss": res.best_val_loss, "val_accuracy": res.best_value,
                                    "test_accuracy": None, "test_ci95": None,

@@ -7,6 +7,7 @@ import io
 import os
 import warnings
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +33,11 @@ def trial_rows(study) -> list[dict[str, Any]]:
         if t.user_attrs.get("budget") == "over":
             continue
         a = t.user_attrs
-        row = {"number": t.number, "state": t.state.name, "value": t.value,
+        row = {"number": t.number, "state": t.state.name,
+               "value": float(t.values[0]) if t.values else None,  # validation accuracy
                **{k: a.get(k) for k in COLUMNS[3:] if k != "state"}}
+        if a.get("costs"):
+            row["costs"] = dict(a["costs"])
         row["duration_s"] = t.duration.total_seconds() if t.duration else None
         row["params"] = dict(t.params)
         rows.append(row)
@@ -45,12 +49,13 @@ def write_trials(study, out: str | Path) -> list[Path]:
     out = Path(out)
     rows = trial_rows(study)
     names = sorted({k for r in rows for k in r["params"]})
+    costs = sorted({k for r in rows for k in r.get("costs") or {}})
     buf = io.StringIO()
     writer = csv.writer(buf)
-    writer.writerow([*COLUMNS, "duration_s", *names])
+    writer.writerow([*COLUMNS, *(f"cost.{c}" for c in costs), "duration_s", *names])
     for r in rows:
-        writer.writerow([r[c] for c in COLUMNS] + [r["duration_s"]]
-                        + [r["params"].get(n) for n in names])
+        writer.writerow([r[c] for c in COLUMNS] + [(r.get("costs") or {}).get(c) for c in costs]
+                        + [r["duration_s"]] + [r["params"].get(n) for n in names])
     write_text_atomic(out / "trials.csv", buf.getvalue())
     write_json(out / "trials.json", rows)
     return [out / "trials.csv", out / "trials.json"]
@@ -77,10 +82,17 @@ def study_plots(study, out: str | Path, *,
     varying = {k for t in complete for k in t.params
                if len({repr(u.params.get(k)) for u in complete}) > 1}
     pruned = study.get_trials(deepcopy=False, states=(TrialState.PRUNED,))
-    plots = {"history.png": (vis.plot_optimization_history, len(complete) >= 1)}
-    plots["importances.png"] = (vis.plot_param_importances, len(complete) >= 2 and varying)
-    plots["parallel.png"] = (vis.plot_parallel_coordinate, len(complete) >= 2 and varying)
-    plots["intermediate.png"] = (vis.plot_intermediate_values, bool(pruned))
+    multi = len(study.directions) > 1
+    target: dict = {}
+    if multi:  # these plots take one value: validation accuracy (pareto.png shows the costs)
+        target = {"target": lambda t: t.values[0], "target_name": "validation accuracy"}
+    plots = {"history.png": (partial(vis.plot_optimization_history, **target),
+                             len(complete) >= 1)}
+    plots["importances.png"] = (partial(vis.plot_param_importances, **target),
+                                len(complete) >= 2 and varying)
+    plots["parallel.png"] = (partial(vis.plot_parallel_coordinate, **target),
+                             len(complete) >= 2 and varying)
+    plots["intermediate.png"] = (vis.plot_intermediate_values, bool(pruned) and not multi)
     files = []
     for name, (draw, possible) in plots.items():
         if not possible:

@@ -5,6 +5,7 @@ A space file (TOML or YAML) looks like::
     base = "seed"                      # preset or config file the trials start from
     order = ["model.neurons", ...]     # manual method: the order parameters are fixed in
     repeats = 5                        # manual method: runs per value (different seeds)
+    objectives = ["accuracy", "latency"]  # optional; default ["accuracy"] (see objectives.py)
 
     [fixed]                            # values applied to the base, not searched
     "train.epochs" = 10
@@ -36,7 +37,7 @@ from kwslab.errors import ConfigError
 
 DEFAULT_POINTS = 4  # values tried from a range by grid and manual
 RANGE_KEYS = {"low", "high", "log", "step", "points"}
-TOP_KEYS = {"base", "order", "repeats", "fixed", "params"}
+TOP_KEYS = {"base", "order", "repeats", "fixed", "params", "objectives"}
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,7 @@ class SearchSpace:
     repeats: int = 5
     source: str = "<memory>"
     fixed: dict[str, Any] = field(default_factory=dict)
+    objectives: tuple[str, ...] = ("accuracy",)  # accuracy first, then costs to minimise
 
     def names(self) -> list[str]:
         return [p.name for p in self.params]
@@ -223,8 +225,17 @@ def parse_space(text: str, name: str = "<space>", *, yaml: bool = False,
     repeats = data.get("repeats", 5)
     if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
         raise ConfigError(f"{at('repeats')}: repeats must be a positive integer, got {repeats!r}")
+    objectives = ("accuracy",)
+    if "objectives" in data:
+        from kwslab.search.objectives import parse_objectives
+
+        raw = data["objectives"]
+        if not isinstance(raw, list):
+            raise ConfigError(f"{at('objectives')}: objectives must be a list, e.g. "
+                              f'["accuracy", "latency"], got {raw!r}')
+        objectives = parse_objectives(raw, where=f"{at('objectives')}: objectives")
     return SearchSpace(params=params, base=validate(base), order=tuple(order), repeats=repeats,
-                       source=name, fixed=dict(fixed))
+                       source=name, fixed=dict(fixed), objectives=objectives)
 
 
 def _read(text: str, name: str, yaml: bool) -> dict[str, Any]:

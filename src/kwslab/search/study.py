@@ -9,6 +9,10 @@ is still training when the time is up, stops at an epoch boundary and is recorde
 
 Trials are seeded from the study seed and their number, and the sampler is re-seeded the
 same way before each trial, so a seeded single-worker study replays, even across restarts.
+
+With costs among the objectives (``accuracy,latency``) the study is multi-objective: the costs
+are measured once a trial has trained, and the answer is a Pareto front
+(:mod:`kwslab.search.pareto`); ``best/`` is its most accurate point.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import multiprocessing
 import os
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +32,13 @@ from typing import Any
 from kwslab.config import RunConfig, to_dict
 from kwslab.errors import ConfigError, SearchError
 from kwslab.search.budget import Budget, OverBudget, budget_state, claim, describe, study_totals
+from kwslab.search.objectives import (
+    ACCURACY,
+    accuracy_of,
+    directions,
+    measure_costs,
+    resolve_objectives,
+)
 from kwslab.search.pruning import hyperband_pruner
 from kwslab.search.space import SearchSpace, load_space
 from kwslab.search.storage import (
@@ -42,7 +53,7 @@ from kwslab.search.storage import (
 from kwslab.utils.io import write_json
 
 METHODS = ("manual", "grid", "random", "hyperband", "bayesian")
-SAMPLERS = ("tpe", "gp")
+SAMPLERS = ("tpe", "gp", "nsga2")
 BEST = "best"  # the best trial's run folder inside --out
 
 __all__ = ["METHODS", "Budget", "SearchResult", "best_trial", "config_from_trial",
@@ -65,6 +76,11 @@ class _Job:
     heartbeat: int
     deadline: float | None  # time.time() at which the time budget ends
     workers: int
+    objectives: tuple[str, ...] = (ACCURACY,)  # accuracy, then any costs to minimise
+
+    @property
+    def multi(self) -> bool:
+        return len(self.objectives) > 1
 
 
 @dataclass
@@ -82,13 +98,15 @@ class SearchResult:
     epochs: int  # training epochs run
     seconds: float  # wall time, summed over the runs of this command on this study
     files: list[Path]
+    objectives: tuple[str, ...] = (ACCURACY,)
+    pareto: list[dict[str, Any]] = dataclasses.field(default_factory=list)  # multi-objective
 
 
 def run_search(data: str | Path, out: str | Path, *, method: str,
                space: SearchSpace | None = None, budget: Budget = Budget(),
                storage: str | None = None, study_name: str | None = None,
                workers: int | None = None, seed: int = 0, sampler: str = "tpe",
-               heartbeat: int = HEARTBEAT,
+               heartbeat: int = HEARTBEAT, objectives: str | Sequence[str] | None = None,
                progress: bool = True, log: Callable[[str], None] | None = None) -> SearchResult:
     """Search ``space`` with ``method`` until the budget is spent; write the results to ``out``.
 
@@ -104,8 +122,12 @@ def run_search(data: str | Path, out: str | Path, *, method: str,
         workers: processes on this machine (default :func:`default_workers`); more can join
             from elsewhere with the same storage.
         seed: study seed; trial ``n`` trains with seed ``seed + n``.
-        sampler: bayesian only: ``tpe`` or ``gp`` (Gaussian process).
+        sampler: bayesian only: ``tpe``, ``gp`` (Gaussian process) or ``nsga2`` (NSGA-II,
+            multi-objective by design).
         heartbeat: seconds between heartbeats; a trial silent for 3 of them is failed.
+        objectives: ``accuracy`` and any of ``latency``, ``macs``, ``params`` (default: the
+            space's); with costs the study is multi-objective and writes ``pareto.json`` and
+            ``pareto.png``. ``manual`` picks by accuracy alone.
     """
     log = log or (lambda msg: None)
     space = space or load_space(None)
@@ -113,6 +135,7 @@ def run_search(data: str | Path, out: str | Path, *, method: str,
         raise ConfigError(f"method {method!r} is not one of {', '.join(METHODS)}")
     if sampler not in SAMPLERS:
         raise ConfigError(f"sampler {sampler!r} is not one of {', '.join(SAMPLERS)}")
+    goals = resolve_objectives(objectives, space.objectives, method, log)
     cores = usable_cores()
     workers = default_workers(method) if workers is None else workers
     if workers < 1:
@@ -145,11 +168,12 @@ def run_search(data: str | Path, out: str | Path, *, method: str,
             space.base, train=dataclasses.replace(space.base.train, threads=threads)))
     deadline = time.time() + budget.timeout if budget.timeout else None
     job = _Job(str(data), str(out), method, space, budget, url, name, seed, sampler, heartbeat,
-               deadline, workers)
+               deadline, workers, goals)
     study = _open(job)  # fails fast on a bad URL, before any worker starts
     write_json(out / SEARCH_JSON, {"storage": without_password(url), "study": name,
                                    "method": method, "seed": seed, "space": space.source})
-    log(f"study {name!r} in {redact(url)}: {method}, budget {describe(budget)}")
+    log(f"study {name!r} in {redact(url)}: {method}, budget {describe(budget)}"
+        + (f", objectives {','.join(goals)}" if job.multi else ""))
     start = time.perf_counter()
     ctx = multiprocessing.get_context("spawn")
     ready = [ctx.Event() for _ in range(1, workers)]
@@ -208,23 +232,28 @@ def _open(job: _Job):
     import optuna
 
     storage = open_storage(job.storage, heartbeat=job.heartbeat)
-    direction = "maximize"  # validation accuracy
-    study = optuna.create_study(storage=storage, study_name=job.study, direction=direction,
+    study = optuna.create_study(storage=storage, study_name=job.study,
+                                directions=directions(job.objectives),
                                 load_if_exists=True, pruner=_pruner(job))
     if study.user_attrs.get("method", job.method) != job.method:
         raise SearchError(f"study {job.study!r} was run with method "
                           f"{study.user_attrs['method']!r}, not {job.method!r}; "
                           f"give another --study name")
+    had = tuple(study.user_attrs.get("objectives", [ACCURACY]))
+    if "method" in study.user_attrs and had != job.objectives:
+        raise SearchError(f"study {job.study!r} was run with objectives {','.join(had)}, not "
+                          f"{','.join(job.objectives)}; give another --study name")
     if "method" not in study.user_attrs:
         study.set_user_attr("method", job.method)
         study.set_user_attr("seed", job.seed)
+        study.set_user_attr("objectives", list(job.objectives))
     return study
 
 
 def _pruner(job: _Job):
     import optuna
 
-    if job.method != "hyperband":
+    if job.method != "hyperband" or job.multi:  # Optuna prunes single-objective studies only
         return optuna.pruners.NopPruner()
     return hyperband_pruner(job.space)
 
@@ -240,6 +269,8 @@ def _sampler(job: _Job, number: int, worker: int):
         startup = _startup_trials(job)
         if job.sampler == "gp":
             return optuna.samplers.GPSampler(seed=seed, n_startup_trials=startup)
+        if job.sampler == "nsga2":  # generations as large as TPE's random start, at least 4
+            return optuna.samplers.NSGAIISampler(seed=seed, population_size=max(4, startup))
         return optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup)
     return optuna.samplers.RandomSampler(seed=seed)  # random, hyperband, manual (fixed params)
 
@@ -331,7 +362,8 @@ def _show(bar, task, job: _Job, totals: dict[str, Any]) -> None:
         f"{job.method}: {totals['trials']} trials, {totals['epochs']} epochs, best {best}{left}"))
 
 
-def _objective(job: _Job, study, trial, *, over: list[bool], errors: list[Exception]) -> float:
+def _objective(job: _Job, study, trial, *, over: list[bool], errors: list[Exception]
+               ) -> float | list[float]:
     import optuna
 
     from kwslab.errors import KwslabError
@@ -353,12 +385,13 @@ def _objective(job: _Job, study, trial, *, over: list[bool], errors: list[Except
     trial.set_user_attr("config", to_dict(cfg))
     trial.set_user_attr("seed", cfg.train.seed)
     history: list[dict[str, float]] = []
-    prune = job.method == "hyperband"
+    prune = job.method == "hyperband" and not job.multi
 
     def report(epoch: int, row: dict[str, float]) -> None:
         history.append({k: round(float(v), 6) for k, v in row.items()})
         trial.set_user_attr("epochs_run", epoch)
-        trial.report(row["val_accuracy"], epoch)
+        if not job.multi:  # Optuna keeps intermediate values of single-objective studies only
+            trial.report(row["val_accuracy"], epoch)
         if prune and epoch < cfg.train.epochs and trial.should_prune():
             raise optuna.TrialPruned(f"pruned at epoch {epoch}")
         if reserved is not None and epoch >= reserved and epoch < cfg.train.epochs:
@@ -369,6 +402,7 @@ def _objective(job: _Job, study, trial, *, over: list[bool], errors: list[Except
     tmp = Path(job.out) / ".trials" / f"{trial.number}-{os.getpid()}"
     try:
         result = train(cfg, job.data, tmp, report=report, progress=False)
+        costs = measure_costs(tmp, job.objectives[1:])
     except _Stop as e:
         trial.set_user_attr("stopped", f"budget ({e})")
         raise optuna.TrialPruned(f"stopped by the {e} budget") from e
@@ -385,21 +419,36 @@ def _objective(job: _Job, study, trial, *, over: list[bool], errors: list[Except
     m = result.metrics
     for key in ("val_loss", "train_accuracy", "train_loss", "best_epoch", "seconds"):
         trial.set_user_attr(key, m[key])
-    _keep_if_best(job, study, trial.number, (m["val_accuracy"], -m["val_loss"]), tmp)
-    return float(m["val_accuracy"])
+    if not job.multi:
+        _keep_if_best(job, study, trial.number, (m["val_accuracy"], -m["val_loss"]), tmp)
+        return float(m["val_accuracy"])
+    from kwslab.search.pareto import keep_front
+
+    trial.set_user_attr("costs", costs)
+    values = [float(m["val_accuracy"]), *(costs[n] for n in job.objectives[1:])]
+    keep_front(study, job.out, trial.number, values, job.objectives, tmp)
+    return values
 
 
 def _key(t) -> tuple[float, float]:
     """Sort key of a completed trial: accuracy, then lower loss."""
-    return (t.value, -float(t.user_attrs.get("val_loss", math.inf)))
+    return (accuracy_of(t), -float(t.user_attrs.get("val_loss", math.inf)))
 
 
 def best_trial(study):
-    """The completed trial with the best validation accuracy (ties: lower loss), or None."""
+    """The completed trial with the best validation accuracy (ties: lower loss), or None.
+
+    In a multi-objective study: the most accurate point of the Pareto front.
+    """
     from optuna.trial import TrialState
 
     done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-            if t.value is not None]
+            if t.values]
+    if len(study.directions) > 1:
+        from kwslab.search.pareto import front
+
+        dirs = [d.name.lower() for d in study.directions]
+        done = [done[i] for i in front([t.values for t in done], dirs)]
     return max(done, key=_key, default=None)
 
 
@@ -428,6 +477,12 @@ def _finish(job: _Job, study, seconds: float, log: Callable[[str], None]) -> Sea
         from kwslab.search import manual
 
         files += manual.write_summary(study, job.space, out, job.seed)
+    pareto: list[dict[str, Any]] = []
+    if job.multi:
+        from kwslab.search.pareto import pareto_points, write_pareto
+
+        files += write_pareto(study, job.objectives, out, log=log)
+        pareto = pareto_points(study, job.objectives, out)
     best = best_trial(study)
     best_dir = None
     if best is not None:
@@ -446,16 +501,16 @@ def _finish(job: _Job, study, seconds: float, log: Callable[[str], None]) -> Sea
         shutil.rmtree(best_dir, ignore_errors=True)
         os.replace(tmp, best_dir)
         write_json(out / "best.json", {
-            "study": job.study, "trial": best.number, "val_accuracy": best.value,
+            "study": job.study, "trial": best.number, "val_accuracy": accuracy_of(best),
             "val_loss": best.user_attrs.get("val_loss"), "params": best.params,
-            "config": best.user_attrs.get("config")})
+            "costs": best.user_attrs.get("costs"), "config": best.user_attrs.get("config")})
         files.append(out / "best.json")
     else:
         log("no trial completed: there is no best model")
     return SearchResult(
         study=job.study, storage=job.storage, out=out,
         best_number=None if best is None else best.number,
-        best_value=None if best is None else best.value,
+        best_value=None if best is None else accuracy_of(best),
         best_val_loss=None if best is None else best.user_attrs.get("val_loss"),
         best_dir=best_dir, trials=totals["trials"], epochs=totals["epochs"], seconds=seconds,
-        files=files)
+        files=files, objectives=job.objectives, pareto=pareto)
