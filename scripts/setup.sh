@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Create (or reuse) .venv with kwslab and the CPU build of PyTorch. Safe to re-run.
-#   EXTRAS=serve,postgres,dev bash scripts/setup.sh
+#   EXTRAS=dev bash scripts/setup.sh   (default: all; "train" for a training box)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
-EXTRAS=${EXTRAS:-serve,postgres}
+EXTRAS=${EXTRAS:-all}
 TORCH=${TORCH_SPEC:-torch==2.13.0+cpu}
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv

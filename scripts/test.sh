@@ -3,6 +3,6 @@
 # PostgreSQL and Chromium (Debian packages) must be installed; .ci/run installs them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-EXTRAS=serve,postgres,wyoming,dev bash scripts/setup.sh
+EXTRAS=dev bash scripts/setup.sh
 .venv/bin/ruff check src tests benchmarks
 exec .venv/bin/python -m pytest -q -p no:cacheprovider "$@"

@@ -29,5 +29,14 @@ def __getattr__(name: str) -> Any:
     if name in _LAZY:
         import importlib
 
-        return getattr(importlib.import_module(_LAZY[name]), name)
+        try:
+            module = importlib.import_module(_LAZY[name])
+        except ModuleNotFoundError as e:
+            from kwslab.utils.imports import missing_extra
+
+            err = missing_extra(e, f"kwslab.{name}")
+            if err is None:
+                raise
+            raise err from e
+        return getattr(module, name)
     raise AttributeError(f"module 'kwslab' has no attribute {name!r}")

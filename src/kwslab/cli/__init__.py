@@ -19,11 +19,7 @@ COMMAND_MODULES = (
 
 def _load_commands() -> None:
     for name in COMMAND_MODULES:
-        try:
-            importlib.import_module(f"kwslab.cli.{name}")
-        except ModuleNotFoundError as e:
-            if e.name != f"kwslab.cli.{name}":
-                raise
+        importlib.import_module(f"kwslab.cli.{name}")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -35,6 +31,14 @@ def main(argv: list[str] | None = None) -> None:
         app(args=argv, prog_name="kwslab")
     except KwslabError as e:
         print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+    except ModuleNotFoundError as e:  # an optional package this command needs
+        from kwslab.utils.imports import missing_extra
+
+        err = missing_extra(e, f"kwslab {' '.join((argv or sys.argv[1:])[:1])}".strip())
+        if err is None:
+            raise
+        print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -27,16 +27,12 @@ def serve(
     # OpenBLAS when NumPy loads, which has not happened yet in this process.
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(var, "1")
-    from kwslab.errors import MissingExtraError
     from kwslab.runtime import Recognizer
+    from kwslab.utils.imports import require
 
-    try:
-        import uvicorn
-
-        from kwslab.serve import create_app
-    except ImportError as e:
-        raise MissingExtraError(f"serve needs FastAPI and uvicorn ({e.name} is missing): "
-                                "pip install 'kwslab[serve]'") from e
+    uvicorn = require("uvicorn", "kwslab serve")
+    require("fastapi", "kwslab serve")
+    from kwslab.serve import create_app
     Recognizer.load(export_dir, int8=int8)  # fail here, in one line, not inside uvicorn
     application = create_app(export_dir, int8=int8,
                              max_upload_bytes=int(max_upload_mb * 1024 * 1024))

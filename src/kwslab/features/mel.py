@@ -135,25 +135,9 @@ def _paired_filterbank(sample_rate: int, n_fft: int, n_mels: int, fmin: float,
 
 
 def _rfft(frames: np.ndarray) -> np.ndarray:
-    """Real FFT over the last axis: scipy's (threads for big batches) if installed, else NumPy's.
-
-    A single clip (the runtime) runs on one thread; large training batches use every core.
-    """
-    fft = _scipy_fft()
-    if fft is None:  # the runtime needs only NumPy
-        return np.fft.rfft(frames, axis=-1).astype(np.complex64, copy=False)
-    workers = -1 if frames.shape[0] >= 16 else 1
-    return fft.rfft(frames, axis=-1, workers=workers, overwrite_x=True)
-
-
-@lru_cache(maxsize=1)
-def _scipy_fft():
-    """``scipy.fft`` if it can be imported (looked up once), else None."""
-    try:
-        import scipy.fft
-    except ImportError:
-        return None
-    return scipy.fft
+    """Real FFT over the last axis (NumPy's pocketfft: one code path for training and the
+    runtime, no optional dependency deciding which)."""
+    return np.fft.rfft(frames, axis=-1).astype(np.complex64, copy=False)
 
 
 def log_compress(mel: np.ndarray, mode: str) -> np.ndarray:

@@ -8,6 +8,7 @@ normalises its input with a mean/std fixed from the training set (buffers ``feat
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 
 import torch
@@ -77,11 +78,7 @@ def _load_families() -> None:
     from kwslab.models import dense  # noqa: F401
 
     for mod in ("dscnn", "bcresnet", "tcresnet", "embedconv"):
-        try:
-            __import__(f"kwslab.models.{mod}")
-        except ModuleNotFoundError as e:
-            if e.name != f"kwslab.models.{mod}":
-                raise
+        importlib.import_module(f"kwslab.models.{mod}")
 
 
 class InputNorm(nn.Module):

@@ -266,10 +266,10 @@ def microphone(rate: int, block_ms: float = 100.0, device: int | str | None = No
         MissingExtraError: sounddevice or PortAudio is missing.
         AudioError: there is no usable input device.
     """
+    from kwslab.utils.imports import require
+
     try:
-        import sounddevice as sd
-    except ImportError as e:
-        raise MissingExtraError("--mic needs sounddevice: pip install 'kwslab[mic]'") from e
+        sd = require("sounddevice", "--mic")
     except OSError as e:  # sounddevice is there but libportaudio is not
         raise MissingExtraError(f"--mic needs the PortAudio library ({e}); install it, e.g. "
                                 "apt install libportaudio2") from e

@@ -25,20 +25,18 @@ from typing import Any
 
 import numpy as np
 
-from kwslab.errors import ConfigError, MissingExtraError, ModelError
+from kwslab.errors import ConfigError, ModelError
 from kwslab.runtime import Detection, Recognizer, StreamConfig, StreamDetector
+from kwslab.utils.imports import require
 
-try:
-    from wyoming.audio import AudioChunk, AudioStart, AudioStop
-    from wyoming.event import Event
-    from wyoming.info import Attribution, Describe, Info, WakeModel, WakeProgram
-    from wyoming.ping import Ping, Pong
-    from wyoming.server import AsyncEventHandler, AsyncServer
-    from wyoming.wake import Detect, NotDetected
-    from wyoming.wake import Detection as WakeDetection
-except ImportError as e:
-    raise MissingExtraError("the Wyoming server needs the wyoming package: "
-                            "pip install 'kwslab[wyoming]'") from e
+require("wyoming", "the Wyoming server")
+from wyoming.audio import AudioChunk, AudioStart, AudioStop  # noqa: E402
+from wyoming.event import Event  # noqa: E402
+from wyoming.info import Attribution, Describe, Info, WakeModel, WakeProgram  # noqa: E402
+from wyoming.ping import Ping, Pong  # noqa: E402
+from wyoming.server import AsyncEventHandler, AsyncServer  # noqa: E402
+from wyoming.wake import Detect, NotDetected  # noqa: E402
+from wyoming.wake import Detection as WakeDetection  # noqa: E402
 
 PROGRAM = "kwslab"
 DEFAULT_URI = "tcp://127.0.0.1:10400"  # the port openWakeWord's Wyoming server uses

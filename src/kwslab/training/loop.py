@@ -8,7 +8,6 @@ each epoch; the tuner turns it into Optuna's ``trial.report`` and may raise to p
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import math
 import os
@@ -270,11 +269,9 @@ def train_threads(requested: int) -> int:
 
 
 def _single_threaded_blas():
-    """A context limiting NumPy's BLAS to one thread (a no-op without threadpoolctl)."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # optional: without it BLAS keeps its own default
-        return contextlib.nullcontext()
+    """A context limiting NumPy's BLAS to one thread (the batch thread's small matmuls)."""
+    from threadpoolctl import threadpool_limits
+
     return threadpool_limits(limits=1, user_api="blas")
 
 
@@ -338,10 +335,8 @@ def _prefetch(it: Iterator, depth: int = 2) -> Iterator:
 
 
 def _write_card(out: Path, model: torch.nn.Module, shape: tuple[int, ...], cfg: RunConfig) -> None:
-    try:
-        from kwslab.models.card import model_card
-    except ImportError:
-        return
+    from kwslab.models.card import model_card
+
     card = model_card(model, shape)
     card["size_bytes"] = (out / WEIGHTS).stat().st_size
     card["family"] = cfg.model.name

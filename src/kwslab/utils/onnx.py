@@ -22,8 +22,9 @@ def open_session(path: str | Path | bytes, threads: int = 1) -> Any:
     """
     try:
         import onnxruntime as ort
-    except ImportError as e:
-        raise MissingExtraError("onnxruntime is needed: pip install 'kwslab[runtime]'") from e
+    except ImportError as e:  # a base dependency: the install itself is broken
+        raise MissingExtraError("onnxruntime is missing: pip install kwslab (it is a base "
+                                "dependency)") from e
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
