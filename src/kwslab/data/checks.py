@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kwslab.data.manifest import SPLITS, Clip
-from kwslab.data.speechcommands import read_list, unreadable_noise_files
+from kwslab.data.speechcommands import NOISE_DIR, read_list, unreadable_noise_files
+from kwslab.errors import DataError
 
 LISTS = {"validation": "validation_list.txt", "test": "testing_list.txt"}
 EXAMPLES = 3  # names quoted in a message; the rest are counted
@@ -47,9 +48,7 @@ def dataset_problems(data: str | Path | Sequence[str | Path],
     for source in map(Path, sources):
         if source.is_dir():
             problems += _list_problems(source)
-            problems += [Problem("unreadable_noise",
-                                 f"unreadable background-noise file skipped: {why}", (path,))
-                         for path, why in unreadable_noise_files(source)]
+            problems += _noise_problems(source)
     duplicates = _duplicates_across_splits(clips)
     return problems + ([duplicates] if duplicates else [])
 
@@ -73,6 +72,16 @@ def _list_problems(root: Path) -> list[Problem]:
                 f"exist: {_examples(missing)}",
                 tuple(str(root / e) for e in missing)))
     return problems
+
+
+def _noise_problems(root: Path) -> list[Problem]:
+    try:
+        unreadable = unreadable_noise_files(root)
+    except DataError as e:  # the folder itself cannot be listed
+        return [Problem("unreadable_noise", f"background noise unusable: {e}",
+                        (str(root / NOISE_DIR),))]
+    return [Problem("unreadable_noise", f"unreadable background-noise file skipped: {why}",
+                    (path,)) for path, why in unreadable]
 
 
 def _duplicates_across_splits(clips: Sequence[Clip]) -> Problem | None:

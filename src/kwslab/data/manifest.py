@@ -13,7 +13,7 @@ import os
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from kwslab.errors import DataError
@@ -81,14 +81,50 @@ def write_manifest(clips: Iterable[Clip], path: str | Path) -> None:
 
 
 def read_manifest(path: str | Path) -> list[Clip]:
-    """Read clips written by :func:`write_manifest`."""
+    """Read clips written by :func:`write_manifest`.
+
+    Raises:
+        DataError: the file cannot be read, or a line is not a clip record (the message names
+            the line and the bad field).
+    """
     clips = []
-    with open(path) as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                clips.append(Clip(**json.loads(line)))
-            except (json.JSONDecodeError, TypeError) as e:
-                raise DataError(f"{path}:{n}: not a clip record ({e})") from e
+    try:
+        with open(path) as f:
+            lines = list(f)
+    except (OSError, UnicodeDecodeError) as e:
+        reason = e.strerror if isinstance(e, OSError) else "not UTF-8 text"
+        raise DataError(f"{path}: cannot be read ({reason})") from e
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            clips.append(_clip(json.loads(line)))
+        except (json.JSONDecodeError, ValueError) as e:
+            raise DataError(f"{path}:{n}: not a clip record ({e})") from e
     return clips
+
+
+def _clip(record: object) -> Clip:
+    """A :class:`Clip` from one parsed line; ValueError names the first bad field."""
+    if not isinstance(record, dict):
+        raise ValueError(f"expected a JSON object, got {type(record).__name__}")
+    missing = [k for k in _TEXT_FIELDS if k not in record]
+    if missing:
+        raise ValueError(f"missing field(s) {', '.join(missing)}; a record needs "
+                         f"{', '.join(_TEXT_FIELDS)} and may give offset, length")
+    unknown = sorted(set(record) - {f.name for f in fields(Clip)})
+    if unknown:
+        raise ValueError(f"unknown field(s) {', '.join(map(str, unknown))}")
+    for key in _TEXT_FIELDS:
+        if not isinstance(record[key], str) or (key != "speaker" and not record[key]):
+            raise ValueError(f"{key} {record[key]!r} is not a non-empty string")
+    for key in ("offset", "length"):
+        value = record.get(key, 0)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError(f"{key} {value!r} is not a whole number of samples >= 0")
+    if record["split"] not in (*SPLITS, "all"):
+        raise ValueError(f"split {record['split']!r} is not one of {', '.join(SPLITS)}, all")
+    return Clip(**record)
+
+
+_TEXT_FIELDS = ("path", "label", "speaker", "split")
