@@ -203,7 +203,7 @@ def _noise_candidates(root: str | Path) -> list[Path]:
 
 def _noise_error(path: Path) -> str | None:
     try:
-        _long_file(str(path))  # cached: the silence cuts and noise mixing reuse it
+        _long_file(str(path))  # cached per process: the silence cuts read it from there
     except AudioError as e:
         return str(e)
     return None
