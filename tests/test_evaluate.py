@@ -48,3 +48,18 @@ def test_predict_files_and_folders(tone_run, tone_data, tmp_path):
 def test_not_a_run_folder(tmp_path, tone_data):
     with pytest.raises(ModelError, match="not a kwslab run folder"):
         evaluate(tmp_path, tone_data)
+
+
+def test_per_speaker_accuracy_and_the_mistakes_to_listen_to(tone_run, tone_data):
+    from kwslab.evaluation import clip_predictions
+
+    r = evaluate(tone_run, tone_data, "all", worst=5)
+    clips = clip_predictions(tone_run, tone_data, "all")["clips"]
+    assert sum(n for _, n in r["per_speaker"].values()) == r["keyword_n"] == len(clips)
+    for speaker, (correct, n) in r["per_speaker"].items():
+        mine = [c for c in clips if c["speaker"] == speaker]
+        assert n == len(mine) and correct == sum(c["predicted"] == c["label"] for c in mine)
+    wrong = sorted((c for c in clips if c["predicted"] != c["label"]),
+                   key=lambda c: -c["probability"])[:5]
+    assert [e["path"] for e in r["confused"]] == [c["path"] for c in wrong]
+    assert all(e["predicted"] != e["label"] for e in r["confused"])

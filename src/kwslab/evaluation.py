@@ -47,7 +47,7 @@ def wilson_interval(correct: int, n: int, z: float = 1.96) -> tuple[float, float
 
 
 def evaluate(run_dir: str | Path, data: str | Path, split: str = "test", *,
-             progress: bool = False) -> dict[str, Any]:
+             progress: bool = False, worst: int = 20) -> dict[str, Any]:
     """Score the model of ``run_dir`` on one split of ``data``.
 
     Args:
@@ -55,13 +55,50 @@ def evaluate(run_dir: str | Path, data: str | Path, split: str = "test", *,
         data: dataset folder or manifest; the model's own words (and extra classes) are used.
         split: ``test``, ``validation``, ``train``, or ``all`` (every clip of those words,
             whatever the split lists say).
+        worst: how many of the most confident mistakes to list.
 
     Returns:
         ``accuracy``, ``accuracy_ci95``, ``loss``, ``n``, ``labels``, ``per_class``,
         ``confusion`` and ``skipped`` (unreadable files); ``keyword_accuracy`` and
         ``keyword_n`` count only the clips of the keywords (not _unknown_/_silence_; a keyword
-        taken for _unknown_ is wrong), the same as ``accuracy`` without those classes.
+        taken for _unknown_ is wrong), the same as ``accuracy`` without those classes;
+        ``per_speaker`` ({speaker: [correct, n]}, keyword clips) and ``confused`` (the
+        ``worst`` most confident mistakes: path, speaker, label, predicted, probability), so
+        the errors can be listened to.
     """
+    s = _scored(run_dir, data, split, progress)
+    labels, y, probs, ok = s["labels"], s["y"], s["probs"], s["clips"]
+    index = {label: i for i, label in enumerate(labels)}
+    pred = probs.argmax(1)
+    correct = int((pred == y).sum())
+    words = np.isin(y, [index[w] for w in s["words"]])  # keyword clips, not the extras
+    word_correct = int((pred[words] == y[words]).sum())
+    per_speaker: dict[str, list[int]] = {}
+    for c, ok_, is_word in zip(ok, pred == y, words, strict=True):
+        if is_word:
+            entry = per_speaker.setdefault(c.speaker, [0, 0])
+            entry[0] += int(ok_)
+            entry[1] += 1
+    wrong = np.flatnonzero(pred != y)
+    wrong = wrong[np.argsort(-probs[wrong, pred[wrong]])][:worst]
+    return {
+        "run_dir": str(run_dir), "data": str(data), "split": split,
+        "accuracy": correct / len(y), "accuracy_ci95": wilson_interval(correct, len(y)),
+        "keyword_accuracy": word_correct / max(1, int(words.sum())),
+        "keyword_n": int(words.sum()),
+        "loss": float(F.cross_entropy(s["logits"], torch.from_numpy(y))), "n": int(len(y)),
+        "labels": labels, **classification_report(y, pred, labels),
+        "per_speaker": per_speaker,
+        "confused": [{"path": ok[i].path, "speaker": ok[i].speaker, "label": labels[y[i]],
+                      "predicted": labels[pred[i]], "probability": float(probs[i, pred[i]])}
+                     for i in wrong],
+        "skipped": [p for p, _ in s["bad"]],
+    }
+
+
+def _scored(run_dir: str | Path, data: str | Path, split: str, progress: bool = False
+            ) -> dict[str, Any]:
+    """The model's logits and probabilities for every readable clip of ``split``."""
     model, cfg, meta = load_model(run_dir)
     labels = meta["labels"]
     clips = load_clips(data, cfg.data, seed=cfg.train.seed,
@@ -71,21 +108,10 @@ def evaluate(run_dir: str | Path, data: str | Path, split: str = "test", *,
         raise DataError(f"{data}: no {split} clips for {', '.join(labels)}")
     x, ok, bad = cached_features(clips, cfg.features, progress=progress)
     index = {label: i for i, label in enumerate(labels)}
-    y = np.array([index[c.label] for c in ok])
     logits = predict_logits(model, x)
-    pred = logits.argmax(1).numpy()
-    correct = int((pred == y).sum())
-    words = np.isin(y, [index[w] for w in cfg.data.words])  # keyword clips, not the extras
-    word_correct = int((pred[words] == y[words]).sum())
-    return {
-        "run_dir": str(run_dir), "data": str(data), "split": split,
-        "accuracy": correct / len(y), "accuracy_ci95": wilson_interval(correct, len(y)),
-        "keyword_accuracy": word_correct / max(1, int(words.sum())),
-        "keyword_n": int(words.sum()),
-        "loss": float(F.cross_entropy(logits, torch.from_numpy(y))), "n": int(len(y)),
-        "labels": labels, **classification_report(y, pred, labels),
-        "skipped": [p for p, _ in bad],
-    }
+    return {"labels": labels, "words": cfg.data.words, "clips": ok, "bad": bad,
+            "y": np.array([index[c.label] for c in ok]), "logits": logits,
+            "probs": torch.softmax(logits, 1).numpy()}
 
 
 def expand_inputs(inputs: list[str | Path]) -> list[Path]:
@@ -137,17 +163,10 @@ def clip_predictions(run_dir: str | Path, data: str | Path, split: str = "test")
         ``labels`` and ``clips``: one dict per readable clip with ``path``, ``speaker``,
         ``label``, ``predicted``, ``probability`` (of the prediction), ``is_keyword``.
     """
-    model, cfg, meta = load_model(run_dir)
-    labels = meta["labels"]
-    clips = select_split(load_clips(data, cfg.data, seed=cfg.train.seed,
-                                    splits_from="all" if split == "all" else "lists"), split)
-    if not clips:
-        raise DataError(f"{data}: no {split} clips for {', '.join(labels)}")
-    x, ok, _ = cached_features(clips, cfg.features)
-    probs = torch.softmax(predict_logits(model, x), 1).numpy()
-    top = probs.argmax(1)
-    words = set(cfg.data.words)
+    s = _scored(run_dir, data, split)
+    labels, words = s["labels"], set(s["words"])
+    top = s["probs"].argmax(1)
     return {"labels": labels, "clips": [
         {"path": c.path, "speaker": c.speaker, "label": c.label, "predicted": labels[int(j)],
          "probability": float(p[j]), "is_keyword": c.label in words}
-        for c, p, j in zip(ok, probs, top, strict=True)]}
+        for c, p, j in zip(s["clips"], s["probs"], top, strict=True)]}

@@ -50,5 +50,15 @@ def evaluate(
     for label, row in zip(labels, result["confusion"], strict=True):
         conf.add_row(label, *map(str, row))
     out.print(conf)
+    speakers = sorted(result["per_speaker"].items(), key=lambda kv: kv[1][0] / kv[1][1])
+    shown = [f"{s} {c}/{n}" for s, (c, n) in speakers[:8] if c < n]
+    if shown:
+        out.print(f"speakers with most errors (keyword clips right/total): {', '.join(shown)}")
+    if result["confused"]:
+        worst = Table("file", "true", "predicted", "p")
+        for e in result["confused"][:10]:
+            worst.add_row(e["path"], e["label"], e["predicted"], f"{e['probability']:.2f}")
+        out.print("most confident mistakes (listen to them):")
+        out.print(worst)
     if out_file is not None:
         out.print(f"written to {out_file}")
