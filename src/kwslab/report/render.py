@@ -186,6 +186,10 @@ def _demo(demo: dict[str, Any]) -> str:
     rows = [[name, s.get("status", ""), f"{s.get('seconds') or 0:.1f}", s.get("detail", "")]
             for name, s in steps.items()]
     out = "<h2>Demo</h2>"
+    if all(demo.get(k) for k in ("real", "test", "recipe")):  # real voices first
+        from kwslab.demo import figure_lines
+
+        out += "<ul>" + "".join(f"<li>{_e(line)}</li>" for line in figure_lines(demo)) + "</ul>"
     out += '<p class="lead">What <code>kwslab demo</code> did, step by step.</p>'
     return out + table(["step", "status", "seconds", "detail"], rows)
 
