@@ -46,9 +46,9 @@ from kwslab.data.dataset import _long_file, load_waves
 from kwslab.data.speechcommands import NOISE_SPLIT_BOUNDS, noise_files, select_split
 from kwslab.evaluation import evaluate
 from kwslab.features import compute_features
+from kwslab.models.inference import predict_logits
 from kwslab.models.io import load_model
 from kwslab.training import train
-from kwslab.training.loop import predict_logits
 
 SNRS_DB = (10.0, 0.0)  # noisy test conditions
 NOISE_SEED = 1234  # the same noisy test set for every run

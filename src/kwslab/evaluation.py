@@ -17,8 +17,8 @@ from kwslab.data import load_clips
 from kwslab.data.speechcommands import AUDIO_SUFFIXES, select_split
 from kwslab.errors import DataError, KwslabError
 from kwslab.features.cache import cached_features
+from kwslab.models.inference import predict_logits
 from kwslab.models.io import load_model
-from kwslab.training.loop import predict_logits
 
 
 def classification_report(y_true: np.ndarray, y_pred: np.ndarray, labels: list[str]) -> dict:

@@ -302,8 +302,8 @@ def _score(export_dir: Path, meta: dict[str, Any], data: str | Path, split: str 
                                             - result["int8"]["accuracy"])
         result["fp32_int8_agreement"] = float((preds["fp32"] == preds["int8"]).mean())
     if run_dir is not None:
+        from kwslab.models.inference import predict_logits
         from kwslab.models.io import load_model
-        from kwslab.training.loop import predict_logits
 
         model, _, _ = load_model(run_dir)
         result["torch_accuracy"] = float(

@@ -65,9 +65,9 @@ def test_default_export_runs_from_its_folder_alone(default_slice_run, mini_data,
     from kwslab.data.dataset import load_waves
     from kwslab.export import export_onnx
     from kwslab.features import compute_features
+    from kwslab.models.inference import predict_logits
     from kwslab.models.io import load_model
     from kwslab.runtime import Recognizer
-    from kwslab.training.loop import predict_logits
 
     out = tmp_path / "export"
     export_onnx(default_slice_run, out)

@@ -36,6 +36,7 @@ from kwslab.errors import ConfigError, DataError
 from kwslab.features import compute_features
 from kwslab.features.cache import cached_features
 from kwslab.models import build
+from kwslab.models.inference import predict_logits
 from kwslab.models.io import save_model
 from kwslab.training.optim import make_optimizer, make_scheduler
 from kwslab.utils.io import write_json
@@ -307,13 +308,6 @@ def evaluate_arrays(model: torch.nn.Module, x: np.ndarray, y: np.ndarray,
 
 
 @torch.no_grad()
-def predict_logits(model: torch.nn.Module, x: np.ndarray, batch: int = 512) -> torch.Tensor:
-    """Logits for features ``x`` in batches."""
-    model.eval()
-    return torch.cat([model(torch.from_numpy(np.ascontiguousarray(x[s : s + batch])))
-                      for s in range(0, len(x), batch)])
-
-
 def _prefetch(it: Iterator, depth: int = 2) -> Iterator:
     """Run a batch iterator in a background thread so feature extraction overlaps training."""
     q: queue.Queue = queue.Queue(maxsize=depth)
