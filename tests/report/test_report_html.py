@@ -183,3 +183,17 @@ def test_cli_prints_report_path(evaluated_run, tmp_path):
     result = CliRunner().invoke(app, ["report", str(evaluated_run), "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert result.stdout.strip() == str(out) and out.is_file()
+
+
+def test_run_report_lists_speakers_and_mistakes_to_listen_to(evaluated_run, tone_data):
+    ev = json.loads((evaluated_run / "eval_test.json").read_text())
+    # Make the tone model's test evaluation hold known mistakes and speakers.
+    clip = next(Path(tone_data).glob("low/*.wav"))
+    ev["per_speaker"] = {"spk-a": [1, 3], "spk-b": [3, 3]}
+    ev["confused"] = [{"path": str(clip), "speaker": "spk-a", "label": "low",
+                       "predicted": "mid", "probability": 0.93}]
+    write_json(evaluated_run / "eval_test.json", ev)
+    page = build_report(evaluated_run, data=tone_data).read_text()
+    assert ">Speakers with errors<" in page and "spk-a" in page and "spk-b" not in page
+    assert ">Most confident mistakes<" in page and "0.93" in page
+    assert page.count('src="data:audio/wav;base64,') == 1  # the clip itself, embedded

@@ -246,6 +246,7 @@ def _run(run: RunData, named: bool) -> str:
             "Rows: true word; columns: prediction; colour: share of the row.", 520) + "</div>"
         out += '<div class="side"><h3>Per-class precision and recall</h3>' + _per_class(ev)
         out += "</div></div>"
+        out += _speakers(ev) + _mistakes(ev)
     elif run.note:
         out += f'<p class="lead">{_e(run.note)}</p>'
     if run.card:
@@ -270,6 +271,41 @@ def _per_class(ev: dict[str, Any]) -> str:
         rows += (f"<tr><td>{_e(label)}</td>{_bar(pc['precision'])}{_bar(pc['recall'])}"
                  f"{_bar(pc['f1'])}<td class=\"n\">{pc['support']:,}</td></tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
+
+
+def _speakers(ev: dict[str, Any]) -> str:
+    """Speakers sorted by accuracy (keyword clips): errors gather on a few voices."""
+    per = ev.get("per_speaker") or {}
+    worst = sorted(((c / n, s, c, n) for s, (c, n) in per.items() if c < n))[:12]
+    if not worst:
+        return ""
+    rows = "".join(f"<tr><td>{_e(s)}</td>{_bar(acc)}<td class=\"n\">{c}/{n}</td></tr>"
+                   for acc, s, c, n in worst)
+    return (f"<h3>Speakers with errors</h3><p class=\"lead\">{len(worst)} of {len(per)} "
+            "speakers have at least one keyword clip wrong; the worst first.</p><table><thead>"
+            "<tr><th>speaker</th><th class=\"n\">accuracy</th><th class=\"n\">right</th></tr>"
+            f"</thead><tbody>{rows}</tbody></table>")
+
+
+def _mistakes(ev: dict[str, Any], limit: int = 10, max_bytes: int = 200_000) -> str:
+    """The most confident mistakes, each with a player (the clip embedded) to listen to."""
+    import base64
+
+    rows = ""
+    for e in (ev.get("confused") or [])[:limit]:
+        path = Path(e["path"])
+        player = ""
+        if path.suffix.lower() == ".wav" and path.is_file() and path.stat().st_size < max_bytes:
+            data = base64.b64encode(path.read_bytes()).decode()
+            player = f'<audio controls preload="none" src="data:audio/wav;base64,{data}"></audio>'
+        rows += (f"<tr><td>{_e(path.parent.name)}/{_e(path.name)}</td><td>{_e(e['label'])}</td>"
+                 f"<td>{_e(e['predicted'])}</td><td class=\"n\">{e['probability']:.2f}</td>"
+                 f"<td>{player}</td></tr>")
+    if not rows:
+        return ""
+    return ("<h3>Most confident mistakes</h3><table><thead><tr><th>clip</th><th>true</th>"
+            "<th>predicted</th><th class=\"n\">p</th><th>listen</th></tr></thead>"
+            f"<tbody>{rows}</tbody></table>")
 
 
 def _card(run: RunData) -> str:
