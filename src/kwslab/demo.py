@@ -66,6 +66,7 @@ base = "seed"
 "train.lr" = {{ low = 3e-4, high = 3e-2, log = true }}
 """
 STREAM_SNR_DB = 10.0
+STREAM_FA_PER_HOUR = 1.0  # the stream step also names the DET's best hit rate at this rate
 STEPS = ("data", "train", "search", "evaluate", "export", "stream", "report")
 
 
@@ -248,8 +249,14 @@ def run_demo(out: Path = Path("runs/demo"), data: Path | None = None, *, seed: i
         write_json(stream_dir / A.DET_JSON, res)
         render_det(res, stream_dir / A.DET_PNG)
         op = res["operating_point"]
-        return (f"hit rate {op['hit_rate']:.3f}, {op['fa_per_hour']:.1f} false accepts/hour "
-                f"over {res['stream']['duration_s'] / 60:.0f} min")
+        quiet = [p for p in res["det"] if p["fa_per_hour"] <= STREAM_FA_PER_HOUR]
+        best = max(quiet, key=lambda p: p["hit_rate"], default=None)
+        best_text = "" if best is None else (
+            f"; best on this stream at <= {STREAM_FA_PER_HOUR:g} FA/hour: hit rate "
+            f"{best['hit_rate']:.3f} (threshold {best['threshold']:g})")
+        return (f"hit rate {op['hit_rate']:.3f}, {op['fa_per_hour']:.1f} false accepts/hour at "
+                f"threshold {op['threshold']:g} over {res['stream']['duration_s'] / 60:.0f} min"
+                + best_text)
 
     step("stream", (stream_dir / A.DET_JSON).is_file(), stream, spinner=True)
 
