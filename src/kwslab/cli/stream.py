@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import typer
@@ -31,10 +32,12 @@ def _stream_config(hop_ms: float, smooth_ms: float, threshold: float | None,
             overrides.append((word.strip(), float(value)))
         except ValueError as e:
             raise ConfigError(f"--word-threshold {item!r}: expected WORD=NUMBER") from e
+    cfg = StreamConfig(hop_ms=hop_ms, smooth_ms=smooth_ms, word_thresholds=tuple(overrides),
+                       refractory_ms=refractory_ms)
     # No --threshold: the export's saved per-word thresholds, else the default for the rest.
-    fixed = {} if threshold is None else {"threshold": threshold, "export_thresholds": False}
-    return StreamConfig(hop_ms=hop_ms, smooth_ms=smooth_ms, word_thresholds=tuple(overrides),
-                        refractory_ms=refractory_ms, **fixed)
+    if threshold is not None:
+        cfg = replace(cfg, threshold=threshold, export_thresholds=False)
+    return cfg
 
 
 HOP = typer.Option(100.0, "--hop-ms", min=1, help="Audio between scored 1 s windows (ms).")

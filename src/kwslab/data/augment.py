@@ -50,6 +50,7 @@ class Augmenter:
     def waves(self, x: np.ndarray) -> np.ndarray:
         """Augment waveforms, shape (batch, n) float32; returns a new array."""
         x = np.array(x, dtype=np.float32)
+        b: int  # numpy types shapes as tuple[Any, ...]; an int picks the array overloads below
         b, n = x.shape
         c = self.cfg
         if c.speed:
@@ -72,6 +73,7 @@ class Augmenter:
         c = self.cfg
         if f.ndim != 3:
             return f
+        b: int  # as in waves()
         b, bins, frames = f.shape
         if c.freq_warp:
             f = freq_warp_batch(f, self.rng.uniform(*c.freq_warp, b))
@@ -127,7 +129,7 @@ def band_mask(rng: np.random.Generator, batch: int, size: int, count: int,
     start = (rng.random((batch, count)) * np.maximum(1, size - width)).astype(int)
     pos = np.arange(size)[None, None, :]
     inside = (pos >= start[..., None]) & (pos < (start + width)[..., None])
-    return inside.any(axis=1)
+    return np.any(inside, axis=1)
 
 
 def time_shift(x: np.ndarray, shift: int) -> np.ndarray:

@@ -21,11 +21,15 @@ import urllib.error
 import urllib.request
 import zlib
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import rich.progress as rp
 from rich.console import Console
 
 from kwslab.errors import DownloadError
+
+if TYPE_CHECKING:
+    from hashlib import _Hash  # typeshed's type of a hash object; not importable at run time
 
 # version -> (official URL, published SHA-256). The digests are torchaudio's
 # ``speechcommands._CHECKSUMS``; the v0.02 one matches TensorFlow Datasets' checksums.tsv.
@@ -43,7 +47,6 @@ COMPLETED = ".completed"  # written inside the dataset folder before it is renam
 TIMEOUT_S = 30.0  # per socket operation (connect, each read), not for the whole download
 CHUNK_BYTES = 1 << 20  # 1 MiB per read/write/hash step
 USER_AGENT = "kwslab-download/1"
-_Sha256 = type(hashlib.sha256())
 
 
 def download_speech_commands(
@@ -146,7 +149,7 @@ def download_file(
     return path
 
 
-def _fetch(url: str, part: Path, *, progress: bool) -> _Sha256:
+def _fetch(url: str, part: Path, *, progress: bool) -> _Hash:
     """Append the missing bytes of ``url`` to ``part``; return the SHA-256 of the whole file."""
     offset = part.stat().st_size if part.is_file() else 0
     headers = {"User-Agent": USER_AGENT}
@@ -215,7 +218,7 @@ def _reason(e: BaseException) -> str:
     return " ".join(str(text).split())
 
 
-def _file_sha256(path: Path) -> _Sha256:
+def _file_sha256(path: Path) -> _Hash:
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         while chunk := f.read(CHUNK_BYTES):
@@ -246,7 +249,7 @@ def safe_extract(archive: str | Path, dest: str | Path) -> None:
     archive = Path(archive)
     Path(dest).mkdir(parents=True, exist_ok=True)
     root = os.path.realpath(dest)
-    extra = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
+    extra: dict[str, Any] = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
     try:
         with tarfile.open(archive, "r|*") as tar:
             for member in tar:

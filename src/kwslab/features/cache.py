@@ -78,10 +78,11 @@ def cached_features(
             keys.append(None)
     feats: list[np.ndarray | None] = [None] * len(clips)
     if use_cache:
-        def read(i: int):
-            if keys[i] is None:
+        def read(i: int) -> np.ndarray | None:
+            key = keys[i]
+            if key is None:
                 return None
-            p = folder / keys[i][:2] / f"{keys[i]}.npy"
+            p = folder / key[:2] / f"{key}.npy"
             try:
                 return np.load(p, allow_pickle=False)
             except (OSError, ValueError):
@@ -100,17 +101,17 @@ def cached_features(
         new = compute_features(loaded.waves, cfg) if loaded.clips else None
         row = {c: j for j, c in enumerate(loaded.clips)}  # by value: Clip is frozen
         for i in missing:
-            j = row.get(clips[i])
-            feats[i] = None if j is None else new[j]
-            if j is not None and use_cache and keys[i] is not None:
-                _store(folder / keys[i][:2] / f"{keys[i]}.npy", new[j])
+            j, key = row.get(clips[i]), keys[i]
+            feats[i] = None if j is None or new is None else new[j]
+            if j is not None and new is not None and use_cache and key is not None:
+                _store(folder / key[:2] / f"{key}.npy", new[j])
     ok = [i for i, f in enumerate(feats) if f is not None]
     if not ok:
         from kwslab.errors import DataError
 
         raise DataError(f"none of the {len(clips)} clips could be read"
                         + (f"; first: {bad[0][1]}" if bad else ""))
-    return np.stack([feats[i] for i in ok]), [clips[i] for i in ok], bad
+    return np.stack([f for f in feats if f is not None]), [clips[i] for i in ok], bad
 
 
 def _store(path: Path, array: np.ndarray) -> None:

@@ -14,13 +14,14 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from kwslab.config import FeatureConfig
 
 CHUNK = 256  # clips per internal batch: bounds memory at ~CHUNK * frames * n_fft floats
 
 
-def hz_to_mel(hz: np.ndarray) -> np.ndarray:
+def hz_to_mel(hz: ArrayLike) -> np.ndarray:
     """Slaney's mel scale (librosa's default): linear below 1 kHz, logarithmic above."""
     hz = np.asarray(hz, dtype=np.float64)
     f_sp = 200.0 / 3  # Hz per mel in the linear part
@@ -31,7 +32,7 @@ def hz_to_mel(hz: np.ndarray) -> np.ndarray:
                     mel)
 
 
-def mel_to_hz(mel: np.ndarray) -> np.ndarray:
+def mel_to_hz(mel: ArrayLike) -> np.ndarray:
     """Inverse of :func:`hz_to_mel`."""
     mel = np.asarray(mel, dtype=np.float64)
     f_sp = 200.0 / 3

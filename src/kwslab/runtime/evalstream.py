@@ -72,7 +72,8 @@ def eval_stream(model: str | Path | Recognizer, data: str | Path, *, split: str 
 
     cfg = cfg or StreamConfig()
     from_path = isinstance(model, str | Path)
-    rec = Recognizer.load(model, int8=int8, threads=threads) if from_path else model
+    rec = (Recognizer.load(model, int8=int8, threads=threads) if isinstance(model, str | Path)
+           else model)
     words = [w for w in rec.labels if w not in cfg.ignore]
     chosen = None
     if target_fa_per_hour is not None:
@@ -85,7 +86,7 @@ def eval_stream(model: str | Path | Recognizer, data: str | Path, *, split: str 
         chosen = choose_thresholds(val, words, target_fa_per_hour)
         thresholds = chosen
         if save_thresholds:
-            if not from_path:
+            if not isinstance(model, str | Path):
                 raise ConfigError("save_thresholds needs an export folder, not a Recognizer")
             from kwslab.artifacts import CONFIG, EXPORT, update_json
 
@@ -175,7 +176,8 @@ def _collect(rec: Recognizer, data, split: str, snr_db: float, seed: int, cfg: S
     # A window (1 s, or 1.5 s with the embedding front end's context) overlapping the clip,
     # plus the smoothing delay.
     slack = det.front.window / rec.sample_rate + cfg.smooth_ms / 1000
-    neg, neg_hours, neg_info = [], 0.0, None
+    neg: list[tuple[np.ndarray, np.ndarray]] = []  # (times, posteriors) per negative file
+    neg_hours, neg_info = 0.0, None
     if negatives is not None:
         from kwslab.data.negatives import negative_files
 

@@ -77,7 +77,7 @@ class Trigger:
         for k in np.flatnonzero(above.any(axis=1)):  # rows with nothing above just re-arm
             if k != previous + 1:
                 self.armed[:] = True
-            previous = k
+            previous = int(k)
             row, t = above[k], times[k]
             ready = row & self.armed
             if ready.any() and t - self.last >= self.refractory:
@@ -110,7 +110,7 @@ class StreamDetector:
 
     def __init__(self, recognizer: Recognizer | Sequence[Recognizer],
                  cfg: StreamConfig | None = None, *, batch: int = BATCH):
-        recs = list(recognizer) if isinstance(recognizer, list | tuple) else [recognizer]
+        recs = list(recognizer) if isinstance(recognizer, Sequence) else [recognizer]
         if not recs:
             raise KwslabError("StreamDetector needs at least one model")
         self.recognizers = recs
