@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -20,7 +21,7 @@ def load_clips(data: str | Path | Sequence[str | Path], cfg: DataConfig, *, seed
     """
     from kwslab.data.speechcommands import prepare_speech_commands
 
-    if isinstance(data, list | tuple):
+    if not isinstance(data, str | os.PathLike):  # several sources
         if not data:
             raise DataError("no dataset given")
         return [c for d in data for c in load_clips(d, cfg, seed=seed, splits_from=splits_from)]

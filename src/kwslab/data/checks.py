@@ -43,7 +43,7 @@ def dataset_problems(data: str | Path | Sequence[str | Path],
     are skipped); ``clips`` (whole files only, not cuts of noise recordings) for byte-identical
     files in different splits, compared by content hash.
     """
-    sources = list(data) if isinstance(data, list | tuple) else [data]
+    sources = [data] if isinstance(data, str | os.PathLike) else list(data)
     problems: list[Problem] = []
     for source in map(Path, sources):
         if source.is_dir():

@@ -28,9 +28,10 @@ import json
 import os
 import re
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -220,7 +221,7 @@ def synthesize_dataset(
     _run(todo, out, noise, reverb, mic, seed, progress)
 
     split = assign_splits([s[0] for s in speakers], seed)
-    held_out = {"validation": [], "test": []}
+    held_out: dict[str, list[str]] = {"validation": [], "test": []}
     for j in jobs:
         s = split[j.file.split("_nohash_")[0]]
         if s in held_out:
@@ -244,10 +245,10 @@ def _check_options(voices: Sequence[str], rates: Sequence[int], pitches: Sequenc
     for p in pitches:
         if not lo <= p <= hi:
             raise DataError(f"pitch {p} is outside espeak-ng's {lo}-{hi}")
-    lo, hi = piper.NOISE_RANGE
+    low, high = piper.NOISE_RANGE
     for n in piper_noise:
-        if not lo <= n <= hi:
-            raise DataError(f"Piper noise scale {n} is outside {lo}-{hi}")
+        if not low <= n <= high:
+            raise DataError(f"Piper noise scale {n} is outside {low}-{high}")
     for name, value in (("noise", noise), ("reverb", reverb), ("mic", mic)):
         if not 0.0 <= value <= 1.0:
             raise DataError(f"{name}={value} is a share of clips and must be in [0, 1]")
@@ -287,7 +288,8 @@ def _write_noise(folder: Path, seed: int, babble_words: Sequence[str]) -> None:
     """Long background recordings whose loudness drifts, so 1 s cuts vary in level: white,
     pink and brown noise, a machine hum and (given words) babble of espeak-ng talkers."""
     n = NOISE_SECONDS * SAMPLE_RATE
-    makers = {f"{c}_noise": (lambda rng, c=c: colored_noise(n, c, rng)) for c in NOISE_COLORS}
+    makers: dict[str, Callable[[np.random.Generator], np.ndarray]] = {
+        f"{c}_noise": partial(colored_noise, n, c) for c in NOISE_COLORS}
     makers["hum_noise"] = lambda rng: machine_hum(n, rng)
     if babble_words:
         makers["babble_noise"] = lambda rng: babble(n, babble_words, rng)

@@ -309,6 +309,8 @@ def examples(run: RunData) -> list[Example]:
     from kwslab.data.dataset import load_clip
     from kwslab.features import compute_features
 
+    if run.data_path is None:
+        raise DataError(f"{run.path}: the dataset it was trained on is not known")
     cfg = run_config_from_dict(run.config)
     fc = replace(cfg.features, flatten=False)
     clips = load_clips(run.data_path, cfg.data, seed=cfg.train.seed)
