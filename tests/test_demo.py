@@ -153,3 +153,26 @@ def test_demo_voices_add_piper_only_when_installed(monkeypatch):
     said = []
     assert demo_voices(said.append) == DEFAULT_VOICES
     assert "kwslab[piper]" in said[0]
+
+
+def test_real_line_says_when_training_data_holds_a_real_speaker(tmp_path):
+    """Given data may contain the shipped speakers; the real-voice line must not call them
+    unseen then."""
+    from kwslab.data.manifest import Clip, write_manifest
+    from kwslab.data.real_sample import real_clips_dir
+    from kwslab.demo import _heard_speakers, demo_config
+
+    clip = sorted((real_clips_dir() / "go").glob("*.wav"))[0]
+    speaker = clip.name.split("_nohash_")[0]
+    stop = sorted((real_clips_dir() / "stop").glob("*.wav"))[0]
+    write_manifest([Clip(str(clip), "go", speaker, "train"),
+                    Clip(str(stop), "stop", "not-a-real-speaker", "test")], tmp_path / "m.jsonl")
+    cfg = demo_config("tcresnet", ("go", "stop"), None, 0)
+    assert _heard_speakers(tmp_path / "m.jsonl", cfg) == [speaker]
+
+    fig = {"accuracy": 0.5, "ci95": [0.2, 0.8], "n": 16}
+    lines = figure_lines({"real": {**fig, "unseen": False, "speakers_in_training": [speaker]},
+                          "test": {**fig, "what": "the test split of m.jsonl"},
+                          "recipe": {"name": "tcresnet", "reason": "asked"}})
+    assert lines[0] == ("accuracy on 16 real recordings (1 of their speakers also in training): "
+                        "50.0 % [95 % CI 20.0-80.0 %] (n=16)")
