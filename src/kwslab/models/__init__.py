@@ -84,6 +84,9 @@ def _load_families() -> None:
 class InputNorm(nn.Module):
     """Standardise features with training-set statistics stored as buffers."""
 
+    feat_mean: torch.Tensor  # buffers, typed here for checkers (nn.Module's getattr is a union)
+    feat_std: torch.Tensor
+
     def __init__(self) -> None:
         super().__init__()
         self.register_buffer("feat_mean", torch.zeros(()))
@@ -91,3 +94,11 @@ class InputNorm(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return (x - self.feat_mean) / self.feat_std
+
+
+def input_norm(model: nn.Module) -> InputNorm:
+    """The :class:`InputNorm` (``model.norm``) every registered family applies first."""
+    norm = getattr(model, "norm", None)
+    if not isinstance(norm, InputNorm):
+        raise TypeError(f"{type(model).__name__} has no InputNorm at .norm")
+    return norm

@@ -132,8 +132,9 @@ class BCResNet(nn.Module):
         )
         self.classifier = nn.Linear(c_head, n_classes)  # the paper's 1x1 conv on a 1x1 map
         # Depthwise convs are several times faster in NHWC on CPU (oneDNN); 4-D weights are
-        # stored channels-last and load_state_dict keeps that layout.
-        self.to(memory_format=torch.channels_last)
+        # stored channels-last and load_state_dict keeps that layout. (torch's stubs omit
+        # Module.to(memory_format=), which it accepts.)
+        self.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(batch, n_mels, frames) float32 -> logits (batch, n_classes)."""

@@ -37,7 +37,7 @@ def count_macs(model: nn.Module, input_shape: tuple[int, ...]) -> int:
             total += per_example * (module.in_channels // module.groups) * math.prod(
                 module.kernel_size
             )
-        else:
+        elif isinstance(module, nn.Linear):  # the only other kind hooked below
             total += per_example * module.in_features
 
     handles = [m.register_forward_hook(hook) for m in model.modules()

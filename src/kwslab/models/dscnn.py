@@ -62,7 +62,8 @@ class DSCNN(nn.Module):
         self.blocks = nn.Sequential(*(DSBlock(c) for _ in range(cfg.depth or DEFAULT_BLOCKS)))
         self.dropout = nn.Dropout(cfg.dropout)
         self.head = nn.Linear(c, n_classes)
-        self.to(memory_format=torch.channels_last)  # NHWC: much faster depthwise convs on CPU
+        # NHWC: much faster depthwise convs on CPU. torch's stubs omit Module.to(memory_format=).
+        self.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(batch, n_mels, frames) float32 -> logits (batch, n_classes)."""

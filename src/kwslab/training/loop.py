@@ -35,7 +35,7 @@ from kwslab.data.speechcommands import noise_files, select_split
 from kwslab.errors import ConfigError, DataError
 from kwslab.features import compute_features
 from kwslab.features.cache import cached_features
-from kwslab.models import build
+from kwslab.models import build, input_norm
 from kwslab.models.inference import predict_logits
 from kwslab.models.io import save_model
 from kwslab.training.optim import make_optimizer, make_scheduler
@@ -136,8 +136,9 @@ def train(cfg: RunConfig, data: str | Path | list[str | Path], out: str | Path, 
     mean, std = float(sample.mean()), float(sample.std() + 1e-5)
 
     model = build(cfg.model, fc.shape, len(labels))
-    model.norm.feat_mean.fill_(mean)
-    model.norm.feat_std.fill_(std)
+    norm = input_norm(model)
+    norm.feat_mean.fill_(mean)
+    norm.feat_std.fill_(std)
     steps = max(1, -(-len(source) // tc.batch_size))
     opt = make_optimizer(model.parameters(), tc)
     sched = make_scheduler(opt, tc, steps)
