@@ -138,17 +138,17 @@ def run_demo(out: Path = Path("runs/demo"), data: Path | None = None, *, seed: i
     if data is None:
         from kwslab.data.synth import MARKER, PARAMS_FILE, folder_name, synthesize_dataset
 
-        data = out / "data"
+        data = folder = out / "data"
 
         def synth() -> str:
             options = dict(synth_options or {})
             options.setdefault("voices", demo_voices(log))
-            synthesize_dataset(list(words), data, seed=seed, progress=progress, **options)
-            n = sum(1 for w in words for _ in (data / folder_name(w)).glob("*.wav"))
-            return f"{n} clips of {len(words)} words synthesised in {data}"
+            synthesize_dataset(list(words), folder, seed=seed, progress=progress, **options)
+            n = sum(len(list((folder / folder_name(w)).glob("*.wav"))) for w in words)
+            return f"{n} clips of {len(words)} words synthesised in {folder}"
 
-        step("data", (data / MARKER).is_file(), synth)
-        summary["voices"] = read_json(data / PARAMS_FILE)["voices"]
+        step("data", (folder / MARKER).is_file(), synth)
+        summary["voices"] = read_json(folder / PARAMS_FILE)["voices"]
         log(f"voices: {_describe_voices(summary['voices'])}")
     else:
         data = Path(data)
