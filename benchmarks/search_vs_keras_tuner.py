@@ -27,7 +27,8 @@ What is shared:
   the same. Seconds are the wall time of the whole search call (set-up and finish included).
 
 Writes ``OUT/table.md`` and ``OUT/table.json``: method, tool, trials, epochs, seconds, best
-validation accuracy, test accuracy of the best model, trials per minute.
+validation accuracy, test accuracy of the best model, trials per minute. Running the command
+again with the same budget and seed keeps the rows already measured (a failed run resumes).
 """
 
 from __future__ import annotations
@@ -162,6 +163,14 @@ def table(rows: list[dict], budget: float) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _done(path: Path, budget: float, seed: int) -> list[dict]:
+    """Rows an earlier, interrupted run with the same budget and seed already measured."""
+    if not path.is_file():
+        return []
+    old = json.loads(path.read_text())
+    return old["rows"] if (old["budget_s"], old["seed"]) == (budget, seed) else []
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", required=True, help="Speech Commands-style folder")
@@ -176,9 +185,11 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     space = prepare(args.data, out)
     check_same_features(out)
-    rows = []
+    rows = _done(out / "table.json", args.budget, args.seed)
     for method in [m.strip() for m in args.methods.split(",") if m.strip()]:
         for tool in ("keras-tuner", "kwslab"):
+            if any(r["method"] == method and r["tool"] == tool for r in rows):
+                continue  # measured by an earlier run of this command (same budget and seed)
             print(f"== {tool} {method} ({args.budget:g} s)", file=sys.stderr)
             if tool == "kwslab":
                 row = run_kwslab(method, out, args.budget, args.seed)
