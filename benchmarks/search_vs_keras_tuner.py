@@ -5,7 +5,7 @@ keras-tuner live in their own virtual environment (never in kwslab's); this file
 too, as a subprocess, so it imports only the standard library at the top::
 
     python3 -m venv /work/kt-venv
-    /work/kt-venv/bin/pip install torch==2.13.0 keras keras-tuner six  # keras-tuner needs six
+    /work/kt-venv/bin/pip install torch==2.13.0 keras "keras-tuner[bayesian]" six
     nice -n 10 .venv/bin/python benchmarks/search_vs_keras_tuner.py \\
         --data ../shared/data/speech_commands_mini --keras-python /work/kt-venv/bin/python \\
         --budget 120 --out runs/search-vs-keras-tuner
