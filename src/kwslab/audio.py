@@ -8,6 +8,7 @@ sides (the word stays centred), a long one keeps its centre ``n`` samples.
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -219,7 +220,7 @@ def audio_suffixes() -> tuple[str, ...]:
     return (".wav", ".flac", ".ogg") + ((".mp3",) if "MP3" in sf.available_formats() else ())
 
 
-def find_audio(inputs: list[str | Path]) -> list[tuple[Path, str | None]]:
+def find_audio(inputs: Sequence[str | Path]) -> list[tuple[Path, str | None]]:
     """Files as given and the audio files found (recursively) in folders, each with a problem.
 
     Nothing raises: a missing path, a symlink loop or an unreadable folder becomes an entry

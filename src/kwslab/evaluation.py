@@ -6,6 +6,7 @@ only draw them.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -114,7 +115,7 @@ def _scored(run_dir: str | Path, data: str | Path, split: str, progress: bool = 
             "probs": torch.softmax(logits, 1).numpy()}
 
 
-def expand_inputs(inputs: list[str | Path]) -> list[Path]:
+def expand_inputs(inputs: Sequence[str | Path]) -> list[Path]:
     """Files as given, and the audio files found (recursively) in any folder given."""
     files: list[Path] = []
     for item in inputs:
@@ -130,7 +131,8 @@ def expand_inputs(inputs: list[str | Path]) -> list[Path]:
     return files
 
 
-def predict(run_dir: str | Path, inputs: list[str | Path], top: int = 3) -> list[dict[str, Any]]:
+def predict(run_dir: str | Path, inputs: Sequence[str | Path], top: int = 3
+            ) -> list[dict[str, Any]]:
     """Top-``top`` labels with probabilities for each audio file (folders are searched).
 
     Unreadable files get an ``error`` entry instead of labels; the others are still scored.
@@ -140,7 +142,7 @@ def predict(run_dir: str | Path, inputs: list[str | Path], top: int = 3) -> list
 
     model, cfg, meta = load_model(run_dir)
     labels = meta["labels"]
-    results = []
+    results: list[dict[str, Any]] = []
     for f in expand_inputs(inputs):
         try:
             wave = load_audio(f, max_seconds=60.0)

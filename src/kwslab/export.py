@@ -128,7 +128,7 @@ def _write_export(out: Path, run_dir: str | Path, model, cfg, meta: dict[str, An
     return result
 
 
-def _copy_front_end(fc, out: Path) -> dict[str, str] | None:
+def _copy_front_end(fc, out: Path) -> dict[str, Any] | None:
     """For ``speech_embedding`` features, copy its two ONNX files into the export folder, so
     the folder alone runs (the runtime reads them from there); None otherwise."""
     if fc.kind != "speech_embedding":
@@ -175,8 +175,9 @@ def _to_onnx(model, example, path: Path, opset: int) -> None:
     import onnx
 
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    kwargs = dict(input_names=[INPUT], output_names=[OUTPUT], opset_version=opset,
-                  dynamic_axes={INPUT: {0: "batch"}, OUTPUT: {0: "batch"}})
+    kwargs: dict[str, Any] = dict(
+        input_names=[INPUT], output_names=[OUTPUT], opset_version=opset,
+        dynamic_axes={INPUT: {0: "batch"}, OUTPUT: {0: "batch"}})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the legacy exporter's deprecation notice
         try:

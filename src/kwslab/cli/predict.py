@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -32,8 +33,9 @@ def predict(
         raise DataError(f"no audio files in {', '.join(map(str, inputs))}")
     usable = [path for path, problem in found if problem is None]
     scored = iter(run_predict(run_dir, usable, top=top) if usable else [])
-    results = [next(scored) if problem is None else {"file": str(path), "error": problem}
-               for path, problem in found]
+    results: list[dict[str, Any]] = [
+        next(scored) if problem is None else {"file": str(path), "error": problem}
+        for path, problem in found]
     for r in results:
         if any(not math.isfinite(t["probability"]) for t in r.get("top", [])):
             raise ModelError(f"{run_dir}: the model gives non-finite probabilities for "

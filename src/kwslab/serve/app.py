@@ -107,7 +107,7 @@ def create_app(export_dir: str | Path, *, int8: bool = False,
     async def recognize(
         request: Request,
         file: UploadFile = File(..., description="audio: WAV, FLAC or OGG; any rate/channels"),
-    ) -> Recognition:
+    ) -> JSONResponse:  # a Recognition (response_model documents it)
         """Recognise the word in an uploaded clip (padded or centre-cropped to 1 s)."""
         start = time.perf_counter()
         parts = (await request.form()).getlist("file")  # parsed already: FastAPI caches it

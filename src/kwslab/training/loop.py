@@ -15,7 +15,7 @@ import queue
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -60,7 +60,7 @@ def seed_everything(seed: int) -> np.random.Generator:
     return np.random.default_rng(seed)
 
 
-def train(cfg: RunConfig, data: str | Path | list[str | Path], out: str | Path, *,
+def train(cfg: RunConfig, data: str | Path | Sequence[str | Path], out: str | Path, *,
           report: Report | None = None, progress: bool = True,
           log: Callable[[str], None] | None = None, overwrite: bool = False) -> TrainResult:
     """Train a model on the train split of ``data`` and write it to ``out``.
@@ -116,7 +116,7 @@ def train(cfg: RunConfig, data: str | Path | list[str | Path], out: str | Path, 
         log(f"skipped unreadable clip: {why}")
 
     noises = []
-    sources = list(data) if isinstance(data, list | tuple) else [data]
+    sources = [data] if isinstance(data, str | os.PathLike) else list(data)
     if tc.augment.noise_prob:
         from kwslab.audio import load_audio
 
