@@ -138,6 +138,7 @@ def test_figures_are_png():
     assert figures.det_curve({"det": []}) is None
 
 
+@pytest.mark.browser
 def test_report_renders_in_chromium(evaluated_run, tone_data, tmp_path):
     import playwright.sync_api as playwright
 

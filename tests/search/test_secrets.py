@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from kwslab.search.storage import PASSWORD_ENV, config_from_trial, with_password, without_password
 from kwslab.search.study import Budget, run_search
 
@@ -20,6 +22,7 @@ def test_the_password_is_taken_out_and_put_back(monkeypatch):
     assert with_password("sqlite:////tmp/a.db") == "sqlite:////tmp/a.db"
 
 
+@pytest.mark.postgres
 def test_search_json_and_outputs_hold_no_password(tone_data, tone_space, postgres_url, tmp_path):
     secret = "s3cretPW"
     url = postgres_url.replace("postgres@", f"postgres:{secret}@")  # trust auth ignores it

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import time
 
+import pytest
 from optuna.trial import TrialState
 
 from kwslab.search.storage import load_study, open_storage
@@ -57,6 +58,7 @@ def test_kill_9_then_rerun_continues_and_fails_the_stale_trial(tone_data, tone_f
     assert "trials" in done.stdout
 
 
+@pytest.mark.postgres
 def test_two_workers_share_a_postgresql_study(tone_data, tone_files, kwslab, postgres_url,
                                               tmp_path):
     space, cfg = tone_files(epochs=2)

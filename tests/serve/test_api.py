@@ -137,6 +137,16 @@ def test_docs_and_redoc_work_offline(server):
         assert "/openapi.json" in r.text
 
 
+def test_both_pages_link_the_stylesheet_the_app_serves(server):
+    css = httpx.get(f"{server.url}/static/base.css")
+    assert css.status_code == 200 and css.headers["content-type"].startswith("text/css")
+    assert "--accent" in css.text and ".card" in css.text
+    for path in ("/", "/docs"):
+        assert '<link rel="stylesheet" href="/static/base.css">' in httpx.get(
+            f"{server.url}{path}").text
+
+
+@pytest.mark.browser
 def test_docs_page_renders_every_endpoint_with_the_network_cut(server):
     from pathlib import Path
 

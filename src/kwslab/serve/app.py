@@ -23,7 +23,7 @@ import numpy as np
 from fastapi import FastAPI, File, HTTPException, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from kwslab.errors import AudioError
@@ -73,6 +73,7 @@ def create_app(export_dir: str | Path, *, int8: bool = False,
     static = files("kwslab.serve") / "static"
     page = (static / "index.html").read_text(encoding="utf-8")
     docs = (static / "docs.html").read_text(encoding="utf-8")
+    css = (static / "base.css").read_text(encoding="utf-8")  # shared by both pages
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def index() -> HTMLResponse:
@@ -83,6 +84,10 @@ def create_app(export_dir: str | Path, *, int8: bool = False,
     async def api_docs() -> HTMLResponse:
         """The API described from /openapi.json by a local page: no CDN, works offline."""
         return HTMLResponse(docs)
+
+    @app.get("/static/base.css", include_in_schema=False)
+    async def stylesheet() -> Response:
+        return Response(css, media_type="text/css")
 
     @app.get("/healthz", response_model=Health)
     async def healthz(request: Request) -> Health:
