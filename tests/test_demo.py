@@ -9,7 +9,7 @@ from functools import partial
 import pytest
 
 from kwslab import artifacts as A
-from kwslab.demo import EVAL_REAL, figure_lines, run_demo
+from kwslab.pipelines.demo import EVAL_REAL, figure_lines, run_demo
 
 TONE_WORDS = ("low", "mid", "high")  # the tone_data fixture's words
 
@@ -92,7 +92,7 @@ def test_demo_cli_reports_real_voices_first_with_the_default_recipe(tmp_path, mo
     then the shipped real clips scored, printed before the synthetic figure."""
     from typer.testing import CliRunner
 
-    import kwslab.demo
+    import kwslab.pipelines.demo
     from kwslab.cli import _load_commands, app
     from kwslab.data.real_sample import real_clips_dir
     from kwslab.evaluation import evaluate
@@ -104,7 +104,7 @@ def test_demo_cli_reports_real_voices_first_with_the_default_recipe(tmp_path, mo
                                               "piper:joe"],
                                    "rates": [150, 200], "pitches": [40, 60],
                                    "piper_noise": [0.667]})
-    monkeypatch.setattr(kwslab.demo, "run_demo", small)
+    monkeypatch.setattr(kwslab.pipelines.demo, "run_demo", small)
     _load_commands()
     out = tmp_path / "demo"
     res = CliRunner().invoke(app, ["demo", "--out", str(out), "--quiet"])
@@ -141,8 +141,8 @@ def test_demo_cli_reports_real_voices_first_with_the_default_recipe(tmp_path, mo
 def test_demo_voices_add_piper_only_when_installed(monkeypatch):
     from kwslab.data import piper
     from kwslab.data.synth import DEFAULT_VOICES
-    from kwslab.demo import demo_voices
     from kwslab.errors import MissingExtraError
+    from kwslab.pipelines.demo import demo_voices
 
     assert demo_voices() == (*DEFAULT_VOICES, "piper:joe")  # the dev install has kwslab[piper]
 
@@ -160,7 +160,7 @@ def test_real_line_says_when_training_data_holds_a_real_speaker(tmp_path):
     unseen then."""
     from kwslab.data.manifest import Clip, write_manifest
     from kwslab.data.real_sample import real_clips_dir
-    from kwslab.demo import _heard_speakers, demo_config
+    from kwslab.pipelines.demo import _heard_speakers, demo_config
 
     clip = sorted((real_clips_dir() / "go").glob("*.wav"))[0]
     speaker = clip.name.split("_nohash_")[0]

@@ -19,7 +19,7 @@ def demo(
     quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
 ) -> None:
     """Synthesise (or read) data, train, search, score on real voices, export and report."""
-    from kwslab.demo import figure_lines, run_demo
+    from kwslab.pipelines.demo import figure_lines, run_demo
 
     result = run_demo(out_dir, data, seed=seed, progress=not quiet)
     for line in figure_lines(result):

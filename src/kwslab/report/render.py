@@ -55,8 +55,8 @@ def render(report: ReportData) -> str:
                          f"Search {s.name}", _search(s)))
     for i, x in enumerate(report.exports):
         sections.append((f"export-{i}", "ONNX", _export(x)))
-    for i, s in enumerate(report.streams):
-        sections.append((f"stream-{i}", "Streaming", _stream(s)))
+    for i, st in enumerate(report.streams):
+        sections.append((f"stream-{i}", "Streaming", _stream(st)))
     body = ""
     if report.notes:
         body += '<div class="notes"><b>Notes</b><ul>' + "".join(
@@ -187,7 +187,7 @@ def _demo(demo: dict[str, Any]) -> str:
             for name, s in steps.items()]
     out = "<h2>Demo</h2>"
     if all(demo.get(k) for k in ("real", "test", "recipe")):  # real voices first
-        from kwslab.demo import figure_lines
+        from kwslab.pipelines.demo import figure_lines
 
         out += "<ul>" + "".join(f"<li>{_e(line)}</li>" for line in figure_lines(demo)) + "</ul>"
     out += '<p class="lead">What <code>kwslab demo</code> did, step by step.</p>'
@@ -210,8 +210,8 @@ def _runs_table(report: ReportData) -> str:
 def _dataset(ds: DatasetData, named: bool) -> str:
     out = "<h2>Dataset" + (f' <span class="pill">{_e(ds.path)}</span>' if named else "")
     out += f'</h2><p class="lead">{_e(ds.path)}</p><h3>Clips per word and split</h3>'
-    rows = [[label, *(c.get(s, 0) for s in SPLITS), sum(c.get(s, 0) for s in SPLITS)]
-            for label, c in ds.counts.items()]
+    rows: list[list[Any]] = [[label, *(c.get(s, 0) for s in SPLITS),
+                              sum(c.get(s, 0) for s in SPLITS)] for label, c in ds.counts.items()]
     total = ["total", *(sum(r[i] for r in rows) for i in range(1, 5))]
     out += '<div class="narrow">' + table(["word", *SPLITS, "total"], rows, total=total) + "</div>"
     if ds.examples:

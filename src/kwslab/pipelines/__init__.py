@@ -1,0 +1,1 @@
+"""Pipelines: several library steps run end to end (the demo)."""
