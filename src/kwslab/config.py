@@ -14,6 +14,7 @@ import math
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+from types import UnionType
 from typing import Any, TypeVar
 
 from kwslab.errors import ConfigError
@@ -202,25 +203,22 @@ def _coerce(value: Any, current: Any, where: str, f: dataclasses.Field) -> Any:
     if "tuple" in hint:
         if "None" in hint and isinstance(value, list | tuple) and not value:
             return None  # TOML has no null: an empty list switches an optional range off
-        if not isinstance(value, list | tuple):
-            raise ConfigError(f"{where}: expected a list, got {value!r}")
-        return tuple(value)
+        return tuple(_expect(value, list | tuple, "a list", where))
     if "bool" in hint:
-        if not isinstance(value, bool):
-            raise ConfigError(f"{where}: expected true or false, got {value!r}")
-        return value
+        return _expect(value, bool, "true or false", where)
     if "int" in hint and "float" not in hint:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{where}: expected an integer, got {value!r}")
-        return value
+        return _expect(value, int, "an integer", where)
     if "float" in hint:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ConfigError(f"{where}: expected a number, got {value!r}")
-        return float(value)
+        return float(_expect(value, int | float, "a number", where))
     if "str" in hint:
-        if not isinstance(value, str):
-            raise ConfigError(f"{where}: expected a string, got {value!r}")
-        return value
+        return _expect(value, str, "a string", where)
+    return value
+
+
+def _expect(value: Any, kind: type | UnionType, what: str, where: str) -> Any:
+    """``value`` if it is a ``kind``; a bool is never a number (``True`` is an int in Python)."""
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+        raise ConfigError(f"{where}: expected {what}, got {value!r}")
     return value
 
 

@@ -55,23 +55,20 @@ def dataset_problems(data: str | Path | Sequence[str | Path],
 
 def _list_problems(root: Path) -> list[Problem]:
     entries = {split: read_list(root / name) for split, name in LISTS.items()}
-    problems = []
+    found: list[tuple[str, str, list[str]]] = []  # (kind, message, the list entries concerned)
     both = sorted(set(entries["validation"]) & set(entries["test"]))
     if both:
-        problems.append(Problem(
-            "in_both_lists",
-            f"{root}: {_count(both, 'clip')} in both {LISTS['validation']} and {LISTS['test']} "
-            f"(used as test; remove one entry): {_examples(both)}",
-            tuple(str(root / e) for e in both)))
+        found.append(("in_both_lists", f"{root}: {_count(both, 'clip')} in both "
+                      f"{LISTS['validation']} and {LISTS['test']} (used as test; remove one "
+                      f"entry): {_examples(both)}", both))
     for split, name in LISTS.items():
         missing = sorted({e for e in entries[split] if not (root / e).is_file()})
         if missing:
-            problems.append(Problem(
-                "missing_list_entry",
-                f"{root / name}: {_count(missing, 'entry', 'entries')} name files that do not "
-                f"exist: {_examples(missing)}",
-                tuple(str(root / e) for e in missing)))
-    return problems
+            found.append(("missing_list_entry", f"{root / name}: "
+                          f"{_count(missing, 'entry', 'entries')} name files that do not exist: "
+                          f"{_examples(missing)}", missing))
+    return [Problem(kind, message, tuple(str(root / e) for e in names))
+            for kind, message, names in found]
 
 
 def _noise_problems(root: Path) -> list[Problem]:
