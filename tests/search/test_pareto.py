@@ -94,17 +94,24 @@ def test_grid_over_width_and_lr_gives_a_non_dominated_front_a_png_and_retrainabl
     assert card["macs"] == point["costs"]["macs"]
 
 
-def test_latency_objective_records_a_positive_finite_value(tone_data, tone_space, tmp_path):
-    res = run_search(tone_data, tmp_path, method="random", budget=Budget(trials=1),
-                     space=tone_space(epochs=1), objectives=["accuracy", "latency"],
-                     progress=False)
-    study = load_study(res.storage, res.study)
+def test_latency_objective_records_a_positive_finite_value(tone_data, tone_files, tmp_path,
+                                                           cli):
+    space, cfg = tone_files(epochs=1)
+    out = tmp_path / "t"
+    code, stdout, err = cli("tune", "--data", tone_data, "--method", "random", "--space", space,
+                            "--config", cfg, "--trials", "1", "--out", out, "--quiet",
+                            "--objectives", "accuracy,latency")
+    assert code == 0, err
+    assert "Pareto front, accuracy against latency (1 points" in stdout
+    info = json.loads((out / "search.json").read_text())
+    study = load_study(info["storage"], info["study"])
     (trial,) = study.get_trials(states=(TrialState.COMPLETE,))
     latency = trial.values[1]
     assert math.isfinite(latency) and latency > 0
     assert trial.user_attrs["costs"] == {"latency": latency}
-    (point,) = json.loads((tmp_path / "pareto.json").read_text())["points"]
+    (point,) = json.loads((out / "pareto.json").read_text())["points"]
     assert point["costs"]["latency"] == latency and point["trial"] == trial.number
+    assert f"trial {trial.number}: accuracy" in stdout and " ms" in stdout
 
 
 def test_hyperband_with_costs_says_it_cannot_prune_and_runs_trials_in_full(

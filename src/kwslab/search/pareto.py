@@ -92,13 +92,23 @@ def keep_front(study, out: str | Path, number: int, values: Sequence[float],
             shutil.rmtree(folder / str(n), ignore_errors=True)
 
 
+def _drop_off_front(out: Path, keep: set[int], study) -> None:
+    """Remove kept run folders of completed trials off the front (workers that finished at
+    once could each keep theirs before seeing the other's)."""
+    done = {t.number for t in _complete(study)}
+    for d in (out / "trials").glob("*"):
+        if d.name.isdigit() and int(d.name) in done and int(d.name) not in keep:
+            shutil.rmtree(d, ignore_errors=True)
+
+
 def write_pareto(study, objectives: Sequence[str], out: str | Path, *,
                  log: Callable[[str], None] | None = None) -> list[Path]:
     """``OUT/pareto.json`` (the front, with every trial's count) and ``OUT/pareto.png``."""
     out = Path(out)
     log = log or (lambda msg: None)
-    rows = points(study, objectives, out)
     front_rows = pareto_points(study, objectives, out)
+    _drop_off_front(out, {r["trial"] for r in front_rows}, study)
+    rows = points(study, objectives, out)
     write_json(out / PARETO_JSON, {
         "objectives": list(objectives), "directions": directions(objectives),
         "units": {n: UNITS[n] for n in objectives}, "trials": len(rows),
