@@ -169,3 +169,27 @@ def test_space_file_objectives_default_and_errors(tone_data, tone_space, tmp_pat
         run_search(tone_data, tmp_path, method="manual", space=tone_space(),
                    objectives="accuracy,macs", progress=False)
     assert not (tmp_path / "study.db").exists()
+
+
+@pytest.mark.parametrize("sampler", ["tpe", "gp", "nsga2"])
+def test_bayesian_samplers_search_accuracy_against_cost(sampler, tone_data, tone_space,
+                                                        tmp_path):
+    res = run_search(tone_data, tmp_path, method="bayesian", sampler=sampler,
+                     budget=Budget(trials=3), space=tone_space(epochs=1),
+                     objectives="accuracy,params", progress=False)
+    study = load_study(res.storage, res.study)
+    assert [d.name for d in study.directions] == ["MAXIMIZE", "MINIMIZE"]
+    assert res.trials == 3 and len(study.get_trials(states=(TrialState.COMPLETE,))) == 3
+    assert res.pareto and (tmp_path / "pareto.json").is_file()
+
+
+def test_a_study_keeps_its_objectives(tone_data, tone_space, tmp_path):
+    from kwslab.errors import SearchError
+
+    run_search(tone_data, tmp_path, method="random", budget=Budget(trials=1),
+               space=tone_space(epochs=1), progress=False)
+    with pytest.raises(SearchError, match="run with objectives accuracy, not accuracy,macs"):
+        run_search(tone_data, tmp_path, method="random", budget=Budget(trials=2),
+                   space=tone_space(epochs=1), objectives="accuracy,macs", progress=False)
+    study = load_study(f"sqlite:///{tmp_path / 'study.db'}", "random")
+    assert len(study.get_trials()) == 1
