@@ -57,9 +57,9 @@ def prepare(data: str, out: Path) -> dict:
 
     from kwslab.config import to_dict
     from kwslab.data import load_clips
+    from kwslab.data.cache import cached_features
     from kwslab.data.manifest import write_manifest
     from kwslab.data.speechcommands import select_split
-    from kwslab.features.cache import cached_features
     from kwslab.search.space import load_space
 
     space = load_space("seed")
@@ -94,8 +94,8 @@ def check_same_features(out: Path) -> None:
     import numpy as np
 
     from kwslab.data import load_clips
+    from kwslab.data.cache import cached_features
     from kwslab.data.speechcommands import select_split
-    from kwslab.features.cache import cached_features
     from kwslab.search.space import load_space
 
     cfg = load_space("seed").base

@@ -248,8 +248,8 @@ def quantize(src: Path, dst: Path, calibration: np.ndarray | None = None) -> Non
 def _calibration_features(cfg, data: str | Path) -> np.ndarray:
     """Features of up to :data:`CALIBRATION_CLIPS` training clips (a fixed random subset)."""
     from kwslab.data import load_clips
+    from kwslab.data.cache import cached_features
     from kwslab.data.speechcommands import select_split
-    from kwslab.features.cache import cached_features
 
     clips = select_split(load_clips(data, cfg.data, seed=cfg.train.seed), "train")
     if not clips:
@@ -280,8 +280,8 @@ def _score(export_dir: Path, meta: dict[str, Any], data: str | Path, split: str 
            run_dir: str | Path | None = None) -> dict[str, Any]:
     from kwslab.config import run_config_from_dict
     from kwslab.data import load_clips
+    from kwslab.data.cache import cached_features
     from kwslab.data.speechcommands import select_split
-    from kwslab.features.cache import cached_features
 
     cfg = run_config_from_dict(meta["config"])
     labels = meta["labels"]

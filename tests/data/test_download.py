@@ -1,4 +1,4 @@
-"""kwslab.data.download against a real loopback HTTP server and archives built here."""
+"""Dataset download and one-file HTTP download against a loopback server and archives built here."""
 
 from __future__ import annotations
 
@@ -19,9 +19,10 @@ import pytest
 import soundfile as sf
 
 from kwslab.config import DataConfig
-from kwslab.data.download import download_file, download_speech_commands, safe_extract
+from kwslab.data.download import download_speech_commands, safe_extract
 from kwslab.data.speechcommands import prepare_speech_commands
 from kwslab.errors import DownloadError
+from kwslab.utils.download import download_file
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -324,7 +325,7 @@ def test_cli_bad_url_is_one_line_exit_2(tmp_path):
 
 
 def test_silent_server_times_out(tmp_path, monkeypatch):
-    import kwslab.data.download as dl
+    import kwslab.utils.download as dl
 
     monkeypatch.setattr(dl, "TIMEOUT_S", 0.5)
     with socket.socket() as s:  # accepts connections (backlog) but never answers

@@ -235,8 +235,8 @@ def test_runtime_features_equal_training_features_on_real_speech(real_model, min
     import shutil
 
     from kwslab.audio import load_audio
+    from kwslab.data.cache import cached_features
     from kwslab.data.manifest import Clip
-    from kwslab.features.cache import cached_features
 
     for name in embedding.FILES:
         shutil.copy(real_model / name, tmp_path / name)

@@ -58,9 +58,9 @@ def test_nan_outputs_are_one_line_not_invalid_json(tone_run, folder, capsys, mon
     """A model whose weights went NaN (as `lr = inf` once trained) outputs NaN logits."""
     import torch
 
-    import kwslab.evaluation
+    import kwslab.evaluation.clips
 
-    monkeypatch.setattr(kwslab.evaluation, "predict_logits",
+    monkeypatch.setattr(kwslab.evaluation.clips, "predict_logits",
                         lambda model, x: torch.full((len(x), 3), float("nan")))
     status, out, err = run(capsys, "predict", tone_run, folder / "a.wav", "--json")
     assert status != 0 and out == ""

@@ -66,8 +66,8 @@ def test_evaluate_all_is_the_same_cold_and_warm(tone_run, tone_data, tmp_path, m
 
 def test_only_corrupt_clips_left_to_decode_is_not_an_error(tmp_path, monkeypatch):
     from kwslab.config import TCRESNET
+    from kwslab.data.cache import cached_features
     from kwslab.data.manifest import Clip
-    from kwslab.features.cache import cached_features
 
     monkeypatch.setenv("KWSLAB_CACHE", str(tmp_path / "cache"))
     data = make_tone_dataset(tmp_path / "data", per_speaker=1, speakers=2)

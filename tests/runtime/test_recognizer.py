@@ -51,8 +51,8 @@ def test_features_match_training_features(tone_export, tone_data):
     from kwslab.audio import load_audio
     from kwslab.config import DataConfig
     from kwslab.data import load_clips
+    from kwslab.data.cache import cached_features
     from kwslab.data.speechcommands import select_split
-    from kwslab.features.cache import cached_features
 
     r = Recognizer.load(tone_export)
     clips = select_split(load_clips(tone_data, DataConfig(words=tuple(r.labels))), "test")

@@ -17,8 +17,8 @@ import soundfile as sf
 
 from kwslab.cli import main
 from kwslab.errors import ConfigError
+from kwslab.evaluation.stream import eval_stream, render_det, score_detections
 from kwslab.runtime import Detection, StreamConfig, StreamDetector, detect_file
-from kwslab.runtime.evalstream import eval_stream, render_det, score_detections
 from kwslab.runtime.stream import Trigger
 
 SR = 16000

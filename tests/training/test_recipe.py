@@ -19,6 +19,8 @@ from kwslab.errors import ModelError
 from kwslab.evaluation import evaluate
 from kwslab.training import train
 
+pytestmark = pytest.mark.slow  # every test trains on real speech
+
 FOUR = ("left", "right", "stop", "up")
 
 

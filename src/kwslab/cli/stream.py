@@ -105,8 +105,8 @@ def eval_stream(
 ) -> None:
     """Hit rate, false accepts per hour (95 % interval) and DET curves on long streams."""
     _one_blas_thread()
-    from kwslab.runtime.evalstream import eval_stream as run
-    from kwslab.runtime.evalstream import render_det
+    from kwslab.evaluation.stream import eval_stream as run
+    from kwslab.evaluation.stream import render_det
     from kwslab.utils.io import write_json
 
     cfg = _stream_config(hop_ms, smooth_ms, threshold, word_threshold, refractory_ms)

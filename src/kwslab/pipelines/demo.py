@@ -242,7 +242,7 @@ def run_demo(out: Path = Path("runs/demo"), data: Path | None = None, *, seed: i
 
     # 6. the export on a long noisy stream: hit rate, false accepts per hour, DET curve
     def stream() -> str:
-        from kwslab.runtime.evalstream import eval_stream, render_det
+        from kwslab.evaluation.stream import eval_stream, render_det
 
         clips = _stream_clips(data, words, stream_dir / "clips", seed)
         res = eval_stream(export_dir, clips, snr_db=STREAM_SNR_DB, seed=seed)

@@ -40,8 +40,8 @@ def lr_find(cfg: RunConfig, data: str | Path, out: str | Path, *,
     import torch.nn.functional as F
 
     from kwslab.data import load_clips
+    from kwslab.data.cache import cached_features
     from kwslab.data.speechcommands import select_split
-    from kwslab.features.cache import cached_features
     from kwslab.models import build
     from kwslab.training.loop import seed_everything
     from kwslab.training.optim import make_optimizer

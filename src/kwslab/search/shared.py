@@ -65,8 +65,8 @@ def share_data() -> Iterator[dict[str, _Memo]]:
         The memos (``{"waves", "features"}``); their ``misses`` count clips actually read.
     """
     from kwslab.data import dataset
+    from kwslab.data.cache import config_key
     from kwslab.errors import DataError
-    from kwslab.features.cache import config_key
     from kwslab.training import loop
 
     read_waves, read_features = dataset.load_waves, loop.cached_features

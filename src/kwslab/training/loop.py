@@ -28,13 +28,13 @@ from kwslab.artifacts import CARD, METRICS, RUN, WEIGHTS, check_target, staged
 from kwslab.config import RunConfig, to_dict, validate
 from kwslab.data import load_clips
 from kwslab.data.augment import Augmenter, mixup
+from kwslab.data.cache import cached_features
 from kwslab.data.checks import dataset_problems
 from kwslab.data.dataset import WaveSource
 from kwslab.data.manifest import counts
 from kwslab.data.speechcommands import noise_files, select_split
 from kwslab.errors import ConfigError, DataError
 from kwslab.features import compute_features
-from kwslab.features.cache import cached_features
 from kwslab.models import build, input_norm
 from kwslab.models.inference import predict_logits
 from kwslab.models.io import save_model

@@ -6,9 +6,9 @@ import numpy as np
 
 from kwslab.audio import write_wav
 from kwslab.config import TCRESNET
+from kwslab.data import cache as cache_mod
+from kwslab.data.cache import cached_features
 from kwslab.data.manifest import Clip
-from kwslab.features import cache as cache_mod
-from kwslab.features.cache import cached_features
 
 
 def _clips(tmp_path, n=3):

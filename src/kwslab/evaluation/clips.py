@@ -15,9 +15,9 @@ import torch
 import torch.nn.functional as F
 
 from kwslab.data import load_clips
+from kwslab.data.cache import cached_features
 from kwslab.data.speechcommands import AUDIO_SUFFIXES, select_split
 from kwslab.errors import DataError, KwslabError
-from kwslab.features.cache import cached_features
 from kwslab.models.inference import predict_logits
 from kwslab.models.io import load_model
 
