@@ -142,6 +142,36 @@ def test_augmented_copies_are_made_once_and_differ(tone_data, tone_config, monke
     assert sum(calls) == 3 * len(source)  # 3 copies, whatever the number of epochs
 
 
+def test_copies_for_a_context_front_end_augment_the_context_too(tone_data, tone_config):
+    """speech_embedding reads 250 ms around the clip: its augmented copies are made on the
+    padded window, so noise reaches the context as a stream's neighbouring audio does."""
+    from kwslab.config import DEFAULT
+    from kwslab.data import load_clips
+    from kwslab.data.augment import Augmenter
+    from kwslab.data.dataset import WaveSource
+    from kwslab.features import compute_features, embedding
+    from kwslab.training import loop
+
+    embedding.fetch(progress=False)
+    clips = [c for c in load_clips(tone_data, tone_config.data) if c.split == "train"][:6]
+    source = WaveSource(clips, 16000, progress=False)
+    seen = []
+
+    class Recording(Augmenter):
+        def waves(self, x):
+            seen.append(x.shape[1])
+            return x + 0.01  # a constant "noise" over the whole window, context included
+
+    fc = DEFAULT.features
+    copies = loop._augmented_copies(source, Recording(DEFAULT.train.augment, [], None), fc,
+                                    1, 16, False)
+    assert seen == [16000 + 2 * fc.context_samples]
+    padded = np.pad(source.get(np.arange(6)), ((0, 0), (fc.context_samples,) * 2)) + 0.01
+    whole = compute_features(padded, replace(fc, clip_samples=padded.shape[1], context_ms=0.0))
+    np.testing.assert_allclose(copies[0], whole, atol=1e-5)
+    assert copies.shape[2:] == fc.shape
+
+
 def test_finished_run_is_replaced_only_with_overwrite(tone_run, tone_data, tone_config,
                                                       tmp_path):
     import shutil

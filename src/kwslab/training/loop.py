@@ -16,7 +16,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -233,14 +233,25 @@ def _diverged(what: str, value: float, epoch: int, tc) -> ConfigError:
 def _augmented_copies(source: WaveSource, aug: Augmenter, fc, copies: int, batch: int,
                       progress: bool) -> np.ndarray:
     """``copies`` waveform-augmented versions of every training clip's features,
-    shape (copies, clips, *fc.shape)."""
+    shape (copies, clips, *fc.shape).
+
+    A front end that reads context around the clip (``speech_embedding``) gets the clip with
+    its context padding *before* augmentation, so noise and shifts reach the context as the
+    neighbouring audio of a stream does; features are then taken of that whole window with no
+    further padding (the same shape). Clean copies keep silent context.
+    """
     out = np.empty((copies, len(source), *fc.shape), dtype=np.float32)
+    pad = fc.context_samples if fc.kind == "speech_embedding" else 0
+    wide = replace(fc, clip_samples=fc.clip_samples + 2 * pad, context_ms=0.0) if pad else fc
     with make_progress(transient=True) as bar:
         task = bar.add_task("augmented copies", total=copies * len(source), visible=progress)
         for c in range(copies):
             for s in range(0, len(source), batch * 4):
                 idx = np.arange(s, min(s + batch * 4, len(source)))
-                out[c, idx] = compute_features(aug.waves(source.get(idx)), fc)
+                waves = source.get(idx)
+                if pad:
+                    waves = np.pad(waves, ((0, 0), (pad, pad)))
+                out[c, idx] = compute_features(aug.waves(waves), wide)
                 bar.update(task, advance=len(idx))
     return out
 
