@@ -365,3 +365,25 @@ def test_saved_thresholds_travel_with_the_export(tone_export, tone_data, tmp_pat
     assert set(forced.thresholds_of(rec)) == {0.7}
     with pytest.raises(ConfigError, match="needs --target-fa-per-hour"):
         eval_stream(export, tone_data, save_thresholds=True)
+
+
+def test_hard_negatives_are_the_cuts_the_detector_fires_on(tmp_path, capsys, tone_export):
+    from kwslab.data.manifest import read_manifest
+    from kwslab.evaluation.stream import mine_hard_negatives
+
+    rng = np.random.default_rng(11)
+    # train quarter: files 0 and 4 (2 + 1 mid bursts); the others must not be searched
+    neg = _negatives_with_mid_tones(tmp_path / "neg", rng, [2, 3, 3, 3, 1, 3, 3, 3])
+    clips = mine_hard_negatives(BandRecognizer(), neg, threshold=0.5)
+    assert len(clips) == 3
+    assert {c.path.rsplit("/", 1)[1] for c in clips} == {"00.wav", "04.wav"}
+    for c in clips:
+        assert c.label == "_unknown_" and c.split == "train" and c.length == SR
+        bursts = [SR * (2 + 4 * j) for j in range(3)]
+        assert any(c.offset < b + SR and b < c.offset + SR for b in bursts)  # overlaps one
+    with pytest.raises(SystemExit) as e:
+        main(["mine", str(tone_export), "--negatives", str(neg), "--out",
+              str(tmp_path / "hard.jsonl"), "--threshold", "0.99"])
+    assert e.value.code in (0, None)
+    assert "hard negatives" in capsys.readouterr().out
+    assert all(c.label == "_unknown_" for c in read_manifest(tmp_path / "hard.jsonl"))

@@ -144,3 +144,24 @@ def eval_stream(
         b = max(best, key=lambda c: c["hit_rate"])
         out.print(f"at <= 1 FA/hour: hit rate {b['hit_rate']:.3f} (threshold {b['threshold']:g})")
     out.print(f"written to {out_dir / 'det.json'} and {out_dir / 'det.png'}")
+
+
+@app.command()
+def mine(
+    export_dir: Path = typer.Argument(..., help="Export folder written by `kwslab export`."),
+    negatives: Path = typer.Option(..., "--negatives", help="Folder of long audio with none "
+                                   "of the words; its training quarter is searched."),
+    out_file: Path = typer.Option(..., "--out", help="JSONL manifest of the clips found."),
+    threshold: float = typer.Option(0.5, "--threshold", min=0, max=1,
+                                    help="Smoothed score at which a cut counts as confusing."),
+) -> None:
+    """Hard-negative mining: write the cuts of negative audio the model fires on, as _unknown_
+    clips to train on again (`kwslab train --data D --data OUT.jsonl --negatives N --unknown`).
+    """
+    _one_blas_thread()
+    from kwslab.data.manifest import write_manifest
+    from kwslab.evaluation.stream import mine_hard_negatives
+
+    clips = mine_hard_negatives(export_dir, negatives, threshold=threshold)
+    write_manifest(clips, out_file)
+    out.print(f"{len(clips)} hard negatives (score >= {threshold:g}) written to {out_file}")

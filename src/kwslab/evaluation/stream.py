@@ -237,6 +237,41 @@ def negative_scores(rec: Recognizer, cfg: StreamConfig, files: list[Path]
     return out, samples / rec.sample_rate / 3600
 
 
+def mine_hard_negatives(model: str | Path | Recognizer, negatives: str | Path, *,
+                        threshold: float = 0.5, cfg: StreamConfig | None = None,
+                        split: str = "train", limit: int = 5000) -> list:
+    """Hard-negative mining: the 1 s cuts of negative audio on which the detector fires.
+
+    The detector runs over ``split``'s negative files (by default the training quarter, see
+    :mod:`kwslab.data.negatives`) with every word at ``threshold``; each detection gives the
+    central second of the window that fired, as an ``_unknown_`` training clip. Write them
+    with :func:`kwslab.data.manifest.write_manifest` and train again with ``--data`` on both
+    the dataset and that manifest: the model learns exactly what it confused.
+
+    Returns:
+        :class:`~kwslab.data.manifest.Clip` s (split ``train``), at most ``limit``.
+    """
+    from kwslab.data.manifest import Clip
+    from kwslab.data.negatives import negative_files
+
+    cfg = cfg or StreamConfig()
+    rec = Recognizer.load(model) if isinstance(model, str | Path) else model
+    files = negative_files(negatives)[0][split]
+    scored, _ = negative_scores(rec, cfg, files)
+    det = StreamDetector(rec, cfg)
+    n = rec.clip_samples
+    context = (det.front.window - n) // 2  # samples on each side of the clip in a window
+    ths = np.full(len(rec.labels), threshold)
+    out = []
+    for path, (times, scores) in zip(files, scored, strict=True):
+        for d in Trigger(rec.labels, cfg, ths).step(times, scores):
+            start = int(round(d.time * rec.sample_rate)) - context - n
+            if start >= 0:
+                out.append(Clip(str(Path(path).resolve()), UNKNOWN, f"neg-{Path(path).stem}",
+                                "train", start, n))
+    return out[:limit]
+
+
 def count_false_accepts(labels: list[str], cfg: StreamConfig, thresholds: np.ndarray,
                         negatives: list[tuple[np.ndarray, np.ndarray]]) -> dict[str, int]:
     """False accepts per word on negative audio at per-word ``thresholds``."""
