@@ -27,7 +27,7 @@ from kwslab.report.data import (
 )
 
 SPLITS = ("train", "validation", "test")
-SEARCH_SECTIONS = (  # image kind -> heading, in the order the issue lists them
+SEARCH_SECTIONS = (  # image kind -> heading, in reading order
     ("history", "Optimisation history"),
     ("importance", "Parameter importances"),
     ("manual", "Per-parameter curves (manual method)"),

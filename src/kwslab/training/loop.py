@@ -166,7 +166,7 @@ def train(cfg: RunConfig, data: str | Path | Sequence[str | Path], out: str | Pa
     best_state = copy.deepcopy(model.state_dict())
     # One BLAS thread: the feature thread gets one core, torch the rest.
     with _single_threaded_blas(), make_progress(transient=True) as bar:
-        task = bar.add_task("training", total=tc.epochs)
+        task = bar.add_task("training", total=tc.epochs, visible=progress)
         for epoch in range(tc.epochs):
             model.train()
             seen = correct = 0
