@@ -54,7 +54,7 @@ def test_toml_overrides_a_preset(tmp_path):
     ("[model]\nneurons = 'many'\n", "model.neurons: expected an integer"),
     ("[model]\nactivation = 'swish'\n", "model.activation='swish' is not one of relu"),
     ("[train]\nlr = -1\n", "train.lr must be positive"),
-    ('base = "huge"\n', "base 'huge' is not one of seed, default"),
+    ('base = "huge"\n', "base 'huge' is not one of student, default"),
     ("[model\n", "c.toml"),
     ("[train.augment]\nsnr_db = [20, 0]\n", "snr_db must be [low, high] with low <= high"),
     ("[train.augment]\nfreq_warp = [0, 1.1]\n", "freq_warp factors must be positive"),

@@ -22,8 +22,8 @@ def train(
                                         "(RUN_DIR/eval_test.json, shown in the report)."),
     config: str = typer.Option(None, "--config",
                                help="'default' (head on pretrained speech embeddings), "
-                               "'tcresnet' (CNN from scratch, no download), 'student' (the student project's "
-                               "recipe; 'seed' still works), or a "
+                               "'tcresnet' (CNN from scratch, no download), 'student' (the "
+                               "student project's recipe; 'seed' still works), or a "
                                "TOML file overriding one."),
     words: str = typer.Option(
         None, "--words", help="Comma-separated words (default: the seed's 8)."),
