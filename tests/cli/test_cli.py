@@ -68,6 +68,7 @@ def snapshot(folder: Path) -> dict[str, tuple[int, int]]:
             for p in sorted(folder.rglob("*"))}
 
 
+@pytest.mark.slow  # train, evaluate, predict and export, each in its own process
 def test_train_evaluate_predict(tone_data, tmp_path):
     cfg = tmp_path / "tone.toml"
     cfg.write_text('base = "seed"\n[data]\nwords = ["low", "mid", "high"]\n'

@@ -76,6 +76,7 @@ def test_cross_validate_scores_every_speaker_once_and_resumes(tone_data, tmp_pat
     assert sum("training" in line for line in lines) == 2  # the second call trained nothing
 
 
+@pytest.mark.slow  # the benchmark script end to end, in its own process
 def test_fold_benchmark_runs_on_tones(tone_data, tmp_path):
     out = tmp_path / "bench"
     cmd = [sys.executable, str(ROOT / "benchmarks" / "accuracy.py"), "--data", str(tone_data),
