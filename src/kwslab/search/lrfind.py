@@ -42,7 +42,7 @@ def lr_find(cfg: RunConfig, data: str | Path, out: str | Path, *,
     from kwslab.data import load_clips
     from kwslab.data.cache import cached_features
     from kwslab.data.speechcommands import select_split
-    from kwslab.models import build
+    from kwslab.models import build, input_norm
     from kwslab.training.loop import seed_everything
     from kwslab.training.optim import make_optimizer
 
@@ -65,8 +65,9 @@ def lr_find(cfg: RunConfig, data: str | Path, out: str | Path, *,
         rng = seed_everything(cfg.train.seed)
         torch.set_num_threads(cfg.train.threads or torch.get_num_threads())
         model = build(cfg.model, cfg.features.shape, len(index))
-        model.norm.feat_mean.fill_(float(x.mean()))
-        model.norm.feat_std.fill_(float(x.std() + 1e-5))
+        norm = input_norm(model)
+        norm.feat_mean.fill_(float(x.mean()))
+        norm.feat_std.fill_(float(x.std() + 1e-5))
         tc = replace(cfg.train, optimizer=name, lr=lr_min)
         opt = make_optimizer(model.parameters(), tc)
         model.train()

@@ -34,7 +34,7 @@ def _runs(study) -> dict[str, Any]:
     """Finished manual runs by key (completed, pruned, or failed with an error)."""
     from optuna.trial import TrialState
 
-    runs = {}
+    runs: dict[str, Any] = {}
     for t in study.get_trials(deepcopy=False):
         key = t.user_attrs.get("manual_key")
         if key is None or t.user_attrs.get("budget") != "run":
@@ -55,7 +55,7 @@ def _walk(study, space: SearchSpace, seed: int):
     fixed: dict[str, Any] = {}
     stages = []
     for name in space.order:
-        stage = {"param": name, "values": [], "chosen": None}
+        stage: dict[str, Any] = {"param": name, "values": [], "chosen": None}
         stages.append(stage)
         for value in space.param(name).values():
             trials = []

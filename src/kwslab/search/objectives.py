@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from kwslab.errors import ConfigError, SearchError
 
@@ -80,7 +80,7 @@ def resolve_objectives(given: str | Sequence[str] | None, space_default: Sequenc
     return goals
 
 
-def directions(objectives: Sequence[str]) -> list[str]:
+def directions(objectives: Sequence[str]) -> list[Literal["maximize", "minimize"]]:
     """Optuna directions: accuracy is maximised, every cost minimised."""
     return ["maximize" if n == ACCURACY else "minimize" for n in objectives]
 

@@ -86,12 +86,13 @@ def study_plots(study, out: str | Path, *,
     target: dict = {}
     if multi:  # these plots take one value: validation accuracy (pareto.png shows the costs)
         target = {"target": lambda t: t.values[0], "target_name": "validation accuracy"}
-    plots = {"history.png": (partial(vis.plot_optimization_history, **target),
-                             len(complete) >= 1)}
+    # file -> (draw: study -> Axes or an array of them, whether there is enough to draw)
+    plots: dict[str, tuple[Callable[[optuna.Study], Any], bool]] = {
+        "history.png": (partial(vis.plot_optimization_history, **target), len(complete) >= 1)}
     plots["importances.png"] = (partial(vis.plot_param_importances, **target),
-                                len(complete) >= 2 and varying)
+                                len(complete) >= 2 and bool(varying))
     plots["parallel.png"] = (partial(vis.plot_parallel_coordinate, **target),
-                             len(complete) >= 2 and varying)
+                             len(complete) >= 2 and bool(varying))
     plots["intermediate.png"] = (vis.plot_intermediate_values, bool(pruned) and not multi)
     files = []
     for name, (draw, possible) in plots.items():

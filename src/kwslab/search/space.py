@@ -57,7 +57,7 @@ class Param:
         """The discrete values tried by grid and manual: the choices, or points of the range."""
         if self.kind == "categorical":
             return list(self.choices)
-        lo, hi = float(self.low), float(self.high)
+        lo, hi = self._range()
         if self.step:
             n = int(math.floor((hi - lo) / self.step + 1e-9)) + 1
             vals = [lo + i * self.step for i in range(n)]
@@ -75,10 +75,17 @@ class Param:
         """Ask an Optuna trial for this parameter's value."""
         if self.kind == "categorical":
             return trial.suggest_categorical(self.name, list(self.choices))
+        lo, hi = self._range()
         if self.kind == "int":
-            return trial.suggest_int(self.name, int(self.low), int(self.high),
-                                     step=int(self.step or 1), log=self.log)
-        return trial.suggest_float(self.name, self.low, self.high, step=self.step, log=self.log)
+            return trial.suggest_int(self.name, int(lo), int(hi), step=int(self.step or 1),
+                                     log=self.log)
+        return trial.suggest_float(self.name, lo, hi, step=self.step, log=self.log)
+
+    def _range(self) -> tuple[float, float]:
+        """(low, high) of a numeric parameter; reading the space already requires both."""
+        if self.low is None or self.high is None:
+            raise ConfigError(f"{self.name}: a {self.kind} parameter needs low and high")
+        return float(self.low), float(self.high)
 
 
 @dataclass(frozen=True)
@@ -225,7 +232,7 @@ def parse_space(text: str, name: str = "<space>", *, yaml: bool = False,
     repeats = data.get("repeats", 5)
     if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
         raise ConfigError(f"{at('repeats')}: repeats must be a positive integer, got {repeats!r}")
-    objectives = ("accuracy",)
+    objectives: tuple[str, ...] = ("accuracy",)
     if "objectives" in data:
         from kwslab.search.objectives import parse_objectives
 

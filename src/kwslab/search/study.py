@@ -425,14 +425,16 @@ def _objective(job: _Job, study, trial, *, over: list[bool], errors: list[Except
     from kwslab.search.pareto import keep_front
 
     trial.set_user_attr("costs", costs)
-    values = [float(m["val_accuracy"]), *(costs[n] for n in job.objectives[1:])]
-    keep_front(study, job.out, trial.number, values, job.objectives, tmp)
-    return values
+    scores = [float(m["val_accuracy"]), *(costs[n] for n in job.objectives[1:])]
+    keep_front(study, job.out, trial.number, scores, job.objectives, tmp)
+    return scores
 
 
 def _key(t) -> tuple[float, float]:
     """Sort key of a completed trial: accuracy, then lower loss."""
-    return (accuracy_of(t), -float(t.user_attrs.get("val_loss", math.inf)))
+    accuracy = accuracy_of(t)
+    return (-math.inf if accuracy is None else accuracy,
+            -float(t.user_attrs.get("val_loss", math.inf)))
 
 
 def best_trial(study):
