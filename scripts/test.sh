@@ -5,4 +5,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 EXTRAS=dev bash scripts/setup.sh
 .venv/bin/ruff check src tests benchmarks
+.venv/bin/mypy src/kwslab
 exec .venv/bin/python -m pytest -q -p no:cacheprovider "$@"
