@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The whole test suite: set up .venv with the dev extras, lint, then pytest.
+# The whole test suite: set up .venv with the dev extras, lint, type-check, then pytest.
 # PostgreSQL and Chromium (Debian packages) must be installed; .ci/run installs them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
