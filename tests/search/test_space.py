@@ -91,3 +91,13 @@ def test_invalid_top_level():
                     "x.toml")
     with pytest.raises(ConfigError, match="x.toml: .*Expected|x.toml: .*Invalid"):
         parse_space("[params\n", "x.toml")
+
+
+def test_yaml_reads_exponents_without_a_dot_as_numbers(tmp_path):
+    """YAML 1.1 reads 1e-4 as the string "1e-4"; a search space's learning rates are written
+    that way, so it must be the number."""
+    path = tmp_path / "s.yaml"
+    path.write_text("base: seed\nparams:\n  train.lr: {low: 1e-4, high: 1e-2, log: true}\n"
+                    "  model.neurons: {choices: [64, 128]}\n")
+    lr = next(p for p in load_space(path).params if p.name == "train.lr")
+    assert (lr.kind, lr.low, lr.high) == ("float", 1e-4, 1e-2)

@@ -250,7 +250,7 @@ def _read(text: str, name: str, yaml: bool) -> dict[str, Any]:
         if yaml:
             import yaml as pyyaml
 
-            data = pyyaml.safe_load(text)
+            data = pyyaml.load(text, Loader=_yaml_loader(pyyaml))  # noqa: S506 (a SafeLoader)
         else:
             data = tomllib.loads(text)
     except Exception as e:  # TOML and YAML errors carry their own line numbers
@@ -378,3 +378,29 @@ class _Locator:
                 if re.search(pattern, line.split("#", 1)[0]):
                     return f"{self.name}:{i}"
         return self.name
+
+
+# YAML 1.1 reads 1e-4 (no dot) as a string; learning rates are written that way. The float
+# pattern of YAML 1.2, on a safe loader.
+_FLOAT = re.compile(r"""^(?:[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?(?:[eE][-+]?[0-9]+)?
+                    |\.[0-9_]+(?:[eE][-+]?[0-9]+)?
+                    |[-+]?\.(?:inf|Inf|INF)
+                    |\.(?:nan|NaN|NAN))$""", re.X)
+
+
+def _yaml_loader(pyyaml: Any) -> type:
+    """A SafeLoader that reads 1e-4 as a float (and integers still as integers)."""
+
+    class Loader(pyyaml.SafeLoader):
+        pass
+
+    Loader.yaml_implicit_resolvers = {k: list(v) for k, v in
+                                      pyyaml.SafeLoader.yaml_implicit_resolvers.items()}
+    Loader.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT, list("-+0123456789."))
+    int_first = [(t, r) for t, r in Loader.yaml_implicit_resolvers.get("1", [])
+                 if t.endswith(":int")]
+    for ch in "-+0123456789":  # integers are tried before the broader float pattern
+        rest = [(t, r) for t, r in Loader.yaml_implicit_resolvers.get(ch, [])
+                if not t.endswith(":int")]
+        Loader.yaml_implicit_resolvers[ch] = int_first + rest
+    return Loader
