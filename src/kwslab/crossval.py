@@ -33,7 +33,8 @@ def cross_validate(cfg: RunConfig, data: str | Path, k: int, out: str | Path, *,
 
     Returns:
         ``folds`` (one dict per seed and fold: keyword accuracy, n, minutes), ``accuracy``
-        (mean, std over folds and seeds), ``speakers`` ({speaker: accuracy} of speakers with
+        (mean, std over folds and seeds; keyword clips), ``all_accuracy`` (the same over every
+        class, _unknown_ and _silence_ included), ``speakers`` ({speaker: accuracy} of speakers with
         >= ``MIN_SPEAKER_CLIPS`` keyword clips, averaged over seeds) and ``worst_decile``
         (10th percentile of those per-speaker accuracies).
 
@@ -52,10 +53,14 @@ def cross_validate(cfg: RunConfig, data: str | Path, k: int, out: str | Path, *,
         for i in range(k):
             run_dir = out / f"seed{seed}-fold{i}"
             done = run_dir.parent / f"{run_dir.name}.result.json"
-            if done.is_file():
-                results.append(json.loads(done.read_text()))
-                continue
             fold_dir = write_fold(data, speakers, fold, k, i, out / "folds" / f"fold{i}")
+            if done.is_file():
+                result = json.loads(done.read_text())
+                if "all_accuracy" not in result:  # written before that figure existed
+                    result.update(score_speakers(run_dir, fold_dir))
+                    write_text_atomic(done, json.dumps(result, indent=1))
+                results.append(result)
+                continue
             log(f"seed {seed}, fold {i + 1}/{k}: training")
             t0 = time.perf_counter()
             train(run_cfg, fold_dir, run_dir, progress=False, overwrite=True)
@@ -79,7 +84,10 @@ def score_speakers(run_dir: Path, data: Path) -> dict[str, Any]:
     for p in words:
         per[p["speaker"]].append(p["predicted"] == p["label"])
     correct = sum(p["predicted"] == p["label"] for p in words)
+    every = pred["clips"]  # with _unknown_/_silence_ classes: the standard 12-class figure
     return {"accuracy": correct / max(1, len(words)), "n": len(words),
+            "all_accuracy": sum(p["predicted"] == p["label"] for p in every) / len(every),
+            "all_n": len(every),
             "speakers": {s: [int(sum(v)), len(v)] for s, v in per.items()},
             "errors": [p for p in words if p["predicted"] != p["label"]]}
 
@@ -87,6 +95,7 @@ def score_speakers(run_dir: Path, data: Path) -> dict[str, Any]:
 def summarise(results: list[dict[str, Any]]) -> dict[str, Any]:
     """Mean and spread over folds and seeds, and the per-speaker spread."""
     acc = [r["accuracy"] for r in results]
+    every = [r["all_accuracy"] for r in results]
     per: dict[str, list[float]] = defaultdict(list)
     for r in results:
         for s, (correct, n) in r["speakers"].items():
@@ -95,9 +104,11 @@ def summarise(results: list[dict[str, Any]]) -> dict[str, Any]:
     speakers = {s: float(np.mean(v)) for s, v in per.items()}
     values = np.array(sorted(speakers.values()))
     return {
-        "folds": [{k: r[k] for k in ("seed", "fold", "accuracy", "n", "train_minutes")}
-                  for r in results],
+        "folds": [{k: r[k] for k in ("seed", "fold", "accuracy", "n", "all_accuracy", "all_n",
+                                     "train_minutes")} for r in results],
         "accuracy": [float(np.mean(acc)), float(np.std(acc, ddof=1)) if len(acc) > 1 else 0.0],
+        "all_accuracy": [float(np.mean(every)),
+                         float(np.std(every, ddof=1)) if len(every) > 1 else 0.0],
         "train_minutes": float(np.mean([r["train_minutes"] for r in results])),
         "speakers": speakers,
         "worst_decile": float(np.percentile(values, 10)) if len(values) else float("nan"),
