@@ -190,7 +190,7 @@ export_onnx(sys.argv[1], sys.argv[2], int8=True)
 TRAIN_SCRIPT = HOLD + """
 from dataclasses import replace
 sys.path.insert(0, sys.argv[3])
-from conftest import TONE_CONFIG
+from tones import TONE_CONFIG
 from kwslab.training import train
 cfg = replace(TONE_CONFIG, train=replace(TONE_CONFIG.train, epochs=1))
 train(cfg, sys.argv[1], sys.argv[2], progress=False, overwrite=True)
@@ -200,7 +200,7 @@ train(cfg, sys.argv[1], sys.argv[2], progress=False, overwrite=True)
 @pytest.fixture(scope="module")
 def two_word_run(tone_data, tmp_path_factory):
     """A run with other labels than ``tone_run``: its export must never meet the other's."""
-    from conftest import TONE_CONFIG
+    from tones import TONE_CONFIG
 
     from kwslab.training import train
 

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import TONE_CONFIG, TONE_WORDS, make_tone_dataset
+from tones import TONE_CONFIG, TONE_WORDS, make_tone_dataset
 
 from kwslab.audio import write_wav
 from kwslab.crossval import cross_validate

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import make_tone_dataset
+from tones import make_tone_dataset
 
 from kwslab.cli import main
 from kwslab.config import SILENCE, DataConfig

@@ -9,7 +9,7 @@ import shutil
 from dataclasses import replace
 
 import pytest
-from conftest import TONE_CONFIG, make_tone_dataset
+from tones import TONE_CONFIG, make_tone_dataset
 
 from kwslab.cli import main
 from kwslab.config import DataConfig

@@ -8,6 +8,7 @@ decoded block by block: the server's peak RSS stays under 300 MB and `predict` a
 from __future__ import annotations
 
 import io
+import json
 import os
 import socket
 import subprocess
@@ -103,15 +104,29 @@ def test_bomb_uploads_keep_the_server_under_300_mb(fresh_server, bomb):
     assert peak_rss_mb(proc.pid) < RSS_LIMIT_MB
 
 
+LAUNCHER = """
+import json, os, subprocess, sys
+proc = subprocess.Popen(sys.argv[2:], stdout=open(sys.argv[1] + ".out", "w"),
+                        stderr=open(sys.argv[1] + ".err", "w"))
+_, status, usage = os.wait4(proc.pid, 0)
+json.dump([os.waitstatus_to_exitcode(status), usage.ru_maxrss], open(sys.argv[1], "w"))
+"""
+
+
 def run_measured(args: list[str], tmp_path: Path) -> tuple[int, str, str, float]:
-    """Run a command: (exit status, stdout, stderr, its own peak RSS in MB, from wait4)."""
-    with open(tmp_path / "stdout", "w+") as out, open(tmp_path / "stderr", "w+") as err:
-        proc = subprocess.Popen(args, stdout=out, stderr=err, env={**os.environ, "COLUMNS": "200"})
-        _, status, usage = os.wait4(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        err.seek(0)
-        return proc.returncode, out.read(), err.read(), usage.ru_maxrss / 1024
+    """Run a command: (exit status, stdout, stderr, its own peak RSS in MB, from wait4).
+
+    A small launcher process starts it: Linux carries a process's peak RSS across fork and
+    exec, so a command started straight from a large test process would report the test
+    process's peak, not its own.
+    """
+    result = tmp_path / "measured.json"
+    subprocess.run([sys.executable, "-c", LAUNCHER, str(result), *args], check=True,
+                   env={**os.environ, "COLUMNS": "200"}, timeout=300)
+    status, maxrss = json.loads(result.read_text())
+    out = Path(f"{result}.out").read_text()
+    err = Path(f"{result}.err").read_text()
+    return status, out, err, maxrss / 1024
 
 
 @pytest.mark.parametrize("as_json", [False, True])

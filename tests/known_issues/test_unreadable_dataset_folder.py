@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from conftest import make_tone_dataset
+from tones import make_tone_dataset
 
 from kwslab.cli import main
 from kwslab.config import DataConfig

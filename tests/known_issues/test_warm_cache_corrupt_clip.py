@@ -9,7 +9,7 @@ import json
 import shutil
 
 import pytest
-from conftest import make_tone_dataset
+from tones import make_tone_dataset
 
 from kwslab.cli import main
 
