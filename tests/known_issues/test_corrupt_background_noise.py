@@ -7,19 +7,11 @@ from __future__ import annotations
 import json
 
 import pytest
+from cli_run import run
 from tones import make_tone_dataset
 
-from kwslab.cli import main
 from kwslab.config import SILENCE, DataConfig
 from kwslab.data.speechcommands import noise_files, prepare_speech_commands
-
-
-def run(capsys, *args) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exit_:
-        main([str(a) for a in args])
-        raise SystemExit(0)
-    captured = capsys.readouterr()
-    return exit_.value.code or 0, captured.out, captured.err
 
 
 @pytest.fixture

@@ -9,21 +9,13 @@ import shutil
 from dataclasses import replace
 
 import pytest
+from cli_run import run
 from tones import TONE_CONFIG, make_tone_dataset
 
-from kwslab.cli import main
 from kwslab.config import DataConfig
 from kwslab.data import load_clips
 from kwslab.data.checks import dataset_problems
 from kwslab.data.manifest import write_manifest
-
-
-def run(capsys, *args) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exit_:
-        main([str(a) for a in args])
-        raise SystemExit(0)
-    captured = capsys.readouterr()
-    return exit_.value.code or 0, captured.out, captured.err
 
 
 @pytest.fixture

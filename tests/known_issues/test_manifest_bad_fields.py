@@ -7,19 +7,13 @@ from __future__ import annotations
 import json
 
 import pytest
+from cli_run import run
 
-from kwslab.cli import main
 from kwslab.data.manifest import read_manifest
 
 GOOD = {"path": "/x/low/a_nohash_0.wav", "label": "low", "speaker": "a", "split": "train"}
 
 
-def run(capsys, *args) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exit_:
-        main([str(a) for a in args])
-        raise SystemExit(0)
-    captured = capsys.readouterr()
-    return exit_.value.code or 0, captured.out, captured.err
 
 
 @pytest.mark.parametrize("line,text", [

@@ -9,16 +9,7 @@ import shutil
 
 import pytest
 import soundfile as sf
-
-from kwslab.cli import main
-
-
-def run(capsys, *args) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exit_:
-        main([str(a) for a in args])
-        raise SystemExit(0)
-    captured = capsys.readouterr()
-    return exit_.value.code or 0, captured.out, captured.err
+from cli_run import run
 
 
 @pytest.fixture

@@ -15,20 +15,12 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from cli_run import run
 from tones import make_tone_dataset
 
-from kwslab.cli import main
 from kwslab.config import DataConfig
 from kwslab.data import load_clips
 from kwslab.data.checks import dataset_problems
-
-
-def run(capsys, *args) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exit_:
-        main([str(a) for a in args])
-        raise SystemExit(0)
-    captured = capsys.readouterr()
-    return exit_.value.code or 0, captured.out, captured.err
 
 
 def deny(monkeypatch, folder: Path) -> None:

@@ -8,21 +8,13 @@ from __future__ import annotations
 import json
 import shutil
 
-import pytest
+from cli_run import run
 from tones import make_tone_dataset
-
-from kwslab.cli import main
 
 CONFIG = ('base = "seed"\n[data]\nwords = ["low", "mid", "high"]\n'
           "[model]\nneurons = 32\n[train]\nepochs = 1\n")
 
 
-def run(capsys, *args) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exit_:
-        main([str(a) for a in args])
-        raise SystemExit(0)
-    captured = capsys.readouterr()
-    return exit_.value.code or 0, captured.out, captured.err
 
 
 def test_training_again_with_a_warm_cache_skips_the_corrupt_clip(tmp_path, monkeypatch, capsys):
