@@ -10,10 +10,8 @@ from __future__ import annotations
 import io
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -21,6 +19,7 @@ import httpx
 import numpy as np
 import pytest
 import soundfile as sf
+from serve_process import serving
 
 RSS_LIMIT_MB = 300
 
@@ -46,33 +45,9 @@ def bomb() -> bytes:
 @pytest.fixture(scope="module")
 def fresh_server(tone_export, tmp_path_factory):
     """A `kwslab serve` process of its own, so its peak RSS is this test's alone."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     log = tmp_path_factory.mktemp("bomb_server") / "server.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "kwslab", "serve", str(tone_export), "--port", str(port),
-             "--log-level", "warning"],
-            stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise RuntimeError(f"server did not start: {log.read_text()}")
-        time.sleep(0.2)
-    yield url, proc
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    with serving(tone_export, log) as (url, proc):
+        yield url, proc
 
 
 def peak_rss_mb(pid: int) -> float:
