@@ -260,3 +260,37 @@ def test_malformed_requests_the_app_sees_get_json(server):
                           ({}, b"")):
         r = httpx.post(url, content=body, headers=headers, timeout=30)
         assert 400 <= r.status_code < 500 and r.json()["status"] == r.status_code, r.text
+
+
+def raw_exchange(server, request: bytes) -> tuple[int, dict[str, str], bytes]:
+    """Send ``request`` as bytes on a fresh socket; the status, headers and body that come back
+    (the server closes the connection after a parse error, so read to the end)."""
+    import socket
+    from urllib.parse import urlsplit
+
+    where = urlsplit(server.url)
+    with socket.create_connection((where.hostname, where.port), timeout=30) as s:
+        s.sendall(request)
+        reply = b""
+        while chunk := s.recv(65536):
+            reply += chunk
+    head, _, body = reply.partition(b"\r\n\r\n")
+    status_line, *lines = head.decode("latin-1").split("\r\n")
+    headers = {k.strip().lower(): v.strip() for k, _, v in (x.partition(":") for x in lines)}
+    return int(status_line.split()[1]), headers, body
+
+
+@pytest.mark.parametrize("request_bytes", [
+    b"GARBAGE\r\n\r\n",
+    b"GET /healthz HTTP/1.1\r\nHost: x\r\nthis header has no colon\r\n\r\n",
+    b"GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: many\r\n\r\n",
+    b"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03" + bytes(40),  # TLS to a plain HTTP port
+], ids=["garbage", "header-without-colon", "bad-content-length", "tls-hello"])
+def test_requests_uvicorn_cannot_parse_get_json(server, request_bytes):
+    status, headers, body = raw_exchange(server, request_bytes)
+    assert status == 400
+    assert headers["content-type"] == "application/json"
+    assert int(headers["content-length"]) == len(body)
+    reply = json.loads(body)
+    assert reply["status"] == 400 and "malformed HTTP request" in reply["error"]
+    assert httpx.get(f"{server.url}/healthz").json()["model_loaded"] is True  # still serving

@@ -33,8 +33,12 @@ def serve(
     uvicorn = require("uvicorn", "kwslab serve")
     require("fastapi", "kwslab serve")
     from kwslab.serve import create_app
+    from kwslab.serve.protocol import JsonErrorH11Protocol
     Recognizer.load(export_dir, int8=int8)  # fail here, in one line, not inside uvicorn
     application = create_app(export_dir, int8=int8,
                              max_upload_bytes=int(max_upload_mb * 1024 * 1024))
     console.print(f"serving {export_dir} on http://{host}:{port}/ (API docs at /docs)")
-    uvicorn.run(application, host=host, port=port, log_level=log_level)
+    # The JSON-400 protocol is h11's: with httptools installed uvicorn would otherwise pick
+    # that parser, whose unparseable-request 400 is plain text.
+    uvicorn.run(application, host=host, port=port, log_level=log_level,
+                http=JsonErrorH11Protocol)

@@ -4,7 +4,8 @@
 at import). Decoding and inference run in the thread pool, so the event loop keeps
 answering while clips are scored. Every error is JSON (``ErrorBody``): 400 bad audio, 404,
 405, 413 upload too large, 415 not audio, 422 malformed request, 500 anything else; no input
-can crash the server.
+can crash the server. Requests too broken to reach the app get JSON 400 from
+:mod:`kwslab.serve.protocol`.
 """
 
 from __future__ import annotations
