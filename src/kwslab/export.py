@@ -140,9 +140,7 @@ def _copy_front_end(fc, out: Path) -> dict[str, Any] | None:
     src = embedding.resolve()
     for name in embedding.FILES:
         shutil.copyfile(src / name, out / name)
-    files = list(embedding.FILES)
-    if embedding.write_floorless(out):  # the runtime then needs no onnx package
-        files.append(embedding.FLOORLESS)
+    files = list(embedding.FILES) + embedding.write_derived(out)  # the runtime needs no onnx
     return {"kind": "speech_embedding", "files": files, "source": embedding.WHEEL_URL}
 
 

@@ -270,3 +270,39 @@ def test_floorless_file_equals_the_graph_cut_in_memory(real_model, tmp_path):
     assert embedding.write_floorless(tmp_path) and (tmp_path / embedding.FLOORLESS).is_file()
     embedding._sessions.cache_clear()
     np.testing.assert_array_equal(embedding.mel_frames(x, tmp_path), in_memory)
+
+
+def test_strided_graph_equals_the_windows_one_by_one(real_model, mini_data, tmp_path):
+    """The embedding network run once over a clip's frames gives each 76-frame window's
+    embedding, as running the windows one by one does; the file export writes does too."""
+    import shutil
+
+    from kwslab.audio import load_audio
+
+    clips = [load_audio(p) for p in _real_clips(mini_data, 6)]
+    x = np.stack([np.pad(c, (4000, 4000)) for c in clips]).astype(np.float32)
+    spec = embedding.mel_frames(x)
+    k = (spec.shape[1] - embedding.WINDOW) // embedding.STEP + 1
+    idx = np.arange(k)[:, None] * embedding.STEP + np.arange(embedding.WINDOW)[None, :]
+    windows = embedding.embed_frames(spec[:, idx]).reshape(len(x), k, embedding.DIM)
+    assert embedding._sessions(str(real_model), 1)[3] is not None  # derived in memory
+    np.testing.assert_allclose(embedding.embed_sequence(spec), windows, rtol=0, atol=1e-4)
+    for name in embedding.FILES:
+        shutil.copy(real_model / name, tmp_path / name)
+    assert embedding.write_derived(tmp_path) == list(embedding.DERIVED)
+    np.testing.assert_allclose(embedding.embed_sequence(spec, tmp_path), windows, rtol=0,
+                               atol=1e-4)
+
+
+def test_graphs_without_the_strided_shape_run_window_by_window(fake_files, tmp_path):
+    """A graph the strided form cannot be derived for (the stand-in) is not rewritten, and
+    embed_sequence falls back to the windows."""
+    for name, data in fake_files.items():
+        (tmp_path / name).write_bytes(data)
+    assert not embedding.write_strided(tmp_path)
+    assert not (tmp_path / embedding.STRIDED).exists()
+    spec = np.random.default_rng(1).normal(2, 1, (2, 92, 32)).astype(np.float32)
+    got = embedding.embed_sequence(spec, tmp_path)
+    idx = np.arange(3)[:, None] * embedding.STEP + np.arange(embedding.WINDOW)[None, :]
+    want = embedding.embed_frames(spec[:, idx], tmp_path).reshape(2, 3, embedding.DIM)
+    np.testing.assert_array_equal(got, want)

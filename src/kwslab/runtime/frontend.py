@@ -3,10 +3,12 @@
 :class:`EmbeddingStream` is the ``speech_embedding`` front end done incrementally, as
 openWakeWord does it: Mel frames (10 ms) only for new audio plus the 352 samples of context a
 frame needs, and exactly one new embedding per 80 ms, kept in a bounded ring of the last
-``n_embeddings``. Its features for a window equal :func:`~kwslab.features.compute_features`
-of the same 1.5 s of audio with no added context (``tests/runtime/test_frontend.py``), because
-every Mel frame depends only on its own 512 samples (see
-:func:`kwslab.features.embedding.mel_frames`).
+``n_embeddings``. Unlike openWakeWord, the embedding network itself runs incrementally too
+(:class:`StagedEmbedder`): each of its stages only on the positions new frames add. Its
+features for a window equal :func:`~kwslab.features.compute_features` of the same 1.5 s of
+audio with no added context (``tests/runtime/test_frontend.py``), because every Mel frame
+depends only on its own 512 samples (see :func:`kwslab.features.embedding.mel_frames`) and
+the network's time axis is unpadded.
 
 :class:`WindowStream` is the general case (log-Mel models): the last clip is cut every hop
 and featurised whole; at ~0.3 ms a clip that is cheap. Both return the sample index at which
@@ -26,9 +28,10 @@ from kwslab.features.embedding import (
     N_FFT,
     STEP,
     WINDOW,
-    embed_frames,
+    embed_sequence,
     mel_frames,
     n_embeddings,
+    stage_sessions,
 )
 
 EMBEDDING_HOP = HOP * STEP  # 1,280 samples (80 ms) of audio per new embedding
@@ -37,8 +40,9 @@ EMBEDDING_HOP = HOP * STEP  # 1,280 samples (80 ms) of audio per new embedding
 class EmbeddingStream:
     """Incremental ``speech_embedding`` features, one window per new 80 ms of audio.
 
-    Memory is bounded: fewer than ``N_FFT + HOP`` samples, ``WINDOW + STEP`` Mel frames and
-    ``n_embeddings`` embeddings are kept, whatever the stream's length.
+    Memory is bounded: fewer than ``N_FFT + HOP`` samples, ``WINDOW + STEP`` Mel frames (or
+    the stages' receptive fields) and ``n_embeddings`` embeddings are kept, whatever the
+    stream's length.
 
     Args:
         cfg: the model's feature config (``kind="speech_embedding"``).
@@ -53,6 +57,8 @@ class EmbeddingStream:
         self.k = n_embeddings(cfg.clip_samples, cfg.context_samples)  # embeddings per window
         self.window = cfg.clip_samples + 2 * cfg.context_samples  # samples a window covers
         self.hop = EMBEDDING_HOP * self.every
+        stages = stage_sessions(folder, threads)
+        self._staged = StagedEmbedder(stages) if stages else None
         self.reset()
 
     def reset(self) -> None:
@@ -60,6 +66,8 @@ class EmbeddingStream:
         self._audio = np.zeros(0, np.float32)  # samples not yet in a Mel frame's first hop
         self._frames = np.zeros((0, 32), np.float32)  # frames from the next embedding's first
         self._embeddings = np.zeros((0, DIM), np.float32)  # the last k embeddings
+        if self._staged is not None:
+            self._staged.reset()
         self._count = 0  # embeddings made so far (including the primed ones)
         self._consumed = 0  # samples fed, counting the priming zeros
         self._prime = self.window - self.hop
@@ -77,12 +85,17 @@ class EmbeddingStream:
             self._frames = np.concatenate([self._frames, frames])
             audio = audio[n_new * HOP :]
         self._audio = audio
-        m = 0 if len(self._frames) < WINDOW else (len(self._frames) - WINDOW) // STEP + 1
+        if self._staged is not None:
+            new = self._staged.feed(self._frames)
+            self._frames = self._frames[:0]
+        else:
+            m = 0 if len(self._frames) < WINDOW else (len(self._frames) - WINDOW) // STEP + 1
+            new = embed_sequence(self._frames[None], self.folder, self.threads)[0] if m else \
+                np.zeros((0, DIM), np.float32)
+            self._frames = self._frames[m * STEP :]
+        m = len(new)
         if m == 0:
             return np.zeros(0, np.int64), np.zeros((0, DIM, self.k), np.float32)
-        idx = np.arange(m)[:, None] * STEP + np.arange(WINDOW)[None, :]
-        new = embed_frames(self._frames[idx], self.folder, self.threads)
-        self._frames = self._frames[m * STEP :]
         both = np.concatenate([self._embeddings, new])
         first = self._count  # index of new[0]
         self._count += m
@@ -97,6 +110,45 @@ class EmbeddingStream:
         if not feats:
             return np.zeros(0, np.int64), np.zeros((0, DIM, self.k), np.float32)
         return np.array(ends, np.int64), np.stack(feats)
+
+
+class StagedEmbedder:
+    """Embeddings of a growing sequence of Mel frames, each network stage run only on the
+    positions new frames add (its input kept back only as far as later outputs need).
+
+    Gives exactly the embeddings of the 76-frame windows 8 frames apart, counted from the first
+    frame fed: the stages' convolutions are unpadded in time and their pools aligned.
+
+    Args:
+        stages: (session, receptive, stride) per stage, from
+            :func:`~kwslab.features.embedding.stage_sessions`.
+    """
+
+    def __init__(self, stages: list):
+        self.stages = stages
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget all frames."""
+        self._kept: list[np.ndarray | None] = [None] * len(self.stages)
+
+    def feed(self, frames: np.ndarray) -> np.ndarray:
+        """Add Mel frames (t, 32); returns the embeddings now complete, (m, 96)."""
+        x = np.asarray(frames, np.float32)[None, :, :, None]  # stage 0 reads (1, t, 32, 1)
+        for i, (sess, receptive, stride) in enumerate(self.stages):
+            axis = 1 if i == 0 else 2  # later stages read NCHW: time is axis 2
+            kept = self._kept[i]
+            buf = x if kept is None else np.concatenate([kept, x], axis=axis)
+            length = buf.shape[axis]
+            n = 0 if length < receptive else (length - receptive) // stride + 1
+            if n == 0:
+                self._kept[i] = buf
+                return np.zeros((0, DIM), np.float32)
+            used = np.ascontiguousarray(buf.take(np.arange((n - 1) * stride + receptive),
+                                                 axis=axis))
+            x = sess.run(None, {sess.get_inputs()[0].name: used})[0]
+            self._kept[i] = buf.take(np.arange(n * stride, length), axis=axis)
+        return x.reshape(-1, DIM)
 
 
 class WindowStream:
