@@ -116,3 +116,65 @@ def test_load_errors(tone_export, tone_run, tmp_path):
     write_manifest(bad, "export")  # a consistent folder around a broken file
     with pytest.raises(ModelError, match="cannot load"):
         Recognizer.load(bad)
+
+
+@pytest.fixture(scope="module")
+def silence_export(tone_export, tmp_path_factory):
+    """The tone export with its last label renamed ``_silence_`` (low, mid, _silence_): the
+    same network, so only the silence rule can change an answer."""
+    import shutil
+
+    from kwslab.artifacts import update_json
+
+    out = tmp_path_factory.mktemp("silence") / "export"
+    shutil.copytree(tone_export, out)
+    update_json(out, "export", "config.json", {"labels": ["low", "mid", "_silence_"]})
+    return out
+
+
+def noise(peak_dbfs: float, n: int = 16000, seed: int = 0) -> np.ndarray:
+    x = np.random.default_rng(seed).normal(0, 1, n)
+    return (x / np.abs(x).max() * 10 ** (peak_dbfs / 20)).astype(np.float32)
+
+
+LOUD_START = np.zeros(48000, np.float32)
+LOUD_START[:8000] = 0.5 * np.sin(2 * np.pi * 300 * np.arange(8000) / 16000)  # before the centre
+
+
+@pytest.mark.parametrize("clip", [np.zeros(16000, np.float32), noise(-61), noise(-75, 4000),
+                                  LOUD_START],
+                         ids=["zeros", "noise -61 dBFS", "short quiet noise",
+                              "3 s, silent centre second"])
+def test_silent_clips_are_silence_where_the_model_has_it(silence_export, clip):
+    r = Recognizer.load(silence_export)
+    assert r.is_silence(clip)
+    assert r.predict(clip) == ("_silence_", {"low": 0.0, "mid": 0.0, "_silence_": 1.0})
+
+
+def test_the_model_answers_above_the_silence_level(silence_export, tone_export, tone_data):
+    """Louder clips, and a long clip whose silent part is not the second the model hears,
+    get the network's own answer, exactly as the same network without _silence_ gives it."""
+    from kwslab.audio import load_audio
+
+    r, plain = Recognizer.load(silence_export), Recognizer.load(tone_export)
+    word = load_audio(sorted((tone_data / "low").glob("*.wav"))[-1])
+    centred = np.concatenate([np.zeros(16000, np.float32), word, np.zeros(16000, np.float32)])
+    for clip in (noise(-59), word, centred):
+        assert not r.is_silence(clip)
+        got, want = r.predict(clip), plain.predict(clip)
+        np.testing.assert_allclose(list(got.probabilities.values()),
+                                   list(want.probabilities.values()), atol=1e-6)
+    assert r.predict(word).label == "low"
+    # probabilities() is the network alone (the stream detector's path): no rule there
+    np.testing.assert_allclose(r.probabilities(np.zeros(16000, np.float32)),
+                               plain.probabilities(np.zeros(16000, np.float32)), atol=1e-6)
+
+
+def test_models_without_silence_keep_the_network_answer_for_silent_clips(tone_export):
+    r = Recognizer.load(tone_export)
+    zeros = np.zeros(16000, np.float32)
+    assert not r.is_silence(zeros)
+    pred = r.predict(zeros)
+    assert pred.label in ("low", "mid", "high")
+    np.testing.assert_allclose(list(pred.probabilities.values()), r.probabilities(zeros),
+                               atol=1e-6)

@@ -241,9 +241,39 @@ def test_stalled_upload_gets_408():
     (np.full(16000, 3e-5, np.float32), "FLOAT", "silent (peak -90 dBFS)"),
 ])
 def test_doubtful_clips_get_a_warning(server, samples, subtype, warning):
+    """The tone model has no _silence_: silent clips keep its own answer, with the warning."""
     r = post(server, wav_bytes(samples, subtype=subtype))
     assert r.status_code == 200, r.text
-    assert warning in r.json()["warning"]
+    body = r.json()
+    assert warning in body["warning"] and "without the model" not in body["warning"]
+    assert body["label"] in ("low", "mid", "high")  # the network's own answer
+
+
+@pytest.mark.filterwarnings("ignore:Using `httpx`")
+def test_silent_clips_are_silence_where_the_model_has_it(wake_export, tmp_path):
+    from fastapi.testclient import TestClient
+
+    from kwslab.serve import create_app
+
+    def recognize(client, data: bytes) -> dict:
+        r = client.post("/v1/recognize", files={"file": ("a.wav", data, "audio/wav")})
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    silence = {"low": 0.0, "high": 0.0, "_silence_": 1.0, "_unknown_": 0.0}
+    quiet = np.random.default_rng(0).normal(0, 1e-4, 16000)  # peak about -68 dBFS
+    with TestClient(create_app(wake_export)) as client:
+        zeros = recognize(client, wav_bytes(np.zeros(16000, np.float32)))
+        assert zeros["label"] == "_silence_" and zeros["probabilities"] == silence
+        assert zeros["warning"].startswith("the clip is digital silence (all zeros); labelled "
+                                           "_silence_ without the model")
+        hiss = recognize(client, wav_bytes(quiet, subtype="FLOAT"))
+        assert hiss["label"] == "_silence_" and hiss["probabilities"] == silence
+        assert hiss["warning"] == ("labelled _silence_ without the model: the second it hears "
+                                   "peaks under -60 dBFS")
+        word = recognize(client, word_wav("high", tmp_path / "h.wav").read_bytes())
+        assert word["label"] == "high" and "warning" not in word
+        assert 0 < word["probabilities"]["_silence_"] < 0.5
 
 
 def test_an_ordinary_clip_has_no_warning(server, tmp_path):

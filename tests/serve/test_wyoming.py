@@ -9,72 +9,30 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
+from serve_audio import WORD_AT, stream
 from wyoming.audio import AudioChunk, AudioStart, AudioStop
 from wyoming.client import AsyncClient
 from wyoming.event import Event
 from wyoming.info import Describe, Info
 from wyoming.wake import Detect, Detection
 
-from kwslab.audio import write_wav
-from kwslab.config import TCRESNET, AugmentConfig, DataConfig, ModelConfig, RunConfig, TrainConfig
 from kwslab.errors import MissingExtraError, ModelError
 from kwslab.runtime import Recognizer
 from kwslab.serve.wyoming import WakeExport, load_exports, start_server
 
 SR = 16000
-TONE_HZ = {"low": 300.0, "mid": 900.0, "high": 2500.0}  # as tests/conftest.py's tone words
-NOISE = 0.003  # the tone clips' noise floor: the streams' background
-WORD_AT = (2.0, 2.5)  # where a stream's word is placed (s)
-WAKE_CONFIG = RunConfig(
-    data=DataConfig(words=("low", "high"), unknown=True, silence=True),
-    features=TCRESNET.features,
-    model=ModelConfig(name="mlp", hidden_layers=1, neurons=64, dropout=0.0),
-    train=TrainConfig(epochs=8, batch_size=16, optimizer="adam", lr=3e-3, weight_decay=0.0,
-                      schedule="constant", label_smoothing=0.0, augment=AugmentConfig(), seed=0),
-)
-
-
-@pytest.fixture(scope="module")
-def wake_export(tone_data, tmp_path_factory) -> Path:
-    """An export of words low/high with _silence_ (quiet noise) and _unknown_ (mid)."""
-    from kwslab.export import export_onnx
-    from kwslab.training import train
-
-    root = tmp_path_factory.mktemp("wake")
-    data = Path(shutil.copytree(tone_data, root / "data"))
-    noise = data / "_background_noise_"
-    shutil.rmtree(noise)  # the stream's quiet floor, not the tone set's loud noise, is silence
-    rng = np.random.default_rng(1)
-    for i, level in enumerate([1e-4, 0.001, NOISE, 0.01, 0.03]):
-        write_wav(noise / f"noise_{i}.wav", rng.normal(0, level, SR * 6).astype(np.float32))
-    train(WAKE_CONFIG, data, root / "run", progress=False)
-    export_onnx(root / "run", root / "export")
-    return root / "export"
 
 
 @pytest.fixture(scope="module")
 def exports(wake_export):
     return load_exports([wake_export])
-
-
-def stream(word: str | None, rate: int = SR, seconds: float = 5.0, seed: int = 0) -> np.ndarray:
-    """Quiet noise with a 0.5 s tone at :data:`WORD_AT` (none for ``word=None``)."""
-    rng = np.random.default_rng(seed)
-    x = rng.normal(0, NOISE, int(rate * seconds)).astype(np.float32)
-    if word is not None:
-        a, b = (int(rate * t) for t in WORD_AT)
-        t = np.arange(b - a) / rate
-        x[a:b] += 0.4 * np.sin(2 * np.pi * TONE_HZ[word] * t) * np.hanning(b - a)
-    return x
 
 
 def free_port() -> int:

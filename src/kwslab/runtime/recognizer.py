@@ -13,11 +13,19 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from kwslab.artifacts import CONFIG, EXPORT, EXPORT_TAG, INPUT, OUTPUT, verify
-from kwslab.config import FeatureConfig, from_dict
+from kwslab.config import SILENCE, FeatureConfig, from_dict
 from kwslab.errors import ConfigError, ModelError
 from kwslab.features.mel import compute_features
 from kwslab.utils.onnx import open_session
 
+# A clip whose peak is under this is labelled _silence_ without the model, where the model has
+# that label. -60 dBFS is 33 steps of 16-bit audio, 40 dB under a word recorded at any usable
+# gain (speech peaks around -20 to -3 dBFS), and broadband noise that quiet leaves log-Mel
+# features within 0.2 nats of their ln(1e-6) floor: the model would be answering about nothing,
+# or (db_max features, scaled to each clip's own peak) about amplified noise, and still says a
+# word with confidence. Quieter than -80 dBFS the service also warns (kwslab.audio.SILENT_PEAK).
+SILENCE_PEAK_DBFS = -60.0
+SILENCE_PEAK = 10 ** (SILENCE_PEAK_DBFS / 20)  # 0.001 of full scale
 
 class Prediction(NamedTuple):
     """The top label and every label's probability (they sum to 1)."""
@@ -111,13 +119,31 @@ class Recognizer:
         return self.session.run([OUTPUT], {INPUT: np.ascontiguousarray(features, np.float32)})[0]
 
     def predict(self, samples: np.ndarray) -> Prediction:
-        """The label and per-label probabilities of one clip (float32 mono, 16 kHz)."""
-        probs = self.probabilities(samples)
-        if probs.ndim != 1:
+        """The label and per-label probabilities of one clip (float32 mono, 16 kHz).
+
+        A silent clip (:meth:`is_silence`) is ``_silence_`` with probability 1, others 0,
+        without running the model, where the model has that label.
+        """
+        samples = _check_samples(samples)
+        if samples.ndim != 1:
             raise ValueError("predict() takes one clip, shape (n,); use probabilities() for "
                              "a batch")
+        if self.is_silence(samples):
+            return Prediction(SILENCE, {label: float(label == SILENCE) for label in self.labels})
+        probs = self.probabilities(samples)
         return Prediction(self.labels[int(probs.argmax())],
                           {label: float(p) for label, p in zip(self.labels, probs, strict=True)})
+
+    def is_silence(self, samples: np.ndarray) -> bool:
+        """Whether :meth:`predict` calls one clip ``_silence_`` without asking the model: the
+        model has that label and the second it hears (padded or centre-cropped) peaks under
+        :data:`SILENCE_PEAK` (-60 dBFS)."""
+        from kwslab.audio import fix_length
+
+        if SILENCE not in self.labels:
+            return False
+        heard = fix_length(_check_samples(samples), self.clip_samples)
+        return bool(np.abs(heard).max() < SILENCE_PEAK)
 
     def predict_file(self, path: str | Path) -> Prediction:
         """:meth:`predict` on an audio file (any rate or channel count; needs soundfile)."""

@@ -61,7 +61,7 @@ def create_app(export_dir: str | Path, *, int8: bool = False,
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         rec = Recognizer.load(export_dir, int8=int8)
-        rec.predict(np.zeros(rec.clip_samples, np.float32))  # warm-up: lazy imports, arenas
+        rec.probabilities(np.zeros(rec.clip_samples, np.float32))  # warm-up: imports, arenas
         app.state.recognizer = rec
         log.info("loaded %s (%s)", export_dir, app.state.recognizer.meta["loaded"])
         yield
@@ -133,15 +133,20 @@ def create_app(export_dir: str | Path, *, int8: bool = False,
 def _recognize(rec: Recognizer, data: bytes, max_seconds: float, start: float) -> dict:
     """Decode and score one upload (in a worker thread): a Recognition as a dict."""
     from kwslab.audio import level_warning
+    from kwslab.runtime.recognizer import SILENCE, SILENCE_PEAK_DBFS
 
     samples = _decode(data, rec.sample_rate, max_seconds)
     decoded = time.perf_counter()
     pred = rec.predict(samples)
     done = time.perf_counter()
+    warnings = [level_warning(samples, rec.sample_rate)]
+    if rec.is_silence(samples):  # say why the model's own answer is not shown
+        warnings.append(f"labelled {SILENCE} without the model: the second it hears peaks "
+                        f"under {SILENCE_PEAK_DBFS:g} dBFS")
     return Recognition(
         label=pred.label, probabilities=pred.probabilities,
         duration_s=len(samples) / rec.sample_rate,
-        warning=level_warning(samples, rec.sample_rate),
+        warning="; ".join(w for w in warnings if w) or None,
         latency=Latency(decode_ms=1e3 * (decoded - start), inference_ms=1e3 * (done - decoded),
                         total_ms=1e3 * (done - start))).model_dump(exclude_none=True)
 

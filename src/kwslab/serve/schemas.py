@@ -23,7 +23,8 @@ class Recognition(BaseModel):
     duration_s: float = Field(description="length of the decoded audio (the model hears 1 s)")
     warning: str | None = Field(
         default=None, description="why the label may mean little: a clip that is too short, "
-        "silent, or beyond [-1, 1]; absent for an ordinary clip")
+        "silent, or beyond [-1, 1]; or that a silent clip was labelled _silence_ without the "
+        "model; absent for an ordinary clip")
     latency: Latency
 
 
