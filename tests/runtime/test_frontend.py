@@ -3,13 +3,15 @@ memory, whatever the chunking; several models share it."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
 from kwslab.audio import load_audio
-from kwslab.config import DEFAULT
-from kwslab.features import embedding
-from kwslab.runtime.frontend import EMBEDDING_HOP, EmbeddingStream
+from kwslab.config import DEFAULT, SEED, TCRESNET
+from kwslab.features import compute_features, embedding
+from kwslab.runtime.frontend import EMBEDDING_HOP, EmbeddingStream, MelStream, WindowStream
 
 
 @pytest.fixture(scope="module")
@@ -90,3 +92,46 @@ def test_every_n_embeddings_scores_fewer_windows(real_model, speech):
     assert two.hop == 2 * EMBEDDING_HOP and set(e2) <= set(e1)
     i = np.searchsorted(e1, e2)
     np.testing.assert_allclose(f2, f1[i], atol=1e-5)
+
+
+MEL_CONFIGS = {
+    "tcresnet": TCRESNET.features,  # 40 x 101 log-Mel
+    "student": SEED.features,  # db_max per clip, resized to 32 x 32, flattened
+    "mfcc": replace(TCRESNET.features, kind="mfcc", n_mfcc=13),
+}
+
+
+@pytest.mark.parametrize("hop_frames", [10, 29])
+@pytest.mark.parametrize("name", list(MEL_CONFIGS))
+def test_mel_stream_equals_whole_clip_features(speech, name, hop_frames):
+    """Each window's features equal compute_features of the same second, whatever the
+    chunking, though only its edge frames are recomputed."""
+    cfg = MEL_CONFIGS[name]
+    hop = hop_frames * cfg.hop_length
+    rng = np.random.default_rng(3)
+    stream = MelStream(cfg, hop)
+    ends, feats = _stream_windows(stream, speech, list(rng.integers(1, 6000, 30)))
+    assert len(ends) == len(speech) // hop and np.all(np.diff(ends) == hop)
+    padded = np.concatenate([np.zeros(cfg.clip_samples - hop, np.float32), speech])
+    clips = np.stack([padded[e - hop : e - hop + cfg.clip_samples] for e in ends])
+    want = compute_features(clips, cfg)
+    scale = np.abs(want).max()
+    np.testing.assert_allclose(feats, want, rtol=0, atol=1e-4 * scale)
+    windows = WindowStream(cfg.clip_samples, hop, lambda w: compute_features(w, cfg))
+    _, same = _stream_windows(windows, speech, [])
+    np.testing.assert_allclose(feats, same, rtol=0, atol=1e-4 * scale)
+
+
+def test_mel_stream_memory_stays_bounded():
+    cfg = TCRESNET.features
+    stream = MelStream(cfg, 1600)
+    rng = np.random.default_rng(4)
+    for _ in range(30):
+        stream.feed(rng.normal(0, 0.05, 16000).astype(np.float32))
+        assert len(stream._buf) < cfg.clip_samples
+        assert stream._cache.shape[1] <= cfg.n_frames
+
+
+def test_mel_stream_refuses_a_hop_off_the_frame_grid():
+    with pytest.raises(ValueError, match="multiple of 160"):
+        MelStream(TCRESNET.features, 1000)

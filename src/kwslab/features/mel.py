@@ -114,10 +114,16 @@ def power_mel(samples: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
         float32 array, shape (batch, n_mels, n_frames).
     """
     pad = cfg.n_fft // 2
-    padded = np.pad(samples.astype(np.float32, copy=False), ((0, 0), (pad, pad)))
-    frames = np.lib.stride_tricks.sliding_window_view(padded, cfg.n_fft, axis=1)[
-        :, :: cfg.hop_length
-    ]  # (batch, n_frames, n_fft), a view
+    return power_frames(np.pad(samples.astype(np.float32, copy=False), ((0, 0), (pad, pad))), cfg)
+
+
+def power_frames(audio: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
+    """Mel power of each ``n_fft`` samples of ``audio`` (batch, n), one frame per hop from
+    sample 0, no padding: (batch, n_mels, (n - n_fft) // hop + 1). A frame depends only on
+    its own samples, so a stream can compute each once (:class:`kwslab.runtime.frontend.MelStream`).
+    """
+    frames = np.lib.stride_tricks.sliding_window_view(
+        audio.astype(np.float32, copy=False), cfg.n_fft, axis=1)[:, :: cfg.hop_length]
     spec = _rfft(frames * _window(cfg.win_length, cfg.n_fft))  # complex64
     # |X|^2 @ fb.T in one matmul: square the interleaved (re, im) pairs and let a filterbank
     # with every column doubled sum them.
@@ -184,7 +190,13 @@ def _features_chunk(batch: np.ndarray, cfg: FeatureConfig,
 
         feats = speech_embedding(batch, cfg.context_samples, models, floor_db=cfg.floor_db)
         return feats.reshape(len(feats), -1) if cfg.flatten else feats
-    feats = log_compress(power_mel(batch, cfg), cfg.log)
+    return finish_features(power_mel(batch, cfg), cfg)
+
+
+def finish_features(power: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
+    """From clips' Mel power (batch, n_mels, frames) to the model's input: log, MFCC, resize,
+    flatten, as ``cfg`` says."""
+    feats = log_compress(power, cfg.log)
     if cfg.kind == "mfcc":
         feats = np.matmul(_dct_matrix(cfg.n_mfcc, cfg.n_mels), feats)
     if cfg.resize:

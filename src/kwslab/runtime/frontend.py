@@ -10,9 +10,11 @@ audio with no added context (``tests/runtime/test_frontend.py``), because every 
 depends only on its own 512 samples (see :func:`kwslab.features.embedding.mel_frames`) and
 the network's time axis is unpadded.
 
-:class:`WindowStream` is the general case (log-Mel models): the last clip is cut every hop
-and featurised whole; at ~0.3 ms a clip that is cheap. Both return the sample index at which
-each window ends and its features, shape (n, *feature shape).
+:class:`MelStream` does the same for log-Mel and MFCC models: each STFT frame is computed
+once, and a window only recomputes the few frames at its edges that see its zero padding.
+:class:`WindowStream` is the general case: the last clip is cut every hop and featurised
+whole. All return the sample index at which each window ends and its features, shape
+(n, *feature shape).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from kwslab.features.embedding import (
     n_embeddings,
     stage_sessions,
 )
+from kwslab.features.mel import finish_features, power_frames
 
 EMBEDDING_HOP = HOP * STEP  # 1,280 samples (80 ms) of audio per new embedding
 
@@ -177,5 +180,84 @@ class WindowStream:
         else:
             feats = np.zeros((0, self.window), np.float32)
         self._buf = buf[n * self.hop :].copy()
+        self._end += n * self.hop
+        return ends, feats
+
+
+class MelStream:
+    """Log-Mel / MFCC features of the last clip every ``hop`` samples, each STFT frame
+    computed once.
+
+    A clip's features are a centred STFT: its first and last ``ceil(n_fft / 2 / hop_length)``
+    frames reach into the clip's zero padding and are recomputed for each window; every other
+    frame depends only on stream samples and is shared by all the windows that hold it. The
+    log, MFCC and resize steps then run on each window's Mel power, so the features equal
+    :func:`~kwslab.features.compute_features` of the same clip (``db_max`` included).
+    Memory is bounded: one window of audio and its frames.
+
+    Args:
+        cfg: a log-Mel or MFCC feature config.
+        hop: samples between windows; a multiple of ``cfg.hop_length``.
+    """
+
+    def __init__(self, cfg: FeatureConfig, hop: int):
+        if cfg.kind == "speech_embedding" or hop % cfg.hop_length:
+            raise ValueError(f"MelStream needs log-Mel features and a hop that is a multiple "
+                             f"of {cfg.hop_length} samples, got {cfg.kind}, {hop}")
+        self.cfg, self.hop, self.window = cfg, hop, cfg.clip_samples
+        self.pad = cfg.n_fft // 2
+        self.n_frames = cfg.n_frames
+        hl = cfg.hop_length
+        self.lo = -(-self.pad // hl)  # first frame clear of the left padding
+        self.hi = (self.window + self.pad - cfg.n_fft) // hl  # last frame clear of the right
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget all audio; the first window ends after ``hop`` samples (zeros before)."""
+        self._buf = np.zeros(self.window - self.hop, np.float32)
+        self._base = 0  # stream position of _buf[0]
+        self._end = 0  # real samples covered by the windows cut so far
+        self._cache = np.zeros((self.cfg.n_mels, 0), np.float32)  # interior frames' power
+        self._first = 0  # stream frame index of _cache[:, 0]
+
+    def feed(self, samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Add audio; returns (end sample of each new window, features of each window)."""
+        buf = np.concatenate([self._buf, np.asarray(samples, np.float32).reshape(-1)])
+        n = 0 if len(buf) < self.window else 1 + (len(buf) - self.window) // self.hop
+        ends = self._end + self.hop * np.arange(1, n + 1)
+        if n == 0:
+            self._buf = buf
+            return ends, np.zeros((0, *self.cfg.shape), np.float32)
+        hl, cfg = self.cfg.hop_length, self.cfg
+        starts = self._base + self.hop * np.arange(n)  # stream position of each window
+        # Interior frames not cached yet: stream frame g covers [g * hl - pad, + n_fft).
+        need_hi = starts[-1] // hl + self.hi
+        new_lo = max(self._first + self._cache.shape[1], starts[0] // hl + self.lo)
+        if self._cache.shape[1] == 0:
+            self._first = new_lo
+        if need_hi >= new_lo:
+            a = new_lo * hl - self.pad - self._base
+            b = need_hi * hl - self.pad + cfg.n_fft - self._base
+            self._cache = np.concatenate([self._cache, power_frames(buf[None, a:b], cfg)[0]],
+                                         axis=1)
+        views = np.lib.stride_tricks.sliding_window_view(buf, self.window)[:: self.hop][:n]
+        # Edge frames from the window's own zero-padded ends (padded coordinates: + pad).
+        left = power_frames(np.pad(views[:, : (self.lo - 1) * hl + cfg.n_fft - self.pad],
+                                   ((0, 0), (self.pad, 0))), cfg)
+        right = power_frames(np.pad(views[:, (self.hi + 1) * hl - self.pad :],
+                                    ((0, 0), (0, self.pad))), cfg)
+        power = np.empty((n, cfg.n_mels, self.n_frames), np.float32)
+        power[:, :, : self.lo] = left
+        power[:, :, self.hi + 1 :] = right
+        for k, start in enumerate(starts):
+            g = start // hl + self.lo - self._first
+            power[k, :, self.lo : self.hi + 1] = self._cache[:, g : g + self.hi + 1 - self.lo]
+        feats = finish_features(power, cfg)
+        next_start = self._base + n * self.hop
+        drop = next_start // hl + self.lo - self._first
+        self._cache = self._cache[:, max(0, drop):]
+        self._first += max(0, drop)
+        self._buf = buf[n * self.hop :].copy()
+        self._base = next_start
         self._end += n * self.hop
         return ends, feats
