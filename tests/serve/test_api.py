@@ -172,7 +172,8 @@ def test_docs_page_renders_every_endpoint_with_the_network_cut(server):
         text = page.inner_text("body")
         browser.close()
     assert foreign == []
-    for word in ("/v1/recognize", "/v1/model", "/healthz", "Recognition", "warning", "ErrorBody"):
+    for word in ("/v1/recognize", "/v1/model", "/healthz", "Recognition", "warning", "ErrorBody",
+                 "/v1/stream?rate=16000"):
         assert word in text
     assert "could not read" not in text
 
@@ -324,3 +325,21 @@ def test_requests_uvicorn_cannot_parse_get_json(server, request_bytes):
     reply = json.loads(body)
     assert reply["status"] == 400 and "malformed HTTP request" in reply["error"]
     assert httpx.get(f"{server.url}/healthz").json()["model_loaded"] is True  # still serving
+
+
+HANDSHAKE = ("GET {path} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+             "Sec-WebSocket-Version: 13\r\n{key}\r\n")
+KEY = "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+
+
+@pytest.mark.parametrize("path,key,status,error", [
+    ("/v1/stream", "", 400, "missing Sec-WebSocket-Key header"),
+    ("/nope", KEY, 404, "no WebSocket at /nope; the stream is at /v1/stream"),
+], ids=["no-key", "unknown-path"])
+def test_refused_websocket_handshakes_get_json(server, path, key, status, error):
+    got, headers, body = raw_exchange(server, HANDSHAKE.format(path=path, key=key).encode())
+    assert got == status
+    assert headers["content-type"] == "application/json"
+    reply = json.loads(body)
+    assert reply["status"] == status and error in reply["error"] and "\n" not in reply["error"]
+    assert "without completing handshake" not in server.log.read_text()  # no 500 after it

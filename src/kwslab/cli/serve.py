@@ -19,7 +19,8 @@ def serve(
                                         help="Uploads over this many MiB get 413."),
     log_level: str = typer.Option("info", "--log-level", help="uvicorn log level."),
 ) -> None:
-    """Serve the model over HTTP: POST /v1/recognize, GET /v1/model, a web page at /."""
+    """Serve the model over HTTP: POST /v1/recognize, WebSocket /v1/stream, GET /v1/model,
+    a web page at /."""
     import os
 
     # One BLAS thread per request: concurrency comes from requests in the thread pool, and
@@ -33,12 +34,16 @@ def serve(
     uvicorn = require("uvicorn", "kwslab serve")
     require("fastapi", "kwslab serve")
     from kwslab.serve import create_app
-    from kwslab.serve.protocol import JsonErrorH11Protocol
+    from kwslab.serve.protocol import JsonErrorH11Protocol, websocket_protocol
     Recognizer.load(export_dir, int8=int8)  # fail here, in one line, not inside uvicorn
+    ws = websocket_protocol()
+    if ws is None:
+        console.print("warning: WebSocket /v1/stream needs websockets, which is not "
+                      "installed: pip install 'kwslab[serve]'", highlight=False)
     application = create_app(export_dir, int8=int8,
                              max_upload_bytes=int(max_upload_mb * 1024 * 1024))
     console.print(f"serving {export_dir} on http://{host}:{port}/ (API docs at /docs)")
     # The JSON-400 protocol is h11's: with httptools installed uvicorn would otherwise pick
     # that parser, whose unparseable-request 400 is plain text.
     uvicorn.run(application, host=host, port=port, log_level=log_level,
-                http=JsonErrorH11Protocol)
+                http=JsonErrorH11Protocol, ws=ws or "auto")

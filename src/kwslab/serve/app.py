@@ -1,4 +1,5 @@
-"""The HTTP service: recognise uploaded clips, describe the model, serve the web page.
+"""The HTTP service: recognise uploaded clips, detect words in a WebSocket stream
+(:mod:`kwslab.serve.websocket`), describe the model, serve the web page.
 
 ``create_app(export_dir)`` builds the FastAPI app; the model is loaded in its lifespan (not
 at import). Decoding and inference run in the thread pool, so the event loop keeps
@@ -30,6 +31,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from kwslab.errors import AudioError
 from kwslab.runtime import Recognizer
 from kwslab.serve.schemas import ErrorBody, Health, Latency, ModelInfo, Recognition
+from kwslab.serve.websocket import add_stream_route
 
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024  # 5 MiB: ~2.7 min of 16 kHz 16-bit WAV
 MAX_AUDIO_SECONDS = 30.0  # longer uploads are refused (the model hears 1 s)
@@ -68,9 +70,11 @@ def create_app(export_dir: str | Path, *, int8: bool = False,
 
     app = FastAPI(title="kwslab", version="1", lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Keyword spotting: upload a ~1 s clip, get the word and every "
-                              "label's probability. The page at / records one in the browser.")
+                              "label's probability. The page at / records one in the browser. "
+                              "WebSocket /v1/stream detects words in live 16-bit PCM.")
     app.add_middleware(_BodyLimit, limit=max_upload_bytes, timeout=body_timeout_s)
     _add_error_handlers(app)
+    add_stream_route(app)
     static = files("kwslab.serve") / "static"
     page = (static / "index.html").read_text(encoding="utf-8")
     docs = (static / "docs.html").read_text(encoding="utf-8")
