@@ -156,3 +156,50 @@ def test_the_real_server_streams_over_websockets(wake_export, tmp_path):
                 messages.append(json.loads(ws.recv(timeout=30)))
     assert_one_word(messages, "high")
     assert ws.close_code == 1000
+
+
+class RecordingHead:
+    """Duck-typed Recognizer on the real speech_embedding front end: keeps the features of
+    every window it scores, and hears only silence."""
+
+    labels = ["go", "_silence_"]
+    sample_rate = clip_samples = 16000
+    thresholds: dict[str, float] = {}
+    meta = {"loaded": "fake"}
+
+    def __init__(self):
+        from kwslab.config import DEFAULT
+
+        self.features, self.front_end, self.seen = DEFAULT.features, None, []
+
+    def compute(self, samples):
+        from kwslab.features import compute_features
+
+        return compute_features(samples, self.features)
+
+    def run(self, feats):
+        self.seen.append(np.array(feats))
+        return np.tile(np.float32([0.0, 1.0]), (len(feats), 1))
+
+
+def test_speech_embedding_models_stream_through_the_incremental_front_end(wake_export):
+    """Odd-sized messages of PCM reach the model as exactly the features the incremental
+    front end makes of the whole signal, one window per 80 ms."""
+    from fastapi.testclient import TestClient
+
+    from kwslab.features import embedding
+    from kwslab.runtime.frontend import EmbeddingStream
+    from kwslab.serve import create_app
+
+    embedding.fetch(progress=False)
+    data = pcm(stream("low", seed=13))
+    heard = np.frombuffer(data, "<i2").astype(np.float32) / 32768  # what the server decodes
+    head = RecordingHead()
+    with TestClient(create_app(wake_export)) as c:
+        c.app.state.recognizer = head
+        assert run_stream(c, data, [3201, 2999, 1]) == ([], 1000)
+    _, want = EmbeddingStream(head.features).feed(heard)
+    got = np.concatenate(head.seen)
+    assert abs(len(want) - len(heard) / 1280) <= 1  # one window per 80 ms
+    assert len(got) > len(want)  # then the flushed tail
+    np.testing.assert_allclose(got[: len(want)], want, rtol=1e-4, atol=1e-3)  # chunked float32
