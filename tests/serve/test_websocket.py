@@ -101,7 +101,7 @@ def refused(client, query: str, send) -> tuple[dict, int]:
     return error, closed.value.code
 
 
-@pytest.mark.parametrize("rate", ["abc", "0", "100", "16000.5", "-16000", "10000000", ""])
+@pytest.mark.parametrize("rate", ["abc", "0", "100", "16000.5", "-16000", "10000000", "", "²"])
 def test_a_bad_rate_gets_a_json_error_and_a_policy_close(client, rate):
     error, code = refused(client, f"?rate={rate}", lambda ws: None)
     assert code == 1008 and error["status"] == 1008

@@ -80,7 +80,7 @@ def parse_rate(text: str | None, default: int) -> int:
     """The ``rate`` query parameter as Hz; ValueError (one line) if it is not a usable rate."""
     if text is None:
         return default
-    if not text.strip().isdigit() or not MIN_RATE <= int(text) <= MAX_RATE:
+    if not text.strip().isdecimal() or not MIN_RATE <= int(text) <= MAX_RATE:
         raise ValueError(f"rate={text!r}: give the audio's sample rate in whole Hz, "
                          f"{MIN_RATE}-{MAX_RATE} (default {default})")
     return int(text)
@@ -91,6 +91,7 @@ def add_stream_route(app: FastAPI) -> None:
 
     @app.websocket("/v1/stream")
     async def stream(websocket: WebSocket) -> None:
+        """Detect words in this connection's audio until the client ends or leaves."""
         await websocket.accept()
         rec: Recognizer = websocket.app.state.recognizer
         try:
