@@ -136,14 +136,8 @@ class Recognizer:
 
     def is_silence(self, samples: np.ndarray) -> bool:
         """Whether :meth:`predict` calls one clip ``_silence_`` without asking the model: the
-        model has that label and the second it hears (padded or centre-cropped) peaks under
-        :data:`SILENCE_PEAK` (-60 dBFS)."""
-        from kwslab.audio import fix_length
-
-        if SILENCE not in self.labels:
-            return False
-        heard = fix_length(_check_samples(samples), self.clip_samples)
-        return bool(np.abs(heard).max() < SILENCE_PEAK)
+        model has that label and the clip is :func:`silent`."""
+        return SILENCE in self.labels and silent(_check_samples(samples), self.clip_samples)
 
     def predict_file(self, path: str | Path) -> Prediction:
         """:meth:`predict` on an audio file (any rate or channel count; needs soundfile)."""
@@ -153,6 +147,14 @@ class Recognizer:
 
     def __repr__(self) -> str:
         return f"Recognizer(labels={self.labels}, model={self.meta.get('loaded')})"
+
+
+def silent(samples: np.ndarray, clip_samples: int) -> bool:
+    """Whether the part of one clip a model hears (padded or centre-cropped to
+    ``clip_samples``) peaks under :data:`SILENCE_PEAK` (-60 dBFS): too quiet to hold a word."""
+    from kwslab.audio import fix_length
+
+    return bool(np.abs(fix_length(np.asarray(samples), clip_samples)).max() < SILENCE_PEAK)
 
 
 def read_export_config(export_dir: str | Path) -> dict[str, Any]:
