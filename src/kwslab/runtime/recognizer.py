@@ -27,6 +27,7 @@ from kwslab.utils.onnx import open_session
 SILENCE_PEAK_DBFS = -60.0
 SILENCE_PEAK = 10 ** (SILENCE_PEAK_DBFS / 20)  # 0.001 of full scale
 
+
 class Prediction(NamedTuple):
     """The top label and every label's probability (they sum to 1)."""
 
