@@ -45,6 +45,28 @@ def test_predict_files_and_folders(tone_run, tone_data, tmp_path):
     assert "error" in mixed[0] and mixed[1]["label"] == "low"
 
 
+def test_predict_calls_a_silent_clip_silence_where_the_model_has_it(tone_run, tone_data,
+                                                                    tmp_path):
+    """As the runtime does: digital silence is _silence_ for a model with that class (the
+    same network relabelled), and the network's own answer for one without it."""
+    import shutil
+
+    import soundfile as sf
+
+    from kwslab.artifacts import update_json
+
+    run = tmp_path / "run"
+    shutil.copytree(tone_run, run)
+    update_json(run, "run", "config.json", {"labels": ["low", "mid", "_silence_"]})
+    quiet = tmp_path / "quiet.wav"
+    sf.write(quiet, np.random.default_rng(0).normal(0, 1e-4, 16000), 16000)
+    word = tone_data / "low" / "00000000_nohash_0.wav"
+    out = predict(run, [quiet, word])
+    assert out[0]["label"] == "_silence_" and out[0]["top"][0]["probability"] == 1.0
+    assert out[1]["label"] == "low"
+    assert predict(tone_run, [quiet])[0]["label"] != "_silence_"
+
+
 def test_not_a_run_folder(tmp_path, tone_data):
     with pytest.raises(ModelError, match="not a kwslab run folder"):
         evaluate(tmp_path, tone_data)

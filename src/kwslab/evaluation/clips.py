@@ -136,9 +136,13 @@ def predict(run_dir: str | Path, inputs: Sequence[str | Path], top: int = 3
     """Top-``top`` labels with probabilities for each audio file (folders are searched).
 
     Unreadable files get an ``error`` entry instead of labels; the others are still scored.
+    A silent clip is ``_silence_`` where the model has that class, as the runtime answers
+    (:func:`kwslab.runtime.recognizer.silent`).
     """
     from kwslab.audio import load_audio
+    from kwslab.config import SILENCE
     from kwslab.features import compute_features
+    from kwslab.runtime.recognizer import silent
 
     model, cfg, meta = load_model(run_dir)
     labels = meta["labels"]
@@ -149,8 +153,11 @@ def predict(run_dir: str | Path, inputs: Sequence[str | Path], top: int = 3
         except KwslabError as e:  # report per file, keep going
             results.append({"file": str(f), "error": str(e)})
             continue
-        x = compute_features(wave, cfg.features)[None]
-        probs = torch.softmax(predict_logits(model, x), 1)[0].numpy()
+        if SILENCE in labels and silent(wave, cfg.features.clip_samples):
+            probs = np.array([float(label == SILENCE) for label in labels])
+        else:
+            x = compute_features(wave, cfg.features)[None]
+            probs = torch.softmax(predict_logits(model, x), 1)[0].numpy()
         order = np.argsort(-probs)[:top]
         results.append({"file": str(f), "label": labels[order[0]],
                         "top": [{"label": labels[i], "probability": float(probs[i])}

@@ -19,7 +19,8 @@ EXTRAS = {  # top-level import name -> the extra that installs it
     "matplotlib": "train", "scipy": "train", "threadpoolctl": "train",
     "optuna": "tune", "sqlalchemy": "tune", "yaml": "tune",
     "espeakng_loader": "synth", "piper": "piper",
-    "fastapi": "serve", "uvicorn": "serve", "multipart": "serve", "starlette": "serve",
+    "fastapi": "serve", "uvicorn": "serve", "websockets": "serve", "multipart": "serve",
+    "starlette": "serve",
     "psycopg2": "postgres", "sounddevice": "mic", "wyoming": "wyoming",
 }
 
