@@ -135,3 +135,22 @@ def test_mel_stream_memory_stays_bounded():
 def test_mel_stream_refuses_a_hop_off_the_frame_grid():
     with pytest.raises(ValueError, match="multiple of 160"):
         MelStream(TCRESNET.features, 1000)
+
+
+def test_stream_detector_picks_the_incremental_front_end(tone_export):
+    """A log-Mel model streams through MelStream when the hop is a whole number of frames,
+    and through WindowStream otherwise; both give the same posteriors."""
+    from kwslab.runtime import Recognizer, StreamConfig, StreamDetector
+
+    rec = Recognizer.load(tone_export)
+    frame_ms = 1000 * rec.features.hop_length / rec.sample_rate
+    on_grid = StreamDetector(rec, StreamConfig(hop_ms=10 * frame_ms, smooth_ms=0))
+    assert isinstance(on_grid.front, MelStream)
+    whole = StreamDetector(rec, StreamConfig(hop_ms=10 * frame_ms, smooth_ms=0))
+    whole.front = WindowStream(rec.clip_samples, whole.front.hop, rec.compute)
+    off_grid = StreamDetector(rec, StreamConfig(hop_ms=10 * frame_ms + 1, smooth_ms=0))
+    assert isinstance(off_grid.front, WindowStream)
+    x = np.random.default_rng(5).normal(0, 0.1, 3 * rec.sample_rate).astype(np.float32)
+    (t1, p1), (t2, p2) = on_grid.posteriors(x), whole.posteriors(x)
+    np.testing.assert_array_equal(t1, t2)
+    assert len(t1) == 3 * 10 and np.abs(p1 - p2).max() < 1e-4

@@ -23,7 +23,7 @@ import numpy as np
 
 from kwslab.config import SILENCE, UNKNOWN
 from kwslab.errors import AudioError, KwslabError, MissingExtraError
-from kwslab.runtime.frontend import EMBEDDING_HOP, EmbeddingStream, WindowStream
+from kwslab.runtime.frontend import EMBEDDING_HOP, EmbeddingStream, MelStream, WindowStream
 from kwslab.runtime.recognizer import Recognizer
 
 BATCH = 64  # windows scored per onnxruntime call when audio arrives in large blocks
@@ -142,6 +142,8 @@ class StreamDetector:
             raise KwslabError("models sharing a stream need the same feature config")
         hop = int(round(cfg.hop_ms * rate / 1000))
         first = recs[0]
+        if feats[0] is not None and hop % feats[0].hop_length == 0:
+            return MelStream(feats[0], hop)  # each STFT frame computed once
         featurise = getattr(first, "compute", None) or (lambda windows: windows)
         return WindowStream(first.clip_samples, hop, featurise)
 
