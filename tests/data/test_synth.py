@@ -132,6 +132,39 @@ def test_microphone_limits_the_band() -> None:
     assert _band_energy(y, 7800, 8001) / _band_energy(x, 7800, 8001) < 0.6 * mid
 
 
+def _centre_s(x: np.ndarray) -> float:
+    """Energy-weighted centre of a clip, in seconds."""
+    energy = x.astype(np.float64) ** 2
+    return float(np.sum(np.arange(len(x)) * energy) / energy.sum() / 16000)
+
+
+def test_placement_and_level_follow_their_ranges() -> None:
+    centres = [_centre_s(synthesize_clip("go", "en-us", rng=np.random.default_rng(i)))
+               for i in range(12)]
+    wide = [_centre_s(synthesize_clip("go", "en-us", max_shift=0.35,
+                                      rng=np.random.default_rng(i))) for i in range(12)]
+    assert max(abs(c - 0.5) for c in centres) < 0.2  # the default stays near the centre
+    assert max(abs(c - 0.5) for c in wide) > 0.2
+    quiet = _clip(peak=(0.1, 0.1))
+    assert np.abs(quiet).max() == pytest.approx(0.1, rel=1e-3)
+    floor = _frame_rms(_clip(floor_db=(30.0, 30.0)))
+    assert 20 * np.log10(floor.min() / floor.max()) > -45  # a loud floor fills the pauses
+
+
+def test_level_options_are_recorded_only_when_changed(tmp_path: Path) -> None:
+    one = dict(SMALL, voices=["en-us"], pitches=[50], rates=[175])
+    plain = synthesize_dataset(["go"], tmp_path / "plain", **one)
+    assert '"peak"' not in (plain / synth.PARAMS_FILE).read_text()
+    level = synthesize_dataset(["go"], tmp_path / "level", **one, peak=(0.1, 0.5))
+    assert '"peak"' in (level / synth.PARAMS_FILE).read_text()
+    with pytest.raises(DataError, match="other settings"):
+        synthesize_dataset(["go"], plain, **one, max_shift=0.3)
+    with pytest.raises(DataError, match="max_shift"):
+        synthesize_dataset(["go"], tmp_path / "bad", **one, max_shift=0.6)
+    with pytest.raises(DataError, match="peak"):
+        synthesize_dataset(["go"], tmp_path / "bad", **one, peak=(0.5, 0.2))
+
+
 def test_unknown_words_get_their_own_folders(tmp_path: Path) -> None:
     out = synthesize_dataset(["go"], tmp_path, **{**SMALL, "rates": [175]},
                              unknown_words=["go", "bed", "cat"])

@@ -33,6 +33,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -66,6 +67,7 @@ HIGHPASS_HZ = (50.0, 300.0)  # a random microphone's low cut-off
 LOWPASS_HZ = (3500.0, 8000.0)  # ... and high cut-off (8 kHz: none below Nyquist)
 TILT_DB = 6.0  # ... and spectral tilt, +- this many dB between 100 Hz and 8 kHz
 MAX_SHIFT_S = 0.15  # the word's centre moves at most this far from the clip's centre
+PEAK = (0.3, 0.9)  # range of a finished clip's peak level (full scale = 1)
 MARGIN = SAMPLE_RATE // 50  # 320 samples = 20 ms kept free at each end of the clip
 SPLIT_SHARE = 0.1  # of the speakers each go to validation and to test
 PARAMS_FILE, MARKER = "synth.json", ".completed"
@@ -135,7 +137,8 @@ def synthesize_dataset(
     rates: Sequence[int] = DEFAULT_RATES, pitches: Sequence[int] = DEFAULT_PITCHES,
     piper_noise: Sequence[float] = DEFAULT_PIPER_NOISE, noise: float = 0.25,
     reverb: float = 0.25, mic: float = 0.25, unknown_words: Sequence[str] | None = None,
-    seed: int = 0, progress: bool = True,
+    max_shift: float = MAX_SHIFT_S, peak: tuple[float, float] = PEAK,
+    floor_db: tuple[float, float] = FLOOR_DB, seed: int = 0, progress: bool = True,
 ) -> Path:
     """Write a Speech Commands-style folder of synthetic clips of ``words``.
 
@@ -158,6 +161,10 @@ def synthesize_dataset(
         mic: share of clips (0-1) filtered by a random microphone (band limits and tilt).
         unknown_words: other words for the _unknown_ class (those clashing with ``words`` are
             dropped); None or empty: none. :data:`DEFAULT_UNKNOWN_WORDS` is a ready list.
+        max_shift: seconds the word's centre may move from the clip's centre (0-0.5); real
+            Speech Commands words sit anywhere within about +-0.2 s of it.
+        peak: range of the clips' peak level (0-1]; real clips range from about 0.1 to 1.
+        floor_db: range of the noise floor in dB below the speech (every clip gets one).
         seed: makes the audio and the speaker split reproducible.
         progress: show a progress bar on stderr.
 
@@ -180,6 +187,8 @@ def synthesize_dataset(
     if len(set(folders)) < len(folders):
         raise DataError(f"words {', '.join(words)} repeat a folder name")
     _check_options(voices, rates, pitches, piper_noise, noise, reverb, mic)
+    _check_level(max_shift, peak, floor_db)
+    peak, floor_db = (float(peak[0]), float(peak[1])), (float(floor_db[0]), float(floor_db[1]))
     spoken = set(folders) | {part for w in words for part in w.lower().split()}
     extra = [w for w in dict.fromkeys(unknown_words or ()) if folder_name(w) not in spoken]
     params = {
@@ -191,6 +200,10 @@ def synthesize_dataset(
     }
     if any(piper.is_piper(v) for v in voices):
         params["piper_noise"] = list(piper_noise)
+    # Recorded only when changed, so folders made before these options existed still match.
+    level = {"max_shift": float(max_shift), "peak": list(peak), "floor_db": list(floor_db)}
+    defaults = {"max_shift": MAX_SHIFT_S, "peak": list(PEAK), "floor_db": list(FLOOR_DB)}
+    params.update({k: v for k, v in level.items() if v != defaults[k]})
     params_path = out / PARAMS_FILE
     if params_path.is_file():
         if json.loads(params_path.read_text()) != params:
@@ -218,7 +231,9 @@ def synthesize_dataset(
     todo = [j for j in jobs if not (out / j.folder / j.file).is_file()]
     babble = [w for w in DEFAULT_UNKNOWN_WORDS if folder_name(w) not in spoken]
     _write_noise(out / NOISE_DIR, seed, babble)
-    _run(todo, out, noise, reverb, mic, seed, progress)
+    clip_options = dict(noise=noise, reverb=reverb, mic=mic, max_shift=float(max_shift),
+                        peak=peak, floor_db=floor_db)
+    _run(todo, out, clip_options, seed, progress)
 
     split = assign_splits([s[0] for s in speakers], seed)
     held_out: dict[str, list[str]] = {"validation": [], "test": []}
@@ -254,7 +269,17 @@ def _check_options(voices: Sequence[str], rates: Sequence[int], pitches: Sequenc
             raise DataError(f"{name}={value} is a share of clips and must be in [0, 1]")
 
 
-def _run(jobs: list[_Job], out: Path, noise: float, reverb: float, mic: float, seed: int,
+def _check_level(max_shift: float, peak: tuple[float, float],
+                 floor_db: tuple[float, float]) -> None:
+    if not 0.0 <= max_shift <= 0.5:
+        raise DataError(f"max_shift={max_shift} s must be in [0, 0.5] (the clip lasts 1 s)")
+    if not 0.0 < peak[0] <= peak[1] <= 1.0:
+        raise DataError(f"peak={peak} must be a range within (0, 1], low first")
+    if not 0.0 <= floor_db[0] <= floor_db[1]:
+        raise DataError(f"floor_db={floor_db} must be a range of dB >= 0, low first")
+
+
+def _run(jobs: list[_Job], out: Path, clip_options: dict[str, Any], seed: int,
          progress: bool) -> None:
     """Synthesise and write ``jobs``; each file is atomic, so an interruption loses nothing."""
     from rich.console import Console
@@ -265,9 +290,8 @@ def _run(jobs: list[_Job], out: Path, noise: float, reverb: float, mic: float, s
 
     def make(j: _Job) -> None:
         rng = np.random.default_rng([seed, zlib.crc32(f"{j.folder}/{j.file}".encode())])
-        clip = synthesize_clip(j.text, j.voice, rate=j.rate, pitch=j.pitch, noise=noise,
-                               reverb=reverb, mic=mic, noise_scale=j.noise_scale,
-                               rng=rng)
+        clip = synthesize_clip(j.text, j.voice, rate=j.rate, pitch=j.pitch,
+                               noise_scale=j.noise_scale, rng=rng, **clip_options)
         write_wav(out / j.folder / j.file, clip)
 
     bar = Progress(*columns, console=Console(stderr=True), disable=not progress, transient=True)
@@ -325,7 +349,8 @@ def _speak(text: str, voice: str, rate: int, pitch: int, noise_scale: float,
 
 def synthesize_clip(text: str, voice: str, *, rate: int = 175, pitch: int = 50,
                     noise: float = 0.0, reverb: float = 0.0, mic: float = 0.0,
-                    noise_scale: float = 0.667,
+                    noise_scale: float = 0.667, max_shift: float = MAX_SHIFT_S,
+                    peak: tuple[float, float] = PEAK, floor_db: tuple[float, float] = FLOOR_DB,
                     rng: np.random.Generator | None = None) -> np.ndarray:
     """One 1 s clip of ``text``: trimmed, placed near the centre, maybe reverberant and noisy.
 
@@ -338,6 +363,10 @@ def synthesize_clip(text: str, voice: str, *, rate: int = 175, pitch: int = 50,
         reverb: probability of convolving with a synthetic room (RT60 in :data:`RT60_S`).
         mic: probability of a random microphone response (:func:`microphone`).
         noise_scale: Piper's generator noise (ignored by espeak-ng).
+        max_shift: seconds the word's centre may move from the clip's centre (within the
+            room the word leaves).
+        peak: range of the clip's peak level.
+        floor_db: range of the noise floor, dB below the speech.
         rng: source of the shift, gain, intonation range, noise, room and microphone.
 
     Returns:
@@ -360,7 +389,7 @@ def synthesize_clip(text: str, voice: str, *, rate: int = 175, pitch: int = 50,
         raise DataError(f"{text!r} lasts {len(word) / SAMPLE_RATE:.2f} s even at {rate} words "
                         "per minute; keep phrases under 1 s")
     slack = SAMPLE_RATE - 2 * MARGIN - len(word)
-    shift = int(rng.uniform(-1, 1) * min(slack / 2, MAX_SHIFT_S * SAMPLE_RATE))
+    shift = int(rng.uniform(-1, 1) * min(slack / 2, max_shift * SAMPLE_RATE))
     start = MARGIN + slack // 2 + shift
     clip = np.zeros(SAMPLE_RATE, dtype=np.float32)
     clip[start : start + len(word)] = word / np.abs(word).max()
@@ -372,11 +401,11 @@ def synthesize_clip(text: str, voice: str, *, rate: int = 175, pitch: int = 50,
         color = NOISE_COLORS[int(rng.integers(len(NOISE_COLORS)))]
         scale = np.sqrt(speech_power / 10 ** (snr / 10))
         clip = clip + colored_noise(len(clip), color, rng) * scale
-    floor = np.sqrt(speech_power / 10 ** (rng.uniform(*FLOOR_DB) / 10))
+    floor = np.sqrt(speech_power / 10 ** (rng.uniform(*floor_db) / 10))
     clip = clip + rng.standard_normal(len(clip)).astype(np.float32) * floor
     if rng.random() < mic:
         clip = microphone(clip, rng)
-    return (clip * rng.uniform(0.3, 0.9) / np.abs(clip).max()).astype(np.float32)
+    return (clip * rng.uniform(*peak) / np.abs(clip).max()).astype(np.float32)
 
 
 def colored_noise(n: int, color: str, rng: np.random.Generator) -> np.ndarray:
