@@ -66,10 +66,23 @@ def test_trials_share_waves_and_features(tone_data, tone_config, tmp_path):
                       tone_data, tmp_path / "b", progress=False).metrics
         assert {k: m.misses for k, m in memos.items()} == read  # nothing read twice
     assert read["features"] == first["n_train"] + first["n_val"]
-    assert read["waves"] == first["n_train"]
+    assert read["waves"] == 0  # no augmentation: training reads features, never waveforms
     assert first["val_accuracy"] == pytest.approx(alone["val_accuracy"])
     assert first["history"][0]["train_loss"] == pytest.approx(alone["history"][0]["train_loss"])
     assert again["n_train"] == first["n_train"]
+
+
+def test_augmented_trials_share_waves(tone_data, tone_config, tmp_path):
+    from kwslab.training import train
+
+    aug = replace(tone_config.train.augment, time_shift_ms=100.0)
+    cfg = replace(tone_config, train=replace(tone_config.train, epochs=1, threads=1, augment=aug))
+    with share_data() as memos:
+        first = train(cfg, tone_data, tmp_path / "a", progress=False).metrics
+        read = memos["waves"].misses
+        train(replace(cfg, train=replace(cfg.train, seed=1)), tone_data, tmp_path / "b",
+              progress=False)
+        assert memos["waves"].misses == read == first["n_train"]
 
 
 def test_past_the_limit_clips_are_read_but_not_kept():

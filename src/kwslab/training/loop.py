@@ -108,13 +108,6 @@ def train(cfg: RunConfig, data: str | Path | Sequence[str | Path], out: str | Pa
     if not val_clips:
         raise DataError(f"{data}: no validation clips (add validation_list.txt or more speakers)")
 
-    source = WaveSource(train_clips, fc.clip_samples, progress=progress)
-    y_train = np.array([index[c.label] for c in source.clips])
-    x_val, val_ok, bad_val = cached_features(val_clips, fc, progress=progress)
-    y_val = np.array([index[c.label] for c in val_ok])
-    for _, why in source.bad + bad_val:
-        log(f"skipped unreadable clip: {why}")
-
     noises = []
     sources = [data] if isinstance(data, str | os.PathLike) else list(data)
     if tc.augment.noise_prob:
@@ -122,24 +115,37 @@ def train(cfg: RunConfig, data: str | Path | Sequence[str | Path], out: str | Pa
 
         noises = [load_audio(p) for d in sources if Path(d).is_dir() for p in noise_files(d)]
     aug = Augmenter(tc.augment, noises, rng)
-    # Without augmentation every epoch sees the same features: compute them once. With
-    # ``copies``, the clean features plus that many waveform-augmented copies are made once
-    # and each epoch draws one version of every clip (feature-level masks stay per batch).
+    # Without augmentation every epoch sees the same features: compute them once (through the
+    # cache), and never decode the training waveforms. With ``copies``, the clean features plus
+    # that many waveform-augmented copies are made once and each epoch draws one version of
+    # every clip (feature-level masks stay per batch).
+    source: WaveSource | None = None
     static = None
-    if not aug.active or tc.augment.copies:
-        static = cached_features(source.clips, fc, progress=progress)[0][None]
-    if aug.active and tc.augment.copies:
-        static = np.concatenate([static, _augmented_copies(source, aug, fc, tc.augment.copies,
-                                                           tc.batch_size, progress)])
+    if aug.active:
+        source = WaveSource(train_clips, fc.clip_samples, progress=progress)
+        train_ok, bad_train = source.clips, source.bad
+        if tc.augment.copies:
+            static = cached_features(source.clips, fc, progress=progress)[0][None]
+    else:
+        x_train, train_ok, bad_train = cached_features(train_clips, fc, progress=progress)
+        static = x_train[None]
+    y_train = np.array([index[c.label] for c in train_ok])
+    x_val, val_ok, bad_val = cached_features(val_clips, fc, progress=progress)
+    y_val = np.array([index[c.label] for c in val_ok])
+    for _, why in bad_train + bad_val:
+        log(f"skipped unreadable clip: {why}")
+    if static is not None and aug.active:  # tc.augment.copies
+        static = np.concatenate([static, _augmented_copies(
+            _waves(source), aug, fc, tc.augment.copies, tc.batch_size, progress)])
     sample = static[0] if static is not None else compute_features(
-        source.get(rng.permutation(len(source))[:2000]), fc)
+        _waves(source).get(rng.permutation(len(train_ok))[:2000]), fc)
     mean, std = float(sample.mean()), float(sample.std() + 1e-5)
 
     model = build(cfg.model, fc.shape, len(labels))
     norm = input_norm(model)
     norm.feat_mean.fill_(mean)
     norm.feat_std.fill_(std)
-    steps = max(1, -(-len(source) // tc.batch_size))
+    steps = max(1, -(-len(train_ok) // tc.batch_size))
     opt = make_optimizer(model.parameters(), tc)
     sched = make_scheduler(opt, tc, steps)
     ema = None
@@ -158,7 +164,7 @@ def train(cfg: RunConfig, data: str | Path | Sequence[str | Path], out: str | Pa
                 if aug.active:
                     x = aug.features(x)
             else:
-                x = aug.features(compute_features(aug.waves(source.get(idx)), fc))
+                x = aug.features(compute_features(aug.waves(_waves(source).get(idx)), fc))
             yield torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(y_train[idx])
 
     history: list[dict[str, float]] = []
@@ -213,8 +219,8 @@ def train(cfg: RunConfig, data: str | Path | Sequence[str | Path], out: str | Pa
         "best_epoch": best["epoch"], "epochs_run": len(history),
         "val_accuracy": best["val_accuracy"], "val_loss": best["val_loss"],
         "train_accuracy": best.get("train_accuracy"), "train_loss": best.get("train_loss"),
-        "seconds": time.perf_counter() - start, "n_train": len(source), "n_val": len(y_val),
-        "skipped": [p for p, _ in source.bad + bad_val], "counts": counts(clips),
+        "seconds": time.perf_counter() - start, "n_train": len(train_ok), "n_val": len(y_val),
+        "skipped": [p for p, _ in bad_train + bad_val], "counts": counts(clips),
         "data": str(Path(sources[0]).resolve()),
         "data_sources": [str(Path(d).resolve()) for d in sources], "history": history,
     }
@@ -228,6 +234,13 @@ def train(cfg: RunConfig, data: str | Path | Sequence[str | Path], out: str | Pa
 def _diverged(what: str, value: float, epoch: int, tc) -> ConfigError:
     return ConfigError(f"{what} loss became {value} in epoch {epoch} (train.lr={tc.lr}, "
                        f"optimizer {tc.optimizer}); lower the learning rate. No model was written")
+
+
+def _waves(source: WaveSource | None) -> WaveSource:
+    """The training waveforms, which augmented runs always have."""
+    if source is None:
+        raise AssertionError("waveforms are read for augmented runs only")
+    return source
 
 
 def _augmented_copies(source: WaveSource, aug: Augmenter, fc, copies: int, batch: int,
