@@ -127,7 +127,7 @@ def open_storage(url: str, *, heartbeat: int = HEARTBEAT):
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     try:
-        return optuna.storages.RDBStorage(
+        storage = optuna.storages.RDBStorage(
             url, engine_kwargs=engine, heartbeat_interval=heartbeat,
             grace_period=heartbeat * GRACE, heartbeat_stale_trial_callback=requeue_stale)
     except (SQLAlchemyError, ImportError, ValueError, RuntimeError) as e:
@@ -135,6 +135,29 @@ def open_storage(url: str, *, heartbeat: int = HEARTBEAT):
         if "password" in first.lower():
             first += f" (give the password in ${PASSWORD_ENV}, $PGPASSWORD or ~/.pgpass)"
         raise SearchError(f"cannot open storage {redact(given)}: {first}") from e
+    if url.startswith("sqlite"):
+        _write_ahead(storage.engine)
+    return storage
+
+
+def _write_ahead(engine) -> None:
+    """SQLite in write-ahead-log mode, synced to disk at checkpoints rather than each commit.
+
+    A trial commits a few dozen small rows (parameters, attributes, a value per epoch); in the
+    default mode each commit waits for the disk, about as long as a short epoch (15-30 ms
+    measured on a loaded 2-core box, 4 ms in this mode). A crash may lose the last commits,
+    never the file (a lost trial is failed and retried like a killed one).
+    """
+    from sqlalchemy import event
+
+    def pragmas(dbapi_connection, _record) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    event.listen(engine, "connect", pragmas)
+    engine.dispose()  # connections opened before the hook: closed, reopened with it
 
 
 def _with_driver(url: str) -> str:
