@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 import numpy as np
-import optuna
 import pytest
 from optuna.trial import TrialState
 
-from kwslab.search.pruning import first_rung, hyperband_pruner, max_epochs
+from kwslab.search.pruning import (
+    Brackets,
+    first_rung,
+    goes_on,
+    hyperband_pruner,
+    max_epochs,
+    rung_value,
+)
 from kwslab.search.shared import share_data
 from kwslab.search.storage import load_study
 from kwslab.search.study import Budget, run_search
@@ -22,36 +29,54 @@ def test_first_rung_is_a_few_epochs():
 def test_brackets_take_consecutive_trials_most_aggressive_first(tone_space):
     space = tone_space(epochs=27)  # rungs 1, 3, 9 (and full); 4 brackets
     assert max_epochs(space) == 27
-    pruner = hyperband_pruner(space)
-    study = optuna.create_study(direction="maximize", pruner=pruner)
-    pruner._try_initialization(study)
-    sizes = pruner._trial_allocation_budgets
-    assert len(sizes) == 4 and sizes[0] == max(sizes)
-    frozen = [replace_number(n) for n in range(sum(sizes) + 1)]
-    got = [pruner._get_bracket_id(study, t) for t in frozen]
+    brackets = hyperband_pruner(space).brackets
+    sizes = brackets.sizes()
+    assert len(sizes) == brackets.count == 4 and sizes[0] == max(sizes)
+    assert sizes == [27, 12, 6, 4]  # Hyperband's (and Optuna's) ceil(B * 3**s / (s + 1))
+    got = [brackets.bracket(n) for n in range(sum(sizes) + 1)]
     expected = [b for b, size in enumerate(sizes) for _ in range(size)] + [0]
     assert got == expected
+    assert [brackets.rungs(b) for b in range(4)] == [[1, 3, 9], [3, 9], [9], []]
+    assert Brackets(first=2, top=50).rungs(0) == [2, 6, 18]
 
 
-def replace_number(n: int):
-    trial = optuna.trial.create_trial(value=0.0, state=TrialState.COMPLETE)
-    trial.number = n
-    return trial
+def test_a_rung_passes_only_the_best_third_of_at_least_three():
+    assert not goes_on(0.9, [])  # the first to reach a rung stops: no rivals to beat yet
+    assert not goes_on(0.9, [0.1])
+    assert goes_on(0.9, [0.1, 0.5]) and not goes_on(0.5, [0.1, 0.9])
+    assert goes_on(0.5, [0.5, 0.1])  # ties go on
+    assert goes_on(0.8, [0.9, 0.1, 0.2, 0.3, 0.4]) and not goes_on(0.7, [0.9, 0.8, 0.1, 0.2, 0.3])
+    assert not goes_on(math.nan, [0.1, 0.2]) and goes_on(0.3, [math.nan, 0.2])
+    assert rung_value({1: 0.5, 2: 0.4, 3: 0.9}, 2) == 0.5  # the best epoch up to the rung
+
+
+def test_the_first_trial_of_a_bracket_stops_at_the_first_rung(tone_data, tone_space, tmp_path):
+    # Optuna's Hyperband lets a trial with no rivals go on: trial 0 trained all 9 epochs.
+    res = run_search(tone_data, tmp_path, method="hyperband", budget=Budget(trials=2),
+                     space=tone_space(epochs=9), seed=0, workers=1, progress=False)
+    study = load_study(res.storage, res.study)
+    trials = [t for t in study.get_trials() if t.user_attrs.get("budget") == "run"]
+    info = [(t.number, t.state.name, t.intermediate_values) for t in trials]
+    assert [t.state for t in trials] == [TrialState.PRUNED] * 2, info
+    assert [t.user_attrs["epochs_run"] for t in trials] == [first_rung(9)] * 2, info
+    assert [max(t.intermediate_values) for t in trials] == [1, 1], info
+    assert res.epochs == 2 and res.best_number is None
 
 
 def test_hyperband_prunes_within_a_few_trials(tone_data, tone_space, tmp_path):
-    res = run_search(tone_data, tmp_path, method="hyperband", budget=Budget(trials=4),
+    res = run_search(tone_data, tmp_path, method="hyperband", budget=Budget(trials=9),
                      space=tone_space(epochs=9), seed=0, workers=1, progress=False)
     study = load_study(res.storage, res.study)
     trials = [t for t in study.get_trials() if t.user_attrs.get("budget") == "run"]
     info = [(t.number, t.state.name, t.params, t.intermediate_values) for t in trials]
-    assert len(trials) == 4, info
+    assert len(trials) == 9, info
     pruned = [t for t in trials if t.state == TrialState.PRUNED]
     assert pruned, info
     # stopped at a rung of the first bracket (1 or 3 epochs of 9), never later
     assert all(max(t.intermediate_values) in (1, 3) for t in pruned), info
     assert all(t.user_attrs["epochs_run"] in (1, 3) for t in pruned), info
-    assert res.epochs < 4 * 9 and res.best_number is not None
+    assert all(t.user_attrs["epochs_run"] == 1 for t in trials if t.params["train.lr"] == 1e-7)
+    assert res.epochs < 9 * 9 and res.best_number is not None
 
 
 def test_trials_share_waves_and_features(tone_data, tone_config, tmp_path):

@@ -53,7 +53,10 @@ def test_hyperband_prunes_bad_trials_within_the_epoch_budget(tone_data, tone_spa
     assert pruned, [(t.number, t.state, t.params) for t in trials]
     info = [(t.number, t.state.name, t.params, t.intermediate_values) for t in trials]
     assert all(t.user_attrs["epochs_run"] < 3 for t in pruned), info
-    assert all(t.params["train.lr"] == 1e-7 for t in pruned), info
+    # trials 0 and 1 (bracket 0) reach its rung with too few rivals and stop whatever they
+    # score; later ones stop only if not in the best third there: the useless rate
+    assert all(t.params["train.lr"] == 1e-7 for t in pruned if t.number > 1), info
+    assert {0, 1} <= {t.number for t in pruned}, info
     assert (tmp_path / "plots" / "intermediate.png").is_file()
 
 

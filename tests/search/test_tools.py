@@ -24,14 +24,14 @@ def test_lr_find_suggests_a_rate_in_range_and_plots(tone_data, tone_config, tmp_
 
 def test_compare_writes_the_table(tone_data, tone_space, tmp_path):
     rows = compare(tone_data, tmp_path, methods=["random", "hyperband"],
-                   budget=Budget(epochs=4), space=tone_space(epochs=2), progress=False)
+                   budget=Budget(epochs=6), space=tone_space(epochs=2), progress=False)
     saved = json.loads((tmp_path / "comparison.json").read_text())["methods"]
     assert saved == json.loads(json.dumps(rows))
     assert [r["method"] for r in saved] == ["random", "hyperband"]
     for r in saved:
         assert {"method", "val_loss", "val_accuracy", "test_accuracy", "seconds", "trials",
                 "epochs"} <= set(r)
-        assert r["epochs"] == 4 and 0 <= r["test_accuracy"] <= 1
+        assert r["epochs"] == 6 and 0 <= r["test_accuracy"] <= 1
         lo, hi = r["test_ci95"]
         assert lo <= r["test_accuracy"] <= hi
     table = (tmp_path / "comparison.md").read_text()
