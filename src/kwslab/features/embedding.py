@@ -41,6 +41,8 @@ FILES = {  # SHA-256 of each file as the wheel holds it
     MEL: "ba2b0e0f8b7b875369a2c89cb13360ff53bac436f2895cced9f479fa65eb176f",
     EMBED: "70d164290c1d095d1d4ee149bc5e00543250a7316b59f31d056cff7bd3075c1f",
 }
+VAD = "silero_vad.onnx"  # Silero VAD (MIT), in the same wheel: kwslab.runtime.vad's model
+VAD_SHA256 = "a35ebf52fd3ce5f1469b2a36158dba761bc47b973ea3382b3186ca15b1f5af28"
 FLOORLESS = "melspectrogram_floorless.onnx"  # MEL cut before its batch-relative floor
 STRIDED = "embedding_model_strided.onnx"  # EMBED over any number of frames at once
 STAGES = tuple(f"embedding_stage{i}.onnx" for i in range(4))  # STRIDED cut at its time pools
@@ -79,12 +81,13 @@ def is_ready(folder: str | Path) -> bool:
 
 
 def fetch(dest: str | Path | None = None, *, url: str = WHEEL_URL, sha256: str = WHEEL_SHA256,
-          progress: bool = True) -> Path:
+          progress: bool = True, vad: bool = False) -> Path:
     """Download the wheel (16 MB, resumable), check it, keep the two ONNX files in ``dest``.
 
     Returns ``dest`` at once if it already holds them (adding derived graphs it lacks). Each
     file is checked against :data:`FILES` and written atomically, so a killed run leaves no
-    half file.
+    half file. ``vad`` also keeps the wheel's Silero VAD (:data:`VAD`, checked against
+    :data:`VAD_SHA256`), fetching the wheel again if an earlier fetch did not keep it.
 
     Raises:
         DownloadError: network failure, checksum mismatch, or a wheel without the files.
@@ -92,7 +95,7 @@ def fetch(dest: str | Path | None = None, *, url: str = WHEEL_URL, sha256: str =
     from kwslab.utils.download import download_file
 
     dest = Path(dest) if dest else default_dir()
-    if is_ready(dest):
+    if is_ready(dest) and (not vad or (dest / VAD).is_file()):
         if not all((dest / name).is_file() for name in DERIVED):  # fetched by an older kwslab
             # without onnx, or read-only, they are derived in memory on use (or not at all)
             with contextlib.suppress(ImportError, OSError):
@@ -102,7 +105,7 @@ def fetch(dest: str | Path | None = None, *, url: str = WHEEL_URL, sha256: str =
     wheel = download_file(url, dest / "openwakeword.whl", sha256=sha256, progress=progress)
     try:
         with zipfile.ZipFile(wheel) as zf:
-            for name, want in FILES.items():
+            for name, want in {**FILES, **({VAD: VAD_SHA256} if vad else {})}.items():
                 try:
                     data = zf.read(MEMBER_DIR + name)
                 except KeyError:

@@ -1,0 +1,70 @@
+"""The Silero voice-activity model on real words and noise, chunked any way."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from kwslab.audio import load_audio
+from kwslab.errors import ModelError
+from kwslab.features import embedding
+from kwslab.runtime.vad import FRAME, VoiceActivity
+
+
+@pytest.fixture(scope="module")
+def vad_dir():
+    return embedding.fetch(progress=False, vad=True)
+
+
+@pytest.fixture(scope="module")
+def words_in_noise(mini_data) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    """Real words at 10 dB in white noise, 2 s apart: audio and each word's sample span."""
+    rng = np.random.default_rng(0)
+    files = [sorted(mini_data.glob(f"{w}/*.wav"))[3] for w in ("go", "stop", "left", "up",
+                                                                "off", "right")]
+    spans, parts, pos = [], [], 0
+    for f in files:
+        word = load_audio(f)
+        gap = rng.normal(0, 1, 32000)
+        parts += [gap, word]
+        spans.append((pos + 32000, pos + 48000))
+        pos += 48000
+    x = np.concatenate(parts + [rng.normal(0, 1, 32000)])
+    speech = np.concatenate([load_audio(f) for f in files])
+    noise = rng.normal(0, 1, len(x))
+    noise *= np.sqrt(np.mean(speech**2) / 10) / noise.std()
+    mask = np.zeros(len(x), bool)
+    for a, b in spans:
+        mask[a:b] = True
+    return np.where(mask, x, 0) + noise.astype(np.float32), spans
+
+
+def test_words_are_speech_and_noise_is_not(vad_dir, words_in_noise):
+    x, spans = words_in_noise
+    ends, probs = VoiceActivity.load(vad_dir).feed(x.astype(np.float32))
+    assert len(ends) == len(x) // FRAME and np.all(np.diff(ends) == FRAME)
+    for a, b in spans:
+        assert probs[(ends > a) & (ends <= b + FRAME)].max() > 0.5
+    between = np.ones(len(ends), bool)
+    for a, b in spans:
+        between &= (ends <= a - 4000) | (ends > b + 8000)
+    between &= ends > 16000  # the state's first second
+    assert probs[between].max() < 0.5
+
+
+def test_chunking_does_not_change_the_answer(vad_dir, words_in_noise):
+    x = words_in_noise[0].astype(np.float32)[:64000]
+    whole = VoiceActivity.load(vad_dir).feed(x)
+    vad, got, pos = VoiceActivity.load(vad_dir), [], 0
+    for n in np.random.default_rng(1).integers(1, 3000, 100):
+        got.append(vad.feed(x[pos : pos + n]))
+        pos += n
+    got.append(vad.feed(x[pos:]))
+    np.testing.assert_array_equal(np.concatenate([e for e, _ in got]), whole[0])
+    np.testing.assert_allclose(np.concatenate([p for _, p in got]), whole[1], atol=1e-5)
+
+
+def test_a_folder_without_the_model_names_the_fix(tmp_path, monkeypatch):
+    monkeypatch.setenv("KWSLAB_MODELS", str(tmp_path / "models"))
+    with pytest.raises(ModelError, match="kwslab fetch-model"):
+        VoiceActivity.load(tmp_path)
