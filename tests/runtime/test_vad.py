@@ -68,3 +68,41 @@ def test_a_folder_without_the_model_names_the_fix(tmp_path, monkeypatch):
     monkeypatch.setenv("KWSLAB_MODELS", str(tmp_path / "models"))
     with pytest.raises(ModelError, match="kwslab fetch-model"):
         VoiceActivity.load(tmp_path)
+
+
+class LoudRecognizer:
+    """Duck-typed Recognizer: "word" whenever a window is loud, whatever the sound."""
+
+    labels = ["word", "_silence_"]
+    sample_rate = clip_samples = 16000
+    meta = {"loaded": "fake"}
+
+    def probabilities(self, windows: np.ndarray) -> np.ndarray:
+        loud = (np.sqrt((windows**2).mean(-1)) > 0.02).astype(np.float32) * 0.9
+        return np.stack([loud, 1 - loud], axis=1)
+
+
+def test_the_gate_lets_speech_fire_and_not_a_beep(vad_dir, mini_data):
+    """A spoken word and an alarm-like beep, 3.5 s apart in quiet noise: both fire without
+    the gate; with it only the word does."""
+    from kwslab.runtime import StreamConfig, StreamDetector
+
+    rng = np.random.default_rng(2)
+    x = rng.normal(0, 0.002, 16000 * 7).astype(np.float32)
+    x[16000:32000] += load_audio(sorted(mini_data.glob("stop/*.wav"))[0])
+    t = np.arange(8000) / 16000
+    x[72000:80000] += (0.3 * np.sign(np.sin(2 * np.pi * 1000 * t))).astype(np.float32)
+    found = {}
+    for vad in (0.0, 0.5):
+        det = StreamDetector(LoudRecognizer(), StreamConfig(vad_threshold=vad, smooth_ms=0))
+        found[vad] = [d.time for d in det.feed(x) + det.flush()]
+    assert len(found[0.0]) == 2 and found[0.0][0] < 3.0 < found[0.0][1]
+    assert len(found[0.5]) == 1 and found[0.5][0] < 3.0
+
+
+def test_a_gate_outside_zero_to_one_is_refused():
+    from kwslab.errors import KwslabError
+    from kwslab.runtime import StreamConfig, StreamDetector
+
+    with pytest.raises(KwslabError, match="VAD threshold"):
+        StreamDetector(LoudRecognizer(), StreamConfig(vad_threshold=1.5))

@@ -62,6 +62,7 @@ class Recognizer:
         self.clip_samples: int = self.features.clip_samples
         # The folder of a pretrained front end's files (speech_embedding: the export itself).
         self.front_end = front_end
+        self.export_dir: Path | None = None  # set by load()
         self.thresholds: dict[str, float] = _thresholds(meta, self.labels)
 
     @classmethod
@@ -92,6 +93,7 @@ class Recognizer:
             raise ModelError(f"{path}: model file is missing")
         front_end = export_dir if meta.get("front_end") else None
         rec = cls(open_session(path, threads), {**meta, "loaded": kind}, front_end)
+        rec.export_dir = export_dir  # where a stream looks for the export's VAD
         check_graph(rec.session, rec.features, rec.labels, path)
         declared = (meta.get("input") or {}).get("shape", ["batch", *rec.features.shape])
         if list(declared[1:]) != list(rec.features.shape):

@@ -42,6 +42,8 @@ class StreamConfig:
     ignore: tuple[str, ...] = (SILENCE, UNKNOWN)  # labels that never fire
     export_thresholds: bool = True  # per-word thresholds saved in the export apply (before
     # word_thresholds; ``threshold`` is for words with neither)
+    vad_threshold: float = 0.0  # > 0: a window may fire only if Silero VAD's speech
+    # probability reached this within it (kwslab.runtime.vad); 0: no gate
 
 
 class Detection(NamedTuple):
@@ -126,6 +128,13 @@ class StreamDetector:
         self.hop_ms = 1000 * self.hop / rate
         self.smooth = max(1, int(round(cfg.smooth_ms / self.hop_ms)))  # windows averaged
         self.batch = batch
+        if not 0 <= cfg.vad_threshold <= 1:
+            raise KwslabError(f"VAD threshold {cfg.vad_threshold} must be in [0, 1]")
+        self.vad = None
+        if cfg.vad_threshold > 0:
+            from kwslab.runtime.vad import VoiceActivity
+
+            self.vad = VoiceActivity.load(getattr(self.recognizer, "export_dir", None))
         self.reset()
 
     @staticmethod
@@ -150,6 +159,9 @@ class StreamDetector:
     def reset(self) -> None:
         """Forget all audio; time restarts at 0."""
         self.front.reset()
+        if self.vad is not None:
+            self.vad.reset()
+        self._speech = (np.zeros(0, np.int64), np.zeros(0, np.float32))  # recent VAD frames
         self._history = [np.zeros((0, len(r.labels)), np.float32) for r in self.recognizers]
         self.triggers = [Trigger(r.labels, self.cfg, self.thresholds_of(r))
                          for r in self.recognizers]
@@ -182,7 +194,25 @@ class StreamDetector:
         out = []
         for i, rec in enumerate(self.recognizers):
             out.append(self._smooth(i, self._scores(rec, feats)))
+        if self.vad is not None:
+            quiet = self._gate(samples, ends) < self.cfg.vad_threshold
+            out = [np.where(quiet[:, None], 0.0, s).astype(np.float32) for s in out]
         return times, out
+
+    def _gate(self, samples: np.ndarray, ends: np.ndarray) -> np.ndarray:
+        """Highest VAD speech probability within the second before each window end."""
+        assert self.vad is not None
+        v_ends, v_probs = self.vad.feed(samples)
+        v_ends = np.concatenate([self._speech[0], v_ends])
+        v_probs = np.concatenate([self._speech[1], v_probs])
+        gate = np.zeros(len(ends), np.float32)
+        for k, end in enumerate(ends):
+            inside = (v_ends > end - self.window) & (v_ends <= end)
+            gate[k] = v_probs[inside].max() if inside.any() else 0.0
+        keep = v_ends > (ends[-1] if len(ends) else v_ends[-1] if len(v_ends) else 0) - \
+            self.window
+        self._speech = (v_ends[keep], v_probs[keep])
+        return gate
 
     def posteriors(self, samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """:meth:`all_posteriors` of the first model."""
