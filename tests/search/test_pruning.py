@@ -37,7 +37,9 @@ def test_brackets_take_consecutive_trials_most_aggressive_first(tone_space):
     expected = [b for b, size in enumerate(sizes) for _ in range(size)] + [0]
     assert got == expected
     assert [brackets.rungs(b) for b in range(4)] == [[1, 3, 9], [3, 9], [9], []]
-    assert Brackets(first=2, top=50).rungs(0) == [2, 6, 18]
+    seed = Brackets(first=2, top=50)  # the seed space: Keras Tuner's 2, 6, 17, 50 epochs
+    assert [seed.rungs(b) for b in range(seed.count)] == [[2, 6, 18], [6, 18], [18], []]
+    assert seed.sizes() == [27, 12, 6, 4]
 
 
 def test_a_rung_passes_only_the_best_third_of_at_least_three():
@@ -89,9 +91,12 @@ def test_trials_share_waves_and_features(tone_data, tone_config, tmp_path):
         read = {k: m.misses for k, m in memos.items()}
         again = train(replace(cfg, train=replace(cfg.train, seed=cfg.train.seed + 1)),
                       tone_data, tmp_path / "b", progress=False).metrics
-        assert {k: m.misses for k, m in memos.items()} == read  # nothing read twice
+        # nothing read twice; the clips are listed again for a new seed (it draws a folder's
+        # max_per_word clips), and the same clips are not checked again
+        assert {k: m.misses for k, m in memos.items()} == {**read, "clips": 2}
     assert read["features"] == first["n_train"] + first["n_val"]
     assert read["waves"] == 0  # no augmentation: training reads features, never waveforms
+    assert read["clips"] == read["checks"] == 1  # listed and checked once
     assert first["val_accuracy"] == pytest.approx(alone["val_accuracy"])
     assert first["history"][0]["train_loss"] == pytest.approx(alone["history"][0]["train_loss"])
     assert again["n_train"] == first["n_train"]

@@ -13,7 +13,8 @@ pruned, like the trials that lose. That costs a long search a few trials per run
 short one many short trials instead of one long one.
 
 Trials fill the most aggressive bracket first, then the next, by consecutive trial numbers
-(as Hyperband's paper and Keras Tuner order them); bracket sizes are Hyperband's (Optuna's).
+(as Hyperband's paper and Keras Tuner order them); bracket sizes are Hyperband's, with one
+bracket per rung of the most aggressive one plus one that trains in full (Keras Tuner's too).
 Everything is decided from the trials' reported values, so workers sharing a study agree.
 """
 
@@ -55,14 +56,13 @@ class Brackets:
 
     @property
     def count(self) -> int:
-        """Brackets: one per rung epoch count up to ``top`` (50 epochs from 2: 2, 6, 18)."""
-        n, epochs = 0, self.first
-        while epochs <= self.top:
-            n, epochs = n + 1, epochs * self.eta
-        return max(1, n)
+        """Brackets: bracket 0's rungs plus one (50 epochs from 2: rungs 2, 6, 18; 4 brackets,
+        the last training in full), as Keras Tuner's 4 brackets of 2, 6, 17 and 50 epochs."""
+        return len(self.rungs(0)) + 1
 
     def sizes(self) -> list[int]:
-        """Trials per bracket in one round, Hyperband's ``ceil(B * eta**s / (s + 1))``."""
+        """Trials per bracket in one round, Hyperband's ``ceil(B * eta**s / (s + 1))`` for the
+        bracket with ``s`` rungs (27, 12, 6, 4 for 4 brackets, as Keras Tuner)."""
         n = self.count
         return [math.ceil(n * self.eta ** (n - 1 - b) / (n - b)) for b in range(n)]
 

@@ -1,18 +1,20 @@
 """Audio and features read once per search process and shared by every trial.
 
-``train()`` decodes the training clips and reads their features from the disk cache each
-time it runs; in a search that is the same work before every trial, and with one-epoch rungs
-it can cost more than the training. Inside :func:`share_data`, decoded waveforms and clean
-features are kept in memory per clip (keyed by path, cut and feature configuration), so only
-clips no earlier trial used are read. Waveforms are kept up to :data:`WAVE_LIMIT` bytes; past
-that they are decoded per trial as before. Kept arrays are read-only, so no trial can change
-what the next one sees.
+``train()`` lists the clips, checks the dataset, decodes the training clips and reads their
+features from the disk cache each time it runs; in a search that is the same work before
+every trial, and with two-epoch rungs it can cost as much as the training. Inside
+:func:`share_data`, decoded waveforms and clean features are kept in memory per clip (keyed by
+path, cut and feature configuration), so only clips no earlier trial used are read, and the
+clip lists and dataset checks are kept per dataset, data configuration and seed. Waveforms are
+kept up to :data:`WAVE_LIMIT` bytes; past that they are decoded per trial as before. Kept
+arrays are read-only, so no trial can change what the next one sees.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+import os
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -57,12 +59,33 @@ class _Memo:
         return (np.stack(rows) if rows else np.zeros((0,), np.float32)), ok, bad
 
 
+class _Calls:
+    """Results of one function by key (errors are not kept: they are raised again)."""
+
+    def __init__(self) -> None:
+        self.results: dict[Hashable, Any] = {}
+        self.misses = 0  # real calls (tests count them)
+
+    def get(self, key: Hashable, call: Callable[[], Any]) -> Any:
+        if key not in self.results:
+            self.misses += 1
+            self.results[key] = call()
+        return self.results[key]
+
+
+def _data_key(data: Any) -> Hashable:
+    """A dataset folder, manifest or list of them, as a key."""
+    return str(data) if isinstance(data, str | os.PathLike) else tuple(map(str, data))
+
+
 @contextlib.contextmanager
-def share_data() -> Iterator[dict[str, _Memo]]:
-    """Within this block, ``train()`` reads each clip's waveform and features once.
+def share_data() -> Iterator[dict[str, Any]]:
+    """Within this block, ``train()`` reads each clip's waveform and features once, and lists
+    and checks each dataset once.
 
     Yields:
-        The memos (``{"waves", "features"}``); their ``misses`` count clips actually read.
+        The memos (``{"waves", "features", "clips", "checks"}``); their ``misses`` count clips
+        actually read (waves, features) or calls actually made (clips, checks).
     """
     from kwslab.data import dataset
     from kwslab.data.cache import config_key
@@ -70,7 +93,17 @@ def share_data() -> Iterator[dict[str, _Memo]]:
     from kwslab.training import loop
 
     read_waves, read_features = dataset.load_waves, loop.cached_features
-    memos = {"waves": _Memo(limit=WAVE_LIMIT), "features": _Memo()}
+    read_clips, read_problems = loop.load_clips, loop.dataset_problems
+    memos: dict[str, Any] = {"waves": _Memo(limit=WAVE_LIMIT), "features": _Memo(),
+                             "clips": _Calls(), "checks": _Calls()}
+
+    def load_clips(data, cfg, *, seed=0, splits_from="lists"):
+        return list(memos["clips"].get((_data_key(data), cfg, seed, splits_from), lambda:
+                                       read_clips(data, cfg, seed=seed, splits_from=splits_from)))
+
+    def dataset_problems(data, clips):
+        return list(memos["checks"].get((_data_key(data), tuple(clips)),
+                                        lambda: read_problems(data, clips)))
 
     def load_waves(clips, n, *, progress=False, what="audio"):
         def load(some):
@@ -94,7 +127,9 @@ def share_data() -> Iterator[dict[str, _Memo]]:
         return x, ok, bad
 
     dataset.load_waves, loop.cached_features = load_waves, cached_features
+    loop.load_clips, loop.dataset_problems = load_clips, dataset_problems
     try:
         yield memos
     finally:
         dataset.load_waves, loop.cached_features = read_waves, read_features
+        loop.load_clips, loop.dataset_problems = read_clips, read_problems

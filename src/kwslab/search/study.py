@@ -162,10 +162,9 @@ def run_search(data: str | Path, out: str | Path, *, method: str,
                           f"folder") from e
     url = storage_url(storage, out)
     name = study_name or method
-    threads = max(1, cores // workers)
     if not space.base.train.threads:
-        space = space.with_base(dataclasses.replace(
-            space.base, train=dataclasses.replace(space.base.train, threads=threads)))
+        space = space.with_base(dataclasses.replace(space.base, train=dataclasses.replace(
+            space.base.train, threads=trial_threads(workers))))
     deadline = time.time() + budget.timeout if budget.timeout else None
     job = _Job(str(data), str(out), method, space, budget, url, name, seed, sampler, heartbeat,
                deadline, workers, goals)
@@ -218,6 +217,11 @@ def usable_cores() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # macOS, Windows
         return os.cpu_count() or 1
+
+
+def trial_threads(workers: int) -> int:
+    """Torch threads of each trial when the space leaves them open: the cores shared out."""
+    return max(1, usable_cores() // workers)
 
 
 def default_workers(method: str) -> int:
