@@ -25,10 +25,18 @@ What is shared:
 - Budget: wall time per method. Keras Tuner has no time limit, so a callback ends the trial
   that is running when the time is up and no new trial starts; kwslab's ``--timeout`` does
   the same. Seconds are the wall time of the whole search call (set-up and finish included).
+- Hyperband: both at 50 epochs at most and reduction factor 3 (first rung 2 epochs), one
+  execution per trial. A Keras Tuner trial trains one rung (a promoted one resumes from its
+  checkpoint, as a new trial); a kwslab trial trains until it is pruned at a rung or finishes,
+  so kwslab's trials are counted completed plus pruned, Keras Tuner's completed; the
+  ``configs`` column counts hyperparameter sets tried (Keras Tuner's promoted trials repeat one).
+- Machine: each row records the 1-minute load average just before it ran and the torch
+  threads each tool trained with (Keras' torch back end keeps torch's default).
 
 Writes ``OUT/table.md`` and ``OUT/table.json``: method, tool, trials, epochs, seconds, best
-validation accuracy, test accuracy of the best model, trials per minute. Running the command
-again with the same budget and seed keeps the rows already measured (a failed run resumes).
+validation accuracy, test accuracy of the best model, trials per minute, load average before
+the run, torch threads. Running the command again with the same budget and seed keeps the rows
+already measured (a failed run resumes).
 """
 
 from __future__ import annotations
@@ -114,10 +122,13 @@ def run_kwslab(method: str, out: Path, budget: float, seed: int) -> dict:
 
     from kwslab.models.io import load_model
     from kwslab.search import Budget, load_space, run_search
+    from kwslab.search.study import default_workers, trial_threads
 
+    space = load_space("seed")
+    threads = space.base.train.threads or trial_threads(default_workers(method))
     start = time.perf_counter()
     res = run_search(out / "clips.jsonl", out / f"kwslab-{method}", method=method,
-                     space=load_space("seed"), budget=Budget(timeout=budget), seed=seed,
+                     space=space, budget=Budget(timeout=budget), seed=seed,
                      progress=False, log=lambda m: print(f"  {m}", file=sys.stderr))
     seconds = time.perf_counter() - start
     test = None
@@ -128,9 +139,10 @@ def run_kwslab(method: str, out: Path, budget: float, seed: int) -> dict:
         with torch.no_grad():
             pred = model.eval()(x).argmax(1).numpy()
         test = float((pred == arrays["y_test"]).mean())
-    return {"method": method, "tool": "kwslab", "trials": res.trials, "epochs": res.epochs,
+    return {"method": method, "tool": "kwslab", "trials": res.trials, "configs": res.trials,
+            "epochs": res.epochs,
             "seconds": round(seconds, 1), "val_accuracy": res.best_value,
-            "test_accuracy": test}
+            "test_accuracy": test, "threads": threads}
 
 
 def run_keras(python: str, method: str, out: Path, budget: float, seed: int,
@@ -152,14 +164,16 @@ def run_keras(python: str, method: str, out: Path, budget: float, seed: int,
 
 def table(rows: list[dict], budget: float) -> str:
     lines = [f"Wall-time budget per method: {budget:g} s", "",
-             "| method | tool | trials | epochs | seconds | best val accuracy | "
-             "test accuracy (best model) | trials/min |",
-             "|---|---|---|---|---|---|---|---|"]
+             "| method | tool | trials | configs | epochs | seconds | best val accuracy | "
+             "test accuracy (best model) | trials/min | load before | threads |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         val = "-" if r["val_accuracy"] is None else f"{r['val_accuracy']:.3f}"
         test = "-" if r["test_accuracy"] is None else f"{r['test_accuracy']:.3f}"
-        lines.append(f"| {r['method']} | {r['tool']} | {r['trials']} | {r['epochs']} | "
-                     f"{r['seconds']:.0f} | {val} | {test} | {r['trials_per_min']:.1f} |")
+        lines.append(f"| {r['method']} | {r['tool']} | {r['trials']} | "
+                     f"{r.get('configs', '-')} | {r['epochs']} | "
+                     f"{r['seconds']:.0f} | {val} | {test} | {r['trials_per_min']:.1f} | "
+                     f"{r.get('load', '-')} | {r.get('threads', '-')} |")
     return "\n".join(lines) + "\n"
 
 
@@ -190,12 +204,14 @@ def main() -> None:
         for tool in ("keras-tuner", "kwslab"):
             if any(r["method"] == method and r["tool"] == tool for r in rows):
                 continue  # measured by an earlier run of this command (same budget and seed)
-            print(f"== {tool} {method} ({args.budget:g} s)", file=sys.stderr)
+            load = round(os.getloadavg()[0], 2)
+            print(f"== {tool} {method} ({args.budget:g} s, load {load})", file=sys.stderr)
             if tool == "kwslab":
                 row = run_kwslab(method, out, args.budget, args.seed)
             else:
                 row = run_keras(args.keras_python, method, out, args.budget, args.seed, space)
             row["trials_per_min"] = 60.0 * row["trials"] / row["seconds"]
+            row["load"] = load
             rows.append(row)
             print(f"   {row}", file=sys.stderr)
             (out / "table.json").write_text(json.dumps(
@@ -220,6 +236,7 @@ def keras_side(argv: list[str]) -> None:
     import keras
     import keras_tuner as kt
     import numpy as np
+    import torch
 
     out = Path(args.out)
     spec = json.loads((out / "space.json").read_text())
@@ -311,7 +328,7 @@ def keras_side(argv: list[str]) -> None:
             return super().pre_create_trial()
 
     common = dict(objective="val_accuracy", seed=args.seed, directory=str(out),
-                  project_name="tuner", overwrite=True)
+                  project_name="tuner", overwrite=True, executions_per_trial=1)
     if args.method == "hyperband":
         tuner = Timed(SeedModel(), max_epochs=spec["epochs"], factor=3, **common)
     else:
@@ -330,8 +347,10 @@ def keras_side(argv: list[str]) -> None:
         test = float(model.evaluate(x["test"], y["test"], verbose=0)[1])
     (out / "result.json").write_text(json.dumps({
         "method": args.method, "tool": "keras-tuner", "trials": len(trials),
+        "configs": sum("tuner/trial_id" not in t.hyperparameters.values for t in trials),
         "epochs": epochs_run[0], "seconds": round(seconds, 1),
         "val_accuracy": float(best[0].score) if best else None, "test_accuracy": test,
+        "threads": torch.get_num_threads(),
         "versions": {"keras": keras.__version__, "keras_tuner": kt.__version__,
                      "backend": keras.backend.backend()}}, indent=2) + "\n")
 
