@@ -1,4 +1,4 @@
-"""Optuna's journal file as the study storage: two workers, and a read-only path."""
+"""Storage files: Optuna's journal (two workers, a read-only path) and SQLite's mode."""
 
 from __future__ import annotations
 
@@ -50,3 +50,21 @@ def test_a_journal_on_a_read_only_path_is_one_line(tone_data, tone_files, kwslab
     assert len(lines) == 1, done.stderr
     assert lines[0].startswith("error: cannot open storage journal:///proc/kwslab/s.log")
     assert "not writable" in lines[0]
+
+
+def test_a_sqlite_study_commits_without_waiting_for_the_disk(tmp_path):
+    import sqlite3
+
+    import optuna
+
+    from kwslab.search.storage import open_storage
+
+    db = tmp_path / "study.db"
+    storage = open_storage(f"sqlite:///{db}")
+    study = optuna.create_study(storage=storage, study_name="s")
+    study.add_trial(optuna.trial.create_trial(value=0.5, intermediate_values={1: 0.5}))
+    with sqlite3.connect(db) as con:  # the write-ahead log is a property of the file
+        assert con.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    with storage.engine.connect() as con:  # each connection syncs at checkpoints only
+        assert con.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
+    assert len(study.trials) == 1
