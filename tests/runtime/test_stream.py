@@ -315,6 +315,33 @@ def test_thresholds_are_chosen_on_validation_audio(tone_data, tmp_path):
     assert result["negatives"]["split"] == "test" and result["negatives"]["files"] == 4
 
 
+def test_thresholds_resolve_scores_above_0999():
+    """Without label smoothing true words score above 0.999 and false accepts just below:
+    the threshold grid must reach between them, not stop at 0.999 (which fires on both)."""
+    from kwslab.evaluation.stream import THRESHOLDS, choose_thresholds, word_curve
+
+    assert list(THRESHOLDS) == sorted(THRESHOLDS) and THRESHOLDS[-1] > 0.99999
+    assert {0.5, 0.8, 0.925, 0.99, 0.995, 0.999} <= set(THRESHOLDS)  # the old grid stays
+    labels, t = ["go", "_unknown_"], np.arange(0.08, 60.0, 0.08)
+
+    def track(peaks: dict[float, float]) -> np.ndarray:
+        s = np.zeros((len(t), 2), np.float32)
+        s[:, 1] = 1.0
+        for at, p in peaks.items():
+            k = int(np.argmin(np.abs(t - at)))
+            s[k, 0], s[k, 1] = p, 1 - p
+        return s
+
+    run = {"labels": labels, "cfg": StreamConfig(smooth_ms=0), "times": t,
+           "scores": track({6.0: 0.99999, 30.0: 0.99995}),  # two "go" clips
+           "events": [(5.0, 6.0, "go"), (29.0, 30.0, "go")], "duration": 60.0, "slack": 1.5,
+           "neg": [(t, track({10.0: 0.9995, 40.0: 0.9993}))], "hours": 1.0}
+    th = choose_thresholds(run, ["go"], target_fa_per_hour=0.5)["go"]
+    assert 0.9995 < th < 0.99995
+    point = next(c for c in word_curve(run, "go") if c["threshold"] == th)
+    assert point["hit_rate"] == 1.0 and point["false_accepts"] == 0
+
+
 def test_bad_stream_eval_requests_are_one_line(tone_data, tmp_path):
     from kwslab.errors import ConfigError, DataError
 
