@@ -2,9 +2,9 @@
 real clips per word and see how much they buy.
 
     .venv/bin/python benchmarks/synthetic.py [--real ../shared/data/speech_commands_mini]
-        [--synth base|...] [--real-noise] [--epochs 15] [--copies 4] [--few 0,5,20]
-        [--seeds 0] [--split test|validation] [--config default|tcresnet] [--no-piper]
-        [--out runs/bench_synthetic] [--cache OUT/synth]
+        [--synth base|...] [--recipe preset|...] [--real-noise] [--epochs 15] [--copies 4]
+        [--few 0,5,20] [--seeds 0] [--split test|validation] [--config default|tcresnet]
+        [--no-piper] [--out runs/bench_synthetic] [--cache OUT/synth]
 
 The synthetic speech (``--synth``, a name in :data:`SYNTH`): espeak-ng voices at several
 pitches and rates and (unless ``--no-piper``) Piper's joe voice at several pitch-and-formant
@@ -55,11 +55,29 @@ MORE_VOICES = (
     "en-gb-x-gbcwmd+m5", "en-us+Alex", "en+Alicia", "en-us+adam", "en-gb-x-rp+belinda",
     "en-us+david", "en+linda", "en-us+steph",
 )  # 20 more accent x variant pairs (none of DEFAULT_VOICES)
+ENDINGS = ("", "!", "?", "...")  # punctuation changes the synthesisers' intonation
+MORE_PIPER = dict(BASE["piper"], pitches=(10, 23, 36, 50, 63, 76, 90),
+                  rates=(110, 135, 160, 185, 215), piper_noise=(0.333, 0.5, 0.667, 0.9, 1.1))
 SYNTH: dict[str, dict[str, dict[str, Any]]] = {  # engine -> synthesize_dataset arguments
     "base": BASE,
     "level": {k: dict(v, **LEVEL) for k, v in BASE.items()},
     "voices": {"espeak": dict(ROOMS, voices=DEFAULT_VOICES + MORE_VOICES),
                "piper": BASE["piper"]},
+    "endings": {k: dict(v, endings=ENDINGS) for k, v in BASE.items()},
+    "slow": {"espeak": dict(ROOMS, rates=(110, 140, 175)),
+             "piper": dict(BASE["piper"], rates=(90, 110, 135, 165))},
+    "rates": {"espeak": dict(ROOMS, rates=(95, 120, 145, 180)),
+              "piper": dict(BASE["piper"], rates=(80, 100, 125, 155, 195))},
+    "slow-endings": {"espeak": dict(ROOMS, rates=(110, 140, 175), endings=ENDINGS),
+                     "piper": dict(BASE["piper"], rates=(90, 110, 135, 165), endings=ENDINGS)},
+    "trim": {"espeak": BASE["espeak"], "piper": dict(BASE["piper"], trim_db=60.0)},
+    "piper": {"espeak": BASE["espeak"], "piper": MORE_PIPER},
+    "piper-only": {"piper": MORE_PIPER},
+}
+RECIPES: dict[str, dict[str, Any]] = {  # AugmentConfig changes to the preset, for synthetic data
+    "preset": {},
+    "mixup": dict(mixup=0.4),  # blends of voices: less room to key on one synthesiser's traits
+    "speed": dict(speed=(0.8, 1.25), time_shift_ms=150.0),  # people's rates and placement vary more
 }
 REAL_PREFIX = "real_"  # real noise files linked into a synthetic folder's noise
 
@@ -94,6 +112,8 @@ def main() -> None:
     ap.add_argument("--synth", default="base", choices=sorted(SYNTH))
     ap.add_argument("--real-noise", action=argparse.BooleanOptionalAction, default=False,
                     help="mix the real dataset's background noise in at training time")
+    ap.add_argument("--recipe", default="preset", choices=sorted(RECIPES),
+                    help="augmentation changes to the preset (RECIPES)")
     ap.add_argument("--epochs", type=int, default=15)
     ap.add_argument("--copies", type=int, default=None, help="augmented copies (preset's: 4)")
     ap.add_argument("--few", default="0,5,20", help="real training clips per word to add")
@@ -113,7 +133,7 @@ def main() -> None:
     for folder in synth:
         link_real_noise(folder, args.real, args.real_noise)
     base = PRESETS[args.config]
-    augment = base.train.augment
+    augment = replace(base.train.augment, **RECIPES[args.recipe])
     if args.copies is not None:
         augment = replace(augment, copies=args.copies)
     cfg = replace(base, train=replace(base.train, epochs=args.epochs, augment=augment))
@@ -133,6 +153,7 @@ def main() -> None:
             run = train(run_cfg, data, args.out / name, progress=True, overwrite=True).run_dir
             result = evaluate(run, args.real, args.split)
             rows.append({"real_per_word": k, "seed": seed, "synth": args.synth,
+                         "recipe": args.recipe,
                          "real_noise": args.real_noise, "epochs": args.epochs,
                          "copies": augment.copies, "synthetic_clips": len(synth_clips),
                          "real_clips": len(extra), "split": args.split,

@@ -163,6 +163,18 @@ def test_level_options_are_recorded_only_when_changed(tmp_path: Path) -> None:
         synthesize_dataset(["go"], tmp_path / "bad", **one, max_shift=0.6)
     with pytest.raises(DataError, match="peak"):
         synthesize_dataset(["go"], tmp_path / "bad", **one, peak=(0.5, 0.2))
+    with pytest.raises(DataError, match="punctuation"):
+        synthesize_dataset(["go"], tmp_path / "bad", **one, endings=["", "ok"])
+
+
+def test_endings_are_drawn_per_clip_and_spoken(tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    spoken: list[str] = []
+    speak = synth._speak
+    monkeypatch.setattr(synth, "_speak", lambda text, *a: spoken.append(text) or speak(text, *a))
+    opts = dict(SMALL, voices=["en-us"], rates=[150, 175, 200], pitches=[30, 50, 70])
+    synthesize_dataset(["go"], tmp_path, **opts, endings=["", "!", "?"])
+    assert sorted(set(spoken)) == ["go", "go!", "go?"] and len(spoken) == 9
 
 
 def test_unknown_words_get_their_own_folders(tmp_path: Path) -> None:

@@ -68,6 +68,7 @@ LOWPASS_HZ = (3500.0, 8000.0)  # ... and high cut-off (8 kHz: none below Nyquist
 TILT_DB = 6.0  # ... and spectral tilt, +- this many dB between 100 Hz and 8 kHz
 MAX_SHIFT_S = 0.15  # the word's centre moves at most this far from the clip's centre
 PEAK = (0.3, 0.9)  # range of a finished clip's peak level (full scale = 1)
+TRIM_DB = 40.0  # speech ends where 10 ms frames fall this far below the loudest one
 MARGIN = SAMPLE_RATE // 50  # 320 samples = 20 ms kept free at each end of the clip
 SPLIT_SHARE = 0.1  # of the speakers each go to validation and to test
 PARAMS_FILE, MARKER = "synth.json", ".completed"
@@ -138,7 +139,8 @@ def synthesize_dataset(
     piper_noise: Sequence[float] = DEFAULT_PIPER_NOISE, noise: float = 0.25,
     reverb: float = 0.25, mic: float = 0.25, unknown_words: Sequence[str] | None = None,
     max_shift: float = MAX_SHIFT_S, peak: tuple[float, float] = PEAK,
-    floor_db: tuple[float, float] = FLOOR_DB, seed: int = 0, progress: bool = True,
+    floor_db: tuple[float, float] = FLOOR_DB, endings: Sequence[str] = ("",),
+    trim_db: float = TRIM_DB, seed: int = 0, progress: bool = True,
 ) -> Path:
     """Write a Speech Commands-style folder of synthetic clips of ``words``.
 
@@ -165,6 +167,10 @@ def synthesize_dataset(
             Speech Commands words sit anywhere within about +-0.2 s of it.
         peak: range of the clips' peak level (0-1]; real clips range from about 0.1 to 1.
         floor_db: range of the noise floor in dB below the speech (every clip gets one).
+        endings: punctuation spoken after each word (``"!"``, ``"?"``), one drawn per clip:
+            the synthesisers change intonation with it, as people saying a word alone do.
+        trim_db: silence is trimmed up to frames this far below the loudest; Piper's words
+            fade out, and at 40 dB lose the tail of their last sound (the "f" of "off").
         seed: makes the audio and the speaker split reproducible.
         progress: show a progress bar on stderr.
 
@@ -187,7 +193,10 @@ def synthesize_dataset(
     if len(set(folders)) < len(folders):
         raise DataError(f"words {', '.join(words)} repeat a folder name")
     _check_options(voices, rates, pitches, piper_noise, noise, reverb, mic)
-    _check_level(max_shift, peak, floor_db)
+    _check_level(max_shift, peak, floor_db, trim_db)
+    endings = tuple(dict.fromkeys(endings))
+    if not endings or any(re.search(r"[a-z0-9]", e.lower()) for e in endings):
+        raise DataError(f"endings {endings} must be punctuation only, at least one ('' for none)")
     peak, floor_db = (float(peak[0]), float(peak[1])), (float(floor_db[0]), float(floor_db[1]))
     spoken = set(folders) | {part for w in words for part in w.lower().split()}
     extra = [w for w in dict.fromkeys(unknown_words or ()) if folder_name(w) not in spoken]
@@ -202,7 +211,9 @@ def synthesize_dataset(
         params["piper_noise"] = list(piper_noise)
     # Recorded only when changed, so folders made before these options existed still match.
     level = {"max_shift": float(max_shift), "peak": list(peak), "floor_db": list(floor_db)}
-    defaults = {"max_shift": MAX_SHIFT_S, "peak": list(PEAK), "floor_db": list(FLOOR_DB)}
+    level.update(endings=list(endings), trim_db=float(trim_db))
+    defaults = {"max_shift": MAX_SHIFT_S, "peak": list(PEAK), "floor_db": list(FLOOR_DB),
+                "endings": [""], "trim_db": TRIM_DB}
     params.update({k: v for k, v in level.items() if v != defaults[k]})
     params_path = out / PARAMS_FILE
     if params_path.is_file():
@@ -217,7 +228,8 @@ def synthesize_dataset(
 
     speakers = _speakers(voices, pitches, piper_noise)
     jobs = [
-        _Job(w, f, f"{sid}_nohash_{i}.wav", v, r, p, n)
+        _Job(w + _ending(endings, seed, f"{f}/{sid}_nohash_{i}.wav"), f,
+             f"{sid}_nohash_{i}.wav", v, r, p, n)
         for w, f in zip(words, folders, strict=True) for sid, v, p, n in speakers
         for i, r in enumerate(rates)
     ]
@@ -232,7 +244,7 @@ def synthesize_dataset(
     babble = [w for w in DEFAULT_UNKNOWN_WORDS if folder_name(w) not in spoken]
     _write_noise(out / NOISE_DIR, seed, babble)
     clip_options = dict(noise=noise, reverb=reverb, mic=mic, max_shift=float(max_shift),
-                        peak=peak, floor_db=floor_db)
+                        peak=peak, floor_db=floor_db, trim_db=float(trim_db))
     _run(todo, out, clip_options, seed, progress)
 
     split = assign_splits([s[0] for s in speakers], seed)
@@ -269,14 +281,21 @@ def _check_options(voices: Sequence[str], rates: Sequence[int], pitches: Sequenc
             raise DataError(f"{name}={value} is a share of clips and must be in [0, 1]")
 
 
-def _check_level(max_shift: float, peak: tuple[float, float],
-                 floor_db: tuple[float, float]) -> None:
+def _ending(endings: Sequence[str], seed: int, name: str) -> str:
+    """The ending of clip ``name``, drawn from its name so the order of work does not matter."""
+    return endings[zlib.crc32(f"{seed}:{name}:ending".encode()) % len(endings)]
+
+
+def _check_level(max_shift: float, peak: tuple[float, float], floor_db: tuple[float, float],
+                 trim_db: float) -> None:
     if not 0.0 <= max_shift <= 0.5:
         raise DataError(f"max_shift={max_shift} s must be in [0, 0.5] (the clip lasts 1 s)")
     if not 0.0 < peak[0] <= peak[1] <= 1.0:
         raise DataError(f"peak={peak} must be a range within (0, 1], low first")
     if not 0.0 <= floor_db[0] <= floor_db[1]:
         raise DataError(f"floor_db={floor_db} must be a range of dB >= 0, low first")
+    if not 10.0 <= trim_db <= 90.0:
+        raise DataError(f"trim_db={trim_db} must be in [10, 90] dB")
 
 
 def _run(jobs: list[_Job], out: Path, clip_options: dict[str, Any], seed: int,
@@ -337,20 +356,21 @@ def _write_text(path: Path, text: str) -> None:
 
 
 def _speak(text: str, voice: str, rate: int, pitch: int, noise_scale: float,
-           rng: np.random.Generator) -> np.ndarray:
+           rng: np.random.Generator, trim_db: float = TRIM_DB) -> np.ndarray:
     """``text`` at 16 kHz from espeak-ng or Piper, trimmed of leading/trailing silence."""
     if piper.is_piper(voice):
         return _trim(piper.speak(text, voice, length_scale=175 / rate, noise_scale=noise_scale,
-                                 scale=pitch_scale(pitch), rate=SAMPLE_RATE))
+                                 scale=pitch_scale(pitch), rate=SAMPLE_RATE), trim_db)
     pitch_range = int(rng.integers(30, 81))
     x = tts.speak(text, voice, rate=rate, pitch=pitch, pitch_range=pitch_range)
-    return _trim(resample(x, tts.ESPEAK_RATE, SAMPLE_RATE))
+    return _trim(resample(x, tts.ESPEAK_RATE, SAMPLE_RATE), trim_db)
 
 
 def synthesize_clip(text: str, voice: str, *, rate: int = 175, pitch: int = 50,
                     noise: float = 0.0, reverb: float = 0.0, mic: float = 0.0,
                     noise_scale: float = 0.667, max_shift: float = MAX_SHIFT_S,
                     peak: tuple[float, float] = PEAK, floor_db: tuple[float, float] = FLOOR_DB,
+                    trim_db: float = TRIM_DB,
                     rng: np.random.Generator | None = None) -> np.ndarray:
     """One 1 s clip of ``text``: trimmed, placed near the centre, maybe reverberant and noisy.
 
@@ -367,6 +387,7 @@ def synthesize_clip(text: str, voice: str, *, rate: int = 175, pitch: int = 50,
             room the word leaves).
         peak: range of the clip's peak level.
         floor_db: range of the noise floor, dB below the speech.
+        trim_db: how far below the loudest 10 ms frame the speech's ends are cut.
         rng: source of the shift, gain, intonation range, noise, room and microphone.
 
     Returns:
@@ -379,7 +400,7 @@ def synthesize_clip(text: str, voice: str, *, rate: int = 175, pitch: int = 50,
     rng = rng if rng is not None else np.random.default_rng()
     word = np.zeros(0, dtype=np.float32)
     for _ in range(4):  # speed up a phrase too long for the clip
-        word = _speak(text, voice, rate, pitch, noise_scale, rng)
+        word = _speak(text, voice, rate, pitch, noise_scale, rng, trim_db)
         if len(word) == 0:
             raise DataError(f"{text!r} synthesises to silence with voice {voice!r}")
         if len(word) <= SAMPLE_RATE - 2 * MARGIN or rate >= tts.RATE_RANGE[1]:
