@@ -290,7 +290,7 @@ def test_floorless_file_equals_the_graph_cut_in_memory(real_model, tmp_path):
     x = np.random.default_rng(4).normal(0, 0.1, (3, 24000)).astype(np.float32)
     in_memory = embedding.mel_frames(x, tmp_path)
     assert embedding.write_floorless(tmp_path) and (tmp_path / embedding.FLOORLESS).is_file()
-    embedding._sessions.cache_clear()
+    embedding._open_sessions.cache_clear()
     np.testing.assert_array_equal(embedding.mel_frames(x, tmp_path), in_memory)
 
 
@@ -328,3 +328,12 @@ def test_graphs_without_the_strided_shape_run_window_by_window(fake_files, tmp_p
     idx = np.arange(3)[:, None] * embedding.STEP + np.arange(embedding.WINDOW)[None, :]
     want = embedding.embed_frames(spec[:, idx], tmp_path).reshape(2, 3, embedding.DIM)
     np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("context_ms", [250.0, 250.5, 251.0, 252.0])
+def test_embedding_count_follows_the_mel_graph(real_model, context_ms):
+    """The declared shape matches what the front end computes for any padded length (the
+    graph gives (n - 512) // 160 + 1 frames)."""
+    cfg = replace(DEFAULT.features, context_ms=context_ms)
+    feats = compute_features(np.zeros(16000, np.float32), cfg)
+    assert feats.shape == cfg.shape

@@ -135,6 +135,8 @@ def test_mel_stream_memory_stays_bounded():
 def test_mel_stream_refuses_a_hop_off_the_frame_grid():
     with pytest.raises(ValueError, match="multiple of 160"):
         MelStream(TCRESNET.features, 1000)
+    short = replace(TCRESNET.features, n_fft=2048, win_length=2048, clip_samples=1500)
+    assert MelStream.fits(TCRESNET.features, 1600) and not MelStream.fits(short, 160)
 
 
 def test_stream_detector_picks_the_incremental_front_end(tone_export):

@@ -106,3 +106,49 @@ def test_a_gate_outside_zero_to_one_is_refused():
 
     with pytest.raises(KwslabError, match="VAD threshold"):
         StreamDetector(LoudRecognizer(), StreamConfig(vad_threshold=1.5))
+
+
+class EmbeddingLoud(LoudRecognizer):
+    """Duck-typed Recognizer on the real speech_embedding front end (so the stream uses the
+    incremental front end, whose windows carry context): "word" for every window."""
+
+    from kwslab.config import DEFAULT
+
+    features = DEFAULT.features
+
+    def __init__(self, front_end):
+        self.front_end = front_end
+
+    def probabilities(self, feats: np.ndarray) -> np.ndarray:
+        return np.tile(np.array([0.9, 0.1], np.float32), (len(feats), 1))
+
+
+@pytest.mark.parametrize("chunk", [500, 1280, 1600, 7919])
+def test_the_gate_does_not_depend_on_the_chunking(vad_dir, words_in_noise, chunk):
+    """With the embedding front end a window is reported before its right context has been
+    fed; the gate still sees the same VAD frames however the audio is cut."""
+    from kwslab.runtime import StreamConfig, StreamDetector
+
+    x = words_in_noise[0].astype(np.float32)[: 16000 * 8]
+    cfg = StreamConfig(vad_threshold=0.5, smooth_ms=0)
+    whole = StreamDetector(EmbeddingLoud(vad_dir), cfg)
+    t_whole, p_whole = whole.posteriors(x)
+    det, times, probs = StreamDetector(EmbeddingLoud(vad_dir), cfg), [], []
+    for start in range(0, len(x), chunk):
+        t, p = det.posteriors(x[start : start + chunk])
+        times.append(t)
+        probs.append(p)
+    np.testing.assert_array_equal(np.concatenate(times), t_whole)
+    np.testing.assert_array_equal(np.concatenate(probs), p_whole)
+    assert 0 < (p_whole[:, 0] > 0).sum() < len(p_whole)  # the gate opened and closed
+
+
+def test_the_gate_refuses_a_model_that_is_not_16_khz():
+    from kwslab.errors import KwslabError
+    from kwslab.runtime import StreamConfig, StreamDetector
+
+    class Slow(LoudRecognizer):
+        sample_rate = clip_samples = 8000
+
+    with pytest.raises(KwslabError, match="16 kHz"):
+        StreamDetector(Slow(), StreamConfig(vad_threshold=0.5))

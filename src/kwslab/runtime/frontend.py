@@ -200,10 +200,20 @@ class MelStream:
         hop: samples between windows; a multiple of ``cfg.hop_length``.
     """
 
-    def __init__(self, cfg: FeatureConfig, hop: int):
+    @staticmethod
+    def fits(cfg: FeatureConfig, hop: int) -> bool:
+        """Whether windows ``hop`` apart share frames: log-Mel features, a hop of whole
+        frames, and a clip long enough to have frames clear of its padding."""
         if cfg.kind == "speech_embedding" or hop % cfg.hop_length:
-            raise ValueError(f"MelStream needs log-Mel features and a hop that is a multiple "
-                             f"of {cfg.hop_length} samples, got {cfg.kind}, {hop}")
+            return False
+        pad = cfg.n_fft // 2
+        return (cfg.clip_samples + pad - cfg.n_fft) // cfg.hop_length >= -(-pad // cfg.hop_length)
+
+    def __init__(self, cfg: FeatureConfig, hop: int):
+        if not self.fits(cfg, hop):
+            raise ValueError(f"MelStream needs log-Mel features, a hop that is a multiple of "
+                             f"{cfg.hop_length} samples and a clip longer than its padding; "
+                             f"got {cfg.kind}, hop {hop}, clip {cfg.clip_samples}")
         self.cfg, self.hop, self.window = cfg, hop, cfg.clip_samples
         self.pad = cfg.n_fft // 2
         self.n_frames = cfg.n_frames

@@ -43,7 +43,8 @@ class StreamConfig:
     export_thresholds: bool = True  # per-word thresholds saved in the export apply (before
     # word_thresholds; ``threshold`` is for words with neither)
     vad_threshold: float = 0.0  # > 0: a window may fire only if Silero VAD's speech
-    # probability reached this within it (kwslab.runtime.vad); 0: no gate
+    # probability reached this within the second it classifies (kwslab.runtime.vad); 0: no
+    # gate. A gated window scores 0, which re-arms a word held above its threshold.
 
 
 class Detection(NamedTuple):
@@ -134,7 +135,12 @@ class StreamDetector:
         if cfg.vad_threshold > 0:
             from kwslab.runtime.vad import VoiceActivity
 
+            if rate != 16000:
+                raise KwslabError(f"the VAD gate needs a 16 kHz model, this one runs at {rate}")
             self.vad = VoiceActivity.load(getattr(self.recognizer, "export_dir", None))
+        # The second a window classifies ends this many samples before the window's end (the
+        # embedding front end's right context), so the gate looks at audio already fed.
+        self._lag = (getattr(self.front, "window", self.window) - self.window) // 2
         self.reset()
 
     @staticmethod
@@ -151,7 +157,7 @@ class StreamDetector:
             raise KwslabError("models sharing a stream need the same feature config")
         hop = int(round(cfg.hop_ms * rate / 1000))
         first = recs[0]
-        if feats[0] is not None and hop % feats[0].hop_length == 0:
+        if feats[0] is not None and hasattr(first, "compute") and MelStream.fits(feats[0], hop):
             return MelStream(feats[0], hop)  # each STFT frame computed once
         featurise = getattr(first, "compute", None) or (lambda windows: windows)
         return WindowStream(first.clip_samples, hop, featurise)
@@ -200,17 +206,20 @@ class StreamDetector:
         return times, out
 
     def _gate(self, samples: np.ndarray, ends: np.ndarray) -> np.ndarray:
-        """Highest VAD speech probability within the second before each window end."""
+        """Highest VAD speech probability within the second each window classifies (for the
+        embedding front end, the window less its context on both sides). Those VAD frames
+        have all been computed whatever the chunking, so the gate does not depend on it."""
         assert self.vad is not None
         v_ends, v_probs = self.vad.feed(samples)
         v_ends = np.concatenate([self._speech[0], v_ends])
         v_probs = np.concatenate([self._speech[1], v_probs])
         gate = np.zeros(len(ends), np.float32)
-        for k, end in enumerate(ends):
+        for k, end in enumerate(ends - self._lag):
             inside = (v_ends > end - self.window) & (v_ends <= end)
             gate[k] = v_probs[inside].max() if inside.any() else 0.0
-        keep = v_ends > (ends[-1] if len(ends) else v_ends[-1] if len(v_ends) else 0) - \
-            self.window
+        # Keep what a later window may still look at: a window is never reported more than a
+        # hop after its audio, so two windows' span behind the newest frame is enough.
+        keep = v_ends > (v_ends[-1] if len(v_ends) else 0) - 2 * self.window - self._lag
         self._speech = (v_ends[keep], v_probs[keep])
         return gate
 

@@ -46,7 +46,8 @@ class VoiceActivity:
             if (place / VAD).is_file():
                 return cls(place / VAD, threads)
         raise ModelError(f"no {VAD} in {' or '.join(str(p) for p in [*places, default_dir()])}"
-                         "; run `kwslab fetch-model` (it keeps the VAD) and re-export")
+                         "; run `kwslab fetch-model` (it keeps the VAD in the cache, where "
+                         "streams find it; exports made afterwards carry it)")
 
     def reset(self) -> None:
         """Forget the stream: the model's state and any samples short of a frame."""
