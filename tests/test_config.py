@@ -153,3 +153,14 @@ def test_train_refuses_nonsense_in_one_line_before_any_work(tone_data, tmp_path,
     assert p.returncode != 0
     assert p.stderr.strip().count("\n") == 0 and message in p.stderr, p.stderr
     assert "Traceback" not in p.stderr and not out.exists()
+
+
+def test_the_stream_preset_is_the_default_without_label_smoothing():
+    from dataclasses import replace
+
+    from kwslab.config import DEFAULT, load_config
+
+    cfg = load_config("stream")
+    assert cfg.train.label_smoothing == 0.0 and DEFAULT.train.label_smoothing > 0
+    assert cfg.data.labels[-1] == "_unknown_"
+    assert replace(cfg, data=DEFAULT.data, train=DEFAULT.train) == DEFAULT

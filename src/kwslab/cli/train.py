@@ -22,6 +22,8 @@ def train(
                                         "(RUN_DIR/eval_test.json, shown in the report)."),
     config: str = typer.Option(None, "--config",
                                help="'default' (head on pretrained speech embeddings), "
+                               "'stream' (the default for streams: _unknown_, no label "
+                               "smoothing; with --negatives), "
                                "'tcresnet' (CNN from scratch, no download), 'student' (the "
                                "student project's recipe; 'seed' still works), or a "
                                "TOML file overriding one."),
