@@ -152,3 +152,19 @@ def test_the_gate_refuses_a_model_that_is_not_16_khz():
 
     with pytest.raises(KwslabError, match="16 kHz"):
         StreamDetector(Slow(), StreamConfig(vad_threshold=0.5))
+
+
+def test_stream_cli_gate_without_a_vad_is_one_line(tone_export, tmp_path, monkeypatch,
+                                                   capsys):
+    """`kwslab stream --vad-threshold` where neither the export nor the cache has the VAD."""
+    import soundfile as sf
+    from cli_run import run
+
+    monkeypatch.setenv("KWSLAB_MODELS", str(tmp_path / "nowhere"))
+    wav = tmp_path / "a.wav"
+    sf.write(wav, np.zeros(32000, np.float32), 16000)
+    code, _, err = run(capsys, "stream", tone_export, wav, "--vad-threshold", "0.5")
+    assert code != 0 and "kwslab fetch-model" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+    code, out, err = run(capsys, "stream", tone_export, wav, "--vad-threshold", "0")
+    assert code == 0

@@ -21,7 +21,7 @@ def _one_blas_thread() -> None:
 
 
 def _stream_config(hop_ms: float, smooth_ms: float, threshold: float | None,
-                   word_threshold: list[str], refractory_ms: float):
+                   word_threshold: list[str], refractory_ms: float, vad_threshold: float = 0.0):
     from kwslab.errors import ConfigError
     from kwslab.runtime import StreamConfig
 
@@ -33,7 +33,7 @@ def _stream_config(hop_ms: float, smooth_ms: float, threshold: float | None,
         except ValueError as e:
             raise ConfigError(f"--word-threshold {item!r}: expected WORD=NUMBER") from e
     cfg = StreamConfig(hop_ms=hop_ms, smooth_ms=smooth_ms, word_thresholds=tuple(overrides),
-                       refractory_ms=refractory_ms)
+                       refractory_ms=refractory_ms, vad_threshold=vad_threshold)
     # No --threshold: the export's saved per-word thresholds, else the default for the rest.
     if threshold is not None:
         cfg = replace(cfg, threshold=threshold, export_thresholds=False)
@@ -46,6 +46,9 @@ THRESHOLD = typer.Option(None, "--threshold", min=0, max=1, help="Smoothed score
                          "every word (default: the export's saved thresholds, else 0.8).")
 WORD_THRESHOLD = typer.Option(None, "--word-threshold", help="Per-word override: WORD=0.9.")
 REFRACTORY = typer.Option(1000.0, "--refractory-ms", min=0, help="Quiet time after a hit (ms).")
+VAD = typer.Option(0.0, "--vad-threshold", min=0, max=1, help="Fire only where Silero VAD's "
+                   "speech probability reached this in the window (0: no gate; needs the VAD "
+                   "that `kwslab fetch-model` keeps).")
 
 
 @app.command()
@@ -55,6 +58,7 @@ def stream(
     mic: bool = typer.Option(False, "--mic", help="Listen to the default input device."),
     hop_ms: float = HOP, smooth_ms: float = SMOOTH, threshold: float = THRESHOLD,
     word_threshold: list[str] = WORD_THRESHOLD, refractory_ms: float = REFRACTORY,
+    vad_threshold: float = VAD,
     as_json: bool = typer.Option(False, "--json", help="One JSON object per detection."),
     int8: bool = typer.Option(False, "--int8", help="Use the int8 model."),
 ) -> None:
@@ -66,7 +70,8 @@ def stream(
 
     if (audio is None) == (not mic):
         raise KwslabError("give an audio file or --mic (not both)")
-    cfg = _stream_config(hop_ms, smooth_ms, threshold, word_threshold, refractory_ms)
+    cfg = _stream_config(hop_ms, smooth_ms, threshold, word_threshold, refractory_ms,
+                         vad_threshold)
     det = StreamDetector(Recognizer.load(export_dir, int8=int8), cfg)
     if mic:
         detections = detect_chunks(det, microphone(det.recognizer.sample_rate, cfg.hop_ms))
@@ -93,6 +98,7 @@ def eval_stream(
     save_wav: Path = typer.Option(None, "--save-wav", help="Also write the test stream."),
     hop_ms: float = HOP, smooth_ms: float = SMOOTH, threshold: float = THRESHOLD,
     word_threshold: list[str] = WORD_THRESHOLD, refractory_ms: float = REFRACTORY,
+    vad_threshold: float = VAD,
     int8: bool = typer.Option(False, "--int8", help="Use the int8 model."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
     negatives: Path = typer.Option(None, "--negatives", help="Folder of long audio with none "
@@ -109,7 +115,8 @@ def eval_stream(
     from kwslab.evaluation.stream import render_det
     from kwslab.utils.io import write_json
 
-    cfg = _stream_config(hop_ms, smooth_ms, threshold, word_threshold, refractory_ms)
+    cfg = _stream_config(hop_ms, smooth_ms, threshold, word_threshold, refractory_ms,
+                         vad_threshold)
     result = run(export_dir, data, split=split, snr_db=snr, seed=seed, cfg=cfg, int8=int8,
                  save_wav=save_wav, negatives=negatives, target_fa_per_hour=target,
                  save_thresholds=save)
