@@ -2,7 +2,7 @@
 real clips per word and see how much they buy.
 
     .venv/bin/python benchmarks/synthetic.py [--real ../shared/data/speech_commands_mini]
-        [--synth base|...] [--recipe preset|...] [--real-noise] [--epochs 15] [--copies 4]
+        [--synth slow-endings|...] [--recipe mixup|...] [--real-noise] [--epochs 15] [--copies 4]
         [--few 0,5,20] [--seeds 0] [--split test|validation] [--config default|tcresnet]
         [--no-piper] [--out runs/bench_synthetic] [--cache OUT/synth]
 
@@ -58,6 +58,10 @@ MORE_VOICES = (
 ENDINGS = ("", "!", "?", "...")  # punctuation changes the synthesisers' intonation
 MORE_PIPER = dict(BASE["piper"], pitches=(10, 23, 36, 50, 63, 76, 90),
                   rates=(110, 135, 160, 185, 215), piper_noise=(0.333, 0.5, 0.667, 0.9, 1.1))
+SLOW_ENDINGS = {  # slower speech (real isolated words last ~0.43 s) with varied intonation
+    "espeak": dict(ROOMS, rates=(110, 140, 175), endings=ENDINGS),
+    "piper": dict(BASE["piper"], rates=(90, 110, 135, 165), endings=ENDINGS),
+}
 SYNTH: dict[str, dict[str, dict[str, Any]]] = {  # engine -> synthesize_dataset arguments
     "base": BASE,
     "level": {k: dict(v, **LEVEL) for k, v in BASE.items()},
@@ -68,8 +72,12 @@ SYNTH: dict[str, dict[str, dict[str, Any]]] = {  # engine -> synthesize_dataset 
              "piper": dict(BASE["piper"], rates=(90, 110, 135, 165))},
     "rates": {"espeak": dict(ROOMS, rates=(95, 120, 145, 180)),
               "piper": dict(BASE["piper"], rates=(80, 100, 125, 155, 195))},
-    "slow-endings": {"espeak": dict(ROOMS, rates=(110, 140, 175), endings=ENDINGS),
-                     "piper": dict(BASE["piper"], rates=(90, 110, 135, 165), endings=ENDINGS)},
+    "slow-endings": SLOW_ENDINGS,  # the chosen one: 92.4 % on real validation speakers
+    "slow-endings-voices": {
+        "espeak": dict(ROOMS, voices=DEFAULT_VOICES + MORE_VOICES, rates=(110, 140, 175),
+                       endings=ENDINGS),
+        "piper": dict(BASE["piper"], rates=(90, 110, 135, 165), endings=ENDINGS)},
+    "slow-endings-level": {k: dict(v, **LEVEL) for k, v in SLOW_ENDINGS.items()},
     "trim": {"espeak": BASE["espeak"], "piper": dict(BASE["piper"], trim_db=60.0)},
     "piper": {"espeak": BASE["espeak"], "piper": MORE_PIPER},
     "piper-only": {"piper": MORE_PIPER},
@@ -109,10 +117,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     mini = Path(__file__).resolve().parents[2] / "shared/data/speech_commands_mini"
     ap.add_argument("--real", type=Path, default=mini)
-    ap.add_argument("--synth", default="base", choices=sorted(SYNTH))
+    ap.add_argument("--synth", default="slow-endings", choices=sorted(SYNTH))
     ap.add_argument("--real-noise", action=argparse.BooleanOptionalAction, default=False,
                     help="mix the real dataset's background noise in at training time")
-    ap.add_argument("--recipe", default="preset", choices=sorted(RECIPES),
+    ap.add_argument("--recipe", default="mixup", choices=sorted(RECIPES),
                     help="augmentation changes to the preset (RECIPES)")
     ap.add_argument("--epochs", type=int, default=15)
     ap.add_argument("--copies", type=int, default=None, help="augmented copies (preset's: 4)")
