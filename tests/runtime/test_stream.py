@@ -414,3 +414,32 @@ def test_hard_negatives_are_the_cuts_the_detector_fires_on(tmp_path, capsys, ton
     assert e.value.code in (0, None)
     assert "hard negatives" in capsys.readouterr().out
     assert all(c.label == "_unknown_" for c in read_manifest(tmp_path / "hard.jsonl"))
+
+
+def test_saved_thresholds_say_when_the_stream_runs_with_other_settings(tone_export, tmp_path,
+                                                                        capsys):
+    """Thresholds chosen at one smoothing hold their false-accept rate only there: a stream
+    with other settings gets a one-line warning, the same settings none."""
+    import shutil
+
+    from cli_run import run
+
+    from kwslab.artifacts import update_json
+    from kwslab.runtime import Recognizer
+
+    export = tmp_path / "export"
+    shutil.copytree(tone_export, export)
+    update_json(export, "export", "config.json", {
+        "thresholds": {"low": 0.7}, "thresholds_chosen_for": {
+            "target_fa_per_hour": 0.5, "detector": {"hop_ms": 100.0, "smooth_ms": 300.0,
+                                                    "vad_threshold": 0.0}}})
+    rec = Recognizer.load(export)
+    assert StreamDetector(rec).threshold_mismatch() is None
+    line = StreamDetector(rec, StreamConfig(smooth_ms=0)).threshold_mismatch()
+    assert line and "smooth_ms 300 (now 0)" in line
+    assert StreamDetector(rec, StreamConfig(smooth_ms=0, export_thresholds=False)
+                          ).threshold_mismatch() is None
+    wav = tmp_path / "quiet.wav"
+    sf.write(wav, np.zeros(32000, np.float32), 16000)
+    code, _, err = run(capsys, "stream", export, wav, "--smooth-ms", "0")
+    assert code == 0 and "smooth_ms 300 (now 0)" in err

@@ -73,6 +73,9 @@ def stream(
     cfg = _stream_config(hop_ms, smooth_ms, threshold, word_threshold, refractory_ms,
                          vad_threshold)
     det = StreamDetector(Recognizer.load(export_dir, int8=int8), cfg)
+    mismatch = det.threshold_mismatch()
+    if mismatch:
+        console.print(f"warning: {mismatch}", highlight=False)
     if mic:
         detections = detect_chunks(det, microphone(det.recognizer.sample_rate, cfg.hop_ms))
         console.print("listening on the default input device; Ctrl-C stops")

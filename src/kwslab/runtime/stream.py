@@ -173,6 +173,26 @@ class StreamDetector:
                          for r in self.recognizers]
         self.trigger = self.triggers[0]
 
+    def threshold_mismatch(self) -> str | None:
+        """One line when the export's saved thresholds, which this stream uses, were chosen
+        with other hop, smoothing or VAD settings (their false-accept rate then no longer
+        holds); None otherwise."""
+        if not self.cfg.export_thresholds:
+            return None
+        for rec in self.recognizers:
+            chosen = (getattr(rec, "meta", {}).get("thresholds_chosen_for") or {})
+            saved = chosen.get("detector") if isinstance(chosen, dict) else None
+            if not getattr(rec, "thresholds", None) or not isinstance(saved, dict):
+                continue
+            now = {"hop_ms": self.cfg.hop_ms, "smooth_ms": self.cfg.smooth_ms,
+                   "vad_threshold": self.cfg.vad_threshold}
+            differ = [f"{k} {saved[k]:g} (now {v:g})" for k, v in now.items()
+                      if isinstance(saved.get(k), int | float) and saved[k] != v]
+            if differ:
+                return ("the export's thresholds were chosen with " + ", ".join(differ) +
+                        "; their false-accept rate may not hold")
+        return None
+
     def thresholds_of(self, rec: Recognizer) -> np.ndarray:
         """Each label's threshold: ``word_thresholds``, else the export's, else ``threshold``."""
         saved = getattr(rec, "thresholds", {}) if self.cfg.export_thresholds else {}
