@@ -388,6 +388,8 @@ def test_saved_thresholds_travel_with_the_export(tone_export, tone_data, tmp_pat
     det = StreamDetector(rec)
     assert det.thresholds_of(rec).tolist() == [result["thresholds"].get(w, 0.8)
                                                for w in rec.labels]
+    assert rec.meta["thresholds_chosen_for"]["detector"]["smooth_ms"] == 300.0
+    assert det.threshold_mismatch() is None
     forced = StreamDetector(rec, StreamConfig(threshold=0.7, export_thresholds=False))
     assert set(forced.thresholds_of(rec)) == {0.7}
     with pytest.raises(ConfigError, match="needs --target-fa-per-hour"):
