@@ -19,15 +19,18 @@ from kwslab.errors import DataError, MissingExtraError
 
 
 def _f0(x: np.ndarray) -> float:
-    """Median autocorrelation pitch (60-400 Hz) over the loud middle of the word."""
+    """Median autocorrelation pitch (60-400 Hz) over the word's voiced 40 ms frames (a peak of
+    at least half the frame's energy): Piper's output is random, and unvoiced frames (the "s"
+    and "t" of "stop") otherwise give octave errors in some draws."""
     x = synth._trim(x)
-    mid = x[len(x) // 4 : 3 * len(x) // 4]
     lo, hi = 16000 // 400, 16000 // 60
     est = []
-    for i in range(0, len(mid) - 640, 320):
-        w = mid[i : i + 640]
+    for i in range(0, len(x) - 640, 160):
+        w = x[i : i + 640] - x[i : i + 640].mean()
         ac = np.correlate(w, w, "full")[639:]
-        est.append(16000 / (lo + np.argmax(ac[lo:hi])))
+        lag = lo + int(np.argmax(ac[lo:hi]))
+        if ac[0] > 0 and ac[lag] > 0.5 * ac[0]:
+            est.append(16000 / lag)
     return float(np.median(est))
 
 
