@@ -38,12 +38,6 @@ THRESHOLDS = tuple(sorted({*np.round(np.concatenate([np.arange(0.05, 0.95, 0.025
 GAP_S = (2.0, 6.0)  # silence (noise only) between consecutive clips, uniform, seconds
 
 
-def detector_settings(cfg: StreamConfig) -> dict[str, float]:
-    """The settings a threshold depends on, saved beside it so a stream run with others can
-    say so (:meth:`kwslab.runtime.StreamDetector.threshold_mismatch`)."""
-    return {"hop_ms": cfg.hop_ms, "smooth_ms": cfg.smooth_ms, "vad_threshold": cfg.vad_threshold}
-
-
 def eval_stream(model: str | Path | Recognizer, data: str | Path, *, split: str = "test",
                 snr_db: float = 10.0, seed: int = 0, cfg: StreamConfig | None = None,
                 gap_s: tuple[float, float] = GAP_S, int8: bool = False, threads: int = 1,
@@ -103,7 +97,7 @@ def eval_stream(model: str | Path | Recognizer, data: str | Path, *, split: str 
 
             update_json(model, EXPORT, CONFIG, {"thresholds": chosen, "thresholds_chosen_for": {
                 "target_fa_per_hour": target_fa_per_hour, "negatives": str(negatives),
-                "validation_hours": val["hours"], "detector": detector_settings(cfg)}})
+                "validation_hours": val["hours"], "detector": cfg.scoring()}})
             rec.thresholds = dict(chosen)
     elif save_thresholds:
         raise ConfigError("--save-thresholds needs --target-fa-per-hour (and --negatives)")

@@ -46,6 +46,12 @@ class StreamConfig:
     # probability reached this within the second it classifies (kwslab.runtime.vad); 0: no
     # gate. A gated window scores 0, which re-arms a word held above its threshold.
 
+    def scoring(self) -> dict[str, float]:
+        """The settings a saved threshold depends on (stored beside it by ``eval-stream``,
+        compared by :meth:`StreamDetector.threshold_mismatch`)."""
+        return {"hop_ms": self.hop_ms, "smooth_ms": self.smooth_ms,
+                "vad_threshold": self.vad_threshold}
+
 
 class Detection(NamedTuple):
     """A word heard in the stream."""
@@ -184,9 +190,7 @@ class StreamDetector:
             saved = chosen.get("detector") if isinstance(chosen, dict) else None
             if not getattr(rec, "thresholds", None) or not isinstance(saved, dict):
                 continue
-            now = {"hop_ms": self.cfg.hop_ms, "smooth_ms": self.cfg.smooth_ms,
-                   "vad_threshold": self.cfg.vad_threshold}
-            differ = [f"{k} {saved[k]:g} (now {v:g})" for k, v in now.items()
+            differ = [f"{k} {saved[k]:g} (now {v:g})" for k, v in self.cfg.scoring().items()
                       if isinstance(saved.get(k), int | float) and saved[k] != v]
             if differ:
                 return ("the export's thresholds were chosen with " + ", ".join(differ) +
