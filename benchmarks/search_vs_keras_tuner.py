@@ -27,11 +27,14 @@ What is shared:
   the same. Seconds are the wall time of the whole search call (set-up and finish included).
 - Hyperband: both at 50 epochs at most and reduction factor 3 (first rung 2 epochs), one
   execution per trial. A Keras Tuner trial trains one rung (a promoted one resumes from its
-  checkpoint, as a new trial); a kwslab trial trains until it is pruned at a rung or finishes,
-  so kwslab's trials are counted completed plus pruned, Keras Tuner's completed; the
-  ``configs`` column counts hyperparameter sets tried (Keras Tuner's promoted trials repeat one).
+  checkpoint, as a new trial); a kwslab trial trains until it is pruned at a rung or finishes.
+  So both tools' ``trials`` are counted as Keras Tuner counts them: a kwslab configuration
+  that goes on past a rung counts one trial more per rung passed; the ``configs`` column
+  counts hyperparameter sets tried.
 - Machine: each row records the 1-minute load average just before it ran and the torch
-  threads each tool trained with (Keras' torch back end keeps torch's default).
+  threads each tool trained with, times kwslab's worker processes (its default for the space:
+  the ``seed`` space computes features once, so one single-threaded worker per core; Keras'
+  torch back end keeps torch's default threads in one process).
 
 Writes ``OUT/table.md`` and ``OUT/table.json``: method, tool, trials, epochs, seconds, best
 validation accuracy, test accuracy of the best model, trials per minute, load average before
@@ -125,7 +128,8 @@ def run_kwslab(method: str, out: Path, budget: float, seed: int) -> dict:
     from kwslab.search.study import default_workers, trial_threads
 
     space = load_space("seed")
-    threads = space.base.train.threads or trial_threads(default_workers(method))
+    workers = default_workers(method, space)
+    threads = f"{space.base.train.threads or trial_threads(workers)} x {workers}"
     start = time.perf_counter()
     res = run_search(out / "clips.jsonl", out / f"kwslab-{method}", method=method,
                      space=space, budget=Budget(timeout=budget), seed=seed,
@@ -139,10 +143,26 @@ def run_kwslab(method: str, out: Path, budget: float, seed: int) -> dict:
         with torch.no_grad():
             pred = model.eval()(x).argmax(1).numpy()
         test = float((pred == arrays["y_test"]).mean())
-    return {"method": method, "tool": "kwslab", "trials": res.trials, "configs": res.trials,
+    return {"method": method, "tool": "kwslab",
+            "trials": _segments(out / f"kwslab-{method}", space) if method == "hyperband"
+            else res.trials, "configs": res.trials,
             "epochs": res.epochs,
             "seconds": round(seconds, 1), "val_accuracy": res.best_value,
             "test_accuracy": test, "threads": threads}
+
+
+def _segments(folder: Path, space) -> int:
+    """Trials counted as Keras Tuner counts them: a configuration that trains on past a
+    Hyperband rung starts a new trial there (Keras Tuner resumes it from a checkpoint)."""
+    from kwslab.search.pruning import Brackets, first_rung, max_epochs
+
+    top = max_epochs(space)
+    brackets = Brackets(first=min(first_rung(top), top), top=top)
+    count = 0
+    for t in json.loads((folder / "trials.json").read_text()):
+        ran = t["epochs_run"] or 0
+        count += 1 + sum(r < ran for r in brackets.rungs(brackets.bracket(t["number"])))
+    return count
 
 
 def run_keras(python: str, method: str, out: Path, budget: float, seed: int,

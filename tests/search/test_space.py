@@ -101,3 +101,16 @@ def test_yaml_reads_exponents_without_a_dot_as_numbers(tmp_path):
                     "  model.neurons: {choices: [64, 128]}\n")
     lr = next(p for p in load_space(path).params if p.name == "train.lr")
     assert (lr.kind, lr.low, lr.high) == ("float", 1e-4, 1e-2)
+
+
+def test_default_workers_fill_the_cores_unless_trials_augment_per_batch(monkeypatch):
+    from kwslab.search import study
+
+    monkeypatch.setattr(study, "usable_cores", lambda: 4)
+    seed, cnn = load_space("seed"), load_space("cnn")
+    assert not study.augments_per_batch(seed)
+    assert study.default_workers("hyperband", seed) == 4  # features computed once: 1 thread each
+    assert study.augments_per_batch(cnn)  # searches augmentation: a batch thread per trial
+    assert study.default_workers("hyperband", cnn) == 2
+    assert study.default_workers("random") == 2
+    assert study.default_workers("manual", seed) == 1

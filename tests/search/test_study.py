@@ -46,7 +46,7 @@ def test_methods_respect_the_budget(method, sampler, budget, tone_data, tone_spa
 
 def test_hyperband_prunes_bad_trials_within_the_epoch_budget(tone_data, tone_space, tmp_path):
     res = run_search(tone_data, tmp_path, method="hyperband", budget=Budget(epochs=15),
-                     space=tone_space(epochs=3), seed=0, progress=False)
+                     space=tone_space(epochs=3), seed=0, workers=1, progress=False)
     trials = _trials(res)
     assert res.epochs == sum(t.user_attrs["epochs_run"] for t in trials) == 15
     pruned = [t for t in trials if t.state == TrialState.PRUNED and "stopped" not in t.user_attrs]
@@ -135,3 +135,13 @@ order = ["train.lr", "model.neurons"]
     # lr=3e-3 with the base's 64 neurons is stage 2's first run too: trained once, not twice
     assert res.trials == 3 and stages[1]["values"][0]["trials"] == stages[0]["values"][1]["trials"]
     assert (tmp_path / "manual" / "model.neurons.png").is_file()
+
+
+def test_random_draws_depend_on_the_trial_number_not_on_the_workers(tone_data, tone_space,
+                                                                     tmp_path):
+    space = tone_space(epochs=1)
+    one, two = (run_search(tone_data, tmp_path / str(w), method="random", space=space, seed=5,
+                           budget=Budget(trials=4), workers=w, progress=False) for w in (1, 2))
+    params = [{t.number: t.params for t in _trials(r)} for r in (one, two)]
+    assert params[0] == params[1] and len(params[0]) == 4
+    assert len({json.dumps(p, sort_keys=True) for p in params[0].values()}) > 1

@@ -26,7 +26,8 @@ def compare(
                                    "significant."),
     sampler: str = typer.Option("tpe", "--sampler", help="bayesian: tpe, gp or nsga2."),
     workers: int = typer.Option(None, "--workers",
-                                help="Worker processes per method (default: one per two cores)."),
+                                help="Worker processes per method (default: one per core, "
+                                     "one per two when trials augment audio per batch)."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
     """Run each method under the same budget; print and save the comparison table."""

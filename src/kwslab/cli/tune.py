@@ -47,8 +47,9 @@ def tune(
                                      "file (default: sqlite:///OUT/study.db)."),
     study: str = typer.Option(None, "--study", help="Study name (default: the method)."),
     workers: int = typer.Option(None, "--workers",
-                                help="Worker processes on this machine (default: one per two "
-                                     "cores; manual: 1)."),
+                                help="Worker processes on this machine (default: one per "
+                                     "core, one per two when trials augment audio per batch; "
+                                     "manual: 1)."),
     seed: int = typer.Option(0, "--seed", help="Study seed; trial N trains with seed+N."),
     sampler: str = typer.Option("tpe", "--sampler",
                                 help="bayesian: tpe, gp or nsga2 (NSGA-II, for a Pareto front)."),

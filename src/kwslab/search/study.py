@@ -8,7 +8,9 @@ one storage never overshoot: the trials beyond the budget are closed at once as 
 is still training when the time is up, stops at an epoch boundary and is recorded as pruned.
 
 Trials are seeded from the study seed and their number, and the sampler is re-seeded the
-same way before each trial, so a seeded single-worker study replays, even across restarts.
+same way before each trial: a seeded random or Hyperband study replays with any number of
+workers, even across restarts; a Bayesian one (whose draws depend on the trials finished
+before) replays with one worker.
 
 With costs among the objectives (``accuracy,latency``) the study is multi-objective: the costs
 are measured once a trial has trained, and the answer is a Pareto front
@@ -137,7 +139,8 @@ def run_search(data: str | Path, out: str | Path, *, method: str,
         raise ConfigError(f"sampler {sampler!r} is not one of {', '.join(SAMPLERS)}")
     goals = resolve_objectives(objectives, space.objectives, method, log)
     cores = usable_cores()
-    workers = default_workers(method) if workers is None else workers
+    if workers is None:  # no more workers than trials to run
+        workers = max(1, min(default_workers(method, space), budget.trials or cores))
     if workers < 1:
         raise ConfigError(f"--workers must be at least 1, got {workers}")
     if method == "manual" and workers > 1:
@@ -224,12 +227,27 @@ def trial_threads(workers: int) -> int:
     return max(1, usable_cores() // workers)
 
 
-def default_workers(method: str) -> int:
-    """One worker per two usable cores: a trial keeps a batch thread and torch busy.
+def default_workers(method: str, space: SearchSpace | None = None) -> int:
+    """Workers on this machine: one per usable core when trials train on features computed
+    once (one torch thread each beats two threads on one trial's small matrices), one per two
+    cores when trials compute augmented features per batch (a batch thread beside torch).
 
     ``manual`` fixes one parameter after another, so it runs one worker.
     """
-    return 1 if method == "manual" else max(1, usable_cores() // 2)
+    if method == "manual":
+        return 1
+    if space is not None and not augments_per_batch(space):
+        return usable_cores()
+    return max(1, usable_cores() // 2)
+
+
+def augments_per_batch(space: SearchSpace) -> bool:
+    """Whether a trial of ``space`` may compute features of augmented audio for every batch
+    (waveform augmentation without precomputed ``copies``), in a thread beside training."""
+    a = space.base.train.augment
+    searched = any(p.name.startswith("train.augment.") for p in space.params)
+    waves = bool(a.time_shift_ms or a.noise_prob or a.speed or a.gain_db)
+    return searched or (waves and not a.copies)
 
 
 def _open(job: _Job):
@@ -276,7 +294,27 @@ def _sampler(job: _Job, number: int, worker: int):
         if job.sampler == "nsga2":  # generations as large as TPE's random start, at least 4
             return optuna.samplers.NSGAIISampler(seed=seed, population_size=max(4, startup))
         return optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup)
-    return optuna.samplers.RandomSampler(seed=seed)  # random, hyperband, manual (fixed params)
+    # random, hyperband, manual (fixed params): a trial's draw depends on its number only, so a
+    # seeded study replays with any number of workers
+    return _random_sampler_class()(job.seed * 100_003)
+
+
+@functools.cache
+def _random_sampler_class():
+    import optuna
+
+    class TrialSeeded(optuna.samplers.RandomSampler):
+        """Random sampling re-seeded from the study seed and the trial's own number once the
+        trial exists (the number a worker guesses beforehand may be taken by another)."""
+
+        def __init__(self, seed: int) -> None:
+            super().__init__(seed=seed)
+            self.base = seed
+
+        def before_trial(self, study, trial) -> None:
+            self._rng.rng.seed((self.base + trial.number) % 2**32)
+
+    return TrialSeeded
 
 
 def _startup_trials(job: _Job) -> int:
