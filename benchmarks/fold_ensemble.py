@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from kwslab.crossval import MIN_SPEAKER_CLIPS
 from kwslab.evaluation.clips import _scored
 
 
@@ -39,7 +40,8 @@ def main() -> None:
     args = ap.parse_args()
     families = [(args.root, [int(s) for s in args.seeds.split(",")])]
     families += [_family(spec, args.seeds) for spec in args.also]
-    rows = []
+    rows: list[dict] = []
+    per_speaker: dict[str, list[bool]] = {}
     for k in range(args.folds):
         data = args.root / "folds" / f"fold{k}"
         scored = [_scored(root / f"seed{s}-fold{k}", data, "test")
@@ -53,17 +55,22 @@ def main() -> None:
             if a != b:
                 raise SystemExit(f"fold {k}: {root} was run on other folds")
         avg = np.mean([sc["probs"] for sc in scored], axis=0)
+        for clip, right in zip(scored[0]["clips"], avg.argmax(1) == y, strict=True):
+            per_speaker.setdefault(clip.speaker, []).append(bool(right))
         rows.append({"fold": k, "n": int(len(y)), "ensemble": float((avg.argmax(1) == y).mean()),
                      "models": [float((sc["probs"].argmax(1) == y).mean()) for sc in scored]})
         print(f"fold {k}: ensemble {100 * rows[-1]['ensemble']:.2f} %, models "
               + ", ".join(f"{100 * a:.2f}" for a in rows[-1]["models"]) + " %", flush=True)
     ens = [r["ensemble"] for r in rows]
     single = [a for r in rows for a in r["models"]]
+    speakers = [np.mean(v) for v in per_speaker.values() if len(v) >= MIN_SPEAKER_CLIPS]
     out = {"folds": rows, "families": [{"root": str(r), "seeds": s} for r, s in families],
-           "ensemble_mean": float(np.mean(ens)), "ensemble_std": float(np.std(ens)),
-           "single_mean": float(np.mean(single))}
-    print(f"ensemble {100 * out['ensemble_mean']:.2f} +- {100 * out['ensemble_std']:.2f} %, "
-          f"single models {100 * out['single_mean']:.2f} %")
+           "ensemble_mean": float(np.mean(ens)), "ensemble_std": float(np.std(ens, ddof=1)),
+           "single_mean": float(np.mean(single)),
+           "worst_decile": float(np.percentile(speakers, 10)), "n_speakers": len(speakers)}
+    print(f"ensemble {100 * out['ensemble_mean']:.2f} +- {100 * out['ensemble_std']:.2f} % "
+          f"(std over folds), worst 10 % of {len(speakers)} speakers "
+          f"{100 * out['worst_decile']:.1f} %, single models {100 * out['single_mean']:.2f} %")
     (args.out or args.root.parent / "ensemble.json").write_text(json.dumps(out, indent=1))
 
 

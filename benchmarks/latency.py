@@ -36,9 +36,9 @@ COLD = """
 import json, time
 t0 = time.perf_counter()
 import numpy as np
-from kwslab.runtime import Recognizer
+from kwslab.runtime import load_export
 t1 = time.perf_counter()
-r = Recognizer.load({export!r}, int8={int8!r})
+r = load_export({export!r}, int8={int8!r})
 t2 = time.perf_counter()
 r.predict(np.zeros(r.clip_samples, np.float32))
 t3 = time.perf_counter()
@@ -73,9 +73,9 @@ def percentiles(samples_ms: list[float]) -> dict:
 def warm(export: str, int8: bool, clip: str | None, n: int) -> dict:
     import numpy as np
 
-    from kwslab.runtime import Recognizer
+    from kwslab.runtime import load_export
 
-    r = Recognizer.load(export, int8=int8, threads=1)
+    r = load_export(export, int8=int8, threads=1)
     if clip:
         from kwslab.audio import load_audio
 
@@ -85,23 +85,28 @@ def warm(export: str, int8: bool, clip: str | None, n: int) -> dict:
     for _ in range(50):
         r.predict(x)
     feats, model, total, cpu = [], [], [], []
+    split = hasattr(r, "compute")  # an ensemble's members featurise each clip themselves
     for _ in range(n):
-        t0 = time.perf_counter()
-        f = r.compute(x)
-        t1 = time.perf_counter()
-        r.run(f[None])
-        t2 = time.perf_counter()
-        feats.append(1e3 * (t1 - t0))
-        model.append(1e3 * (t2 - t1))
+        if split:
+            t0 = time.perf_counter()
+            f = r.compute(x)
+            t1 = time.perf_counter()
+            r.run(f[None])
+            t2 = time.perf_counter()
+            feats.append(1e3 * (t1 - t0))
+            model.append(1e3 * (t2 - t1))
         c3, t3 = time.process_time(), time.perf_counter()
         r.predict(x)
         total.append(1e3 * (time.perf_counter() - t3))
         cpu.append(1e3 * (time.process_time() - c3))  # CPU time: robust to a busy machine
-    card = r.meta.get("model_card", {})
-    return {"model": {"family": card.get("family"), "params": card.get("params"),
-                      "macs": card.get("macs"), "variant": r.meta["loaded"]},
+    cards = [m.meta.get("model_card", {}) for m in getattr(r, "members", [r])]
+    return {"model": {"family": "+".join(str(c.get("family")) for c in cards),
+                      "params": sum(c.get("params") or 0 for c in cards),
+                      "macs": sum(c.get("total_macs") or c.get("macs") or 0 for c in cards),
+                      "variant": r.meta["loaded"]},
             "fft": "scipy" if "scipy.fft" in sys.modules else "numpy",
-            "features": percentiles(feats), "model_only": percentiles(model),
+            **({"features": percentiles(feats), "model_only": percentiles(model)}
+               if split else {}),
             "predict": percentiles(total), "predict_cpu": percentiles(cpu), "n": n}
 
 
@@ -131,6 +136,8 @@ def main() -> None:
     print(f"model: {m['family']} ({m['variant']}), {m['params']} params, {m['macs']} MACs; "
           f"FFT: {result['fft']}; 1 thread; n={args.n}")
     for name in ("features", "model_only", "predict", "predict_cpu"):
+        if name not in result:
+            continue
         s = result[name]
         print(f"  {name:<11} p50 {s['p50_ms']:.3f} ms  p90 {s['p90_ms']:.3f} ms  "
               f"p99 {s['p99_ms']:.3f} ms")

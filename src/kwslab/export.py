@@ -16,6 +16,7 @@ import os
 import tempfile
 import time
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +80,65 @@ def export_onnx(run_dir: str | Path, out: str | Path | None = None, *, int8: boo
         result = _write_export(tmp, run_dir, model, cfg, meta, int8=int8, data=data,
                                opset=opset)
     return {**result, "out": str(out)}
+
+
+def export_ensemble(run_dirs: Sequence[str | Path], out: str | Path, *, int8: bool = False,
+                    data: str | Path | None = None, opset: int = OPSET) -> dict[str, Any]:
+    """Export several runs of the same words as one ensemble folder (probabilities averaged
+    per clip by :class:`kwslab.runtime.Ensemble`).
+
+    Each run becomes a complete export in ``OUT/memberN`` (its own manifest); ``config.json``
+    names them with their manifests' SHA-256. The whole folder is written as one unit.
+
+    Raises:
+        ModelError: fewer than two runs, a run that does not load, runs with other labels,
+            sample rates or clip lengths, or ``out`` holding other files.
+    """
+    from kwslab.artifacts import MANIFEST, sha256, write_manifest
+    from kwslab.models.io import load_model, versions
+
+    if len(run_dirs) < 2:
+        raise ModelError("an ensemble needs at least two run folders")
+    loaded = [load_model(r) for r in run_dirs]
+    labels = list(loaded[0][2]["labels"])
+    for run, (_, cfg, meta) in zip(run_dirs, loaded, strict=True):
+        if list(meta["labels"]) != labels:
+            raise ModelError(f"{run}: labels {meta['labels']} differ from {run_dirs[0]}'s "
+                             f"{labels}; an ensemble's models must answer the same words")
+        first = loaded[0][1].features
+        if (cfg.features.sample_rate, cfg.features.clip_samples) != (first.sample_rate,
+                                                                      first.clip_samples):
+            raise ModelError(f"{run}: its clips ({cfg.features.clip_samples} samples at "
+                             f"{cfg.features.sample_rate} Hz) differ from {run_dirs[0]}'s")
+    out = Path(out)
+    check_target(out, EXPORT, overwrite=True)
+    members = []
+    with staged(out, EXPORT, overwrite=True) as tmp:
+        for i, (run, (model, cfg, meta)) in enumerate(zip(run_dirs, loaded, strict=True)):
+            folder = tmp / f"member{i}"
+            folder.mkdir()
+            result = _write_export(folder, run, model, cfg, meta, int8=int8, data=data,
+                                   opset=opset)
+            write_manifest(folder, EXPORT)
+            members.append({"dir": folder.name, "manifest_sha256": sha256(folder / MANIFEST),
+                            "run_dir": str(Path(run).resolve()), "family": cfg.model.name,
+                            "features": cfg.features.kind,
+                            "parity_max_abs_diff": result["parity_max_abs_diff"]})
+        write_json(tmp / CONFIG, {
+            "format": EXPORT_TAG,
+            "format_version": EXPORT_FORMAT,
+            "kind": "ensemble",
+            "combine": "mean of the members' probabilities",
+            "labels": labels,
+            "sample_rate": loaded[0][1].features.sample_rate,
+            "members": members,
+            "int8": int8,
+            "versions": {**versions(), **_onnx_versions()},
+            "exported_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        })
+    return {"out": str(out), "members": members,
+            "files": {"fp32": "member*/" + FP32, **({"int8": "member*/" + INT8} if int8 else {})},
+            "parity_max_abs_diff": max(m["parity_max_abs_diff"] for m in members)}
 
 
 def _write_export(out: Path, run_dir: str | Path, model, cfg, meta: dict[str, Any], *,

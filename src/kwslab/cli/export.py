@@ -11,7 +11,9 @@ from kwslab.cli.app import app, out
 
 @app.command()
 def export(
-    run_dir: Path = typer.Argument(..., help="Run folder written by `kwslab train`."),
+    run_dirs: list[Path] = typer.Argument(
+        ..., help="Run folder written by `kwslab train`; several (with --out): an ensemble "
+        "whose probabilities are averaged."),
     fmt: str = typer.Option("onnx", "--format", help="Export format (only 'onnx')."),
     out_dir: Path = typer.Option(None, "--out", help="Export folder (default: RUN_DIR/export)."),
     int8: bool = typer.Option(False, "--int8", help="Also write an int8-quantised model."),
@@ -19,14 +21,24 @@ def export(
         None, "--data", help="Dataset: calibrate int8 on its training clips and score fp32 vs "
         "int8 on its test split (export_metrics.json)."),
 ) -> None:
-    """Export a trained model to ONNX for `kwslab.runtime`, `stream` and `serve`."""
+    """Export a trained model (or an ensemble of several) to ONNX for `kwslab.runtime`,
+    `stream` and `serve`."""
     from kwslab.errors import ConfigError
 
     if fmt != "onnx":
         raise ConfigError(f"format {fmt!r} is not supported; valid: onnx")
+    if len(run_dirs) > 1:
+        if out_dir is None:
+            raise ConfigError("an ensemble of several runs needs --out DIR")
+        from kwslab.export import export_ensemble
+
+        result = export_ensemble(run_dirs, out_dir, int8=int8, data=data)
+        out.print(f"exported an ensemble of {len(run_dirs)} models to {result['out']} "
+                  f"(max |onnx - torch| = {result['parity_max_abs_diff']:.1e})")
+        return
     from kwslab.export import export_onnx
 
-    result = export_onnx(run_dir, out_dir, int8=int8, data=data)
+    result = export_onnx(run_dirs[0], out_dir, int8=int8, data=data)
     out.print(f"exported {', '.join(result['files'].values())} to {result['out']} "
               f"(max |onnx - torch| = {result['parity_max_abs_diff']:.1e})")
     m = result.get("metrics")

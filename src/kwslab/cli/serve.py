@@ -28,14 +28,14 @@ def serve(
     # OpenBLAS when NumPy loads, which has not happened yet in this process.
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(var, "1")
-    from kwslab.runtime import Recognizer
+    from kwslab.runtime import load_export
     from kwslab.utils.imports import require
 
     uvicorn = require("uvicorn", "kwslab serve")
     require("fastapi", "kwslab serve")
     from kwslab.serve import create_app
     from kwslab.serve.protocol import JsonErrorH11Protocol, websocket_protocol
-    Recognizer.load(export_dir, int8=int8)  # fail here, in one line, not inside uvicorn
+    load_export(export_dir, int8=int8)  # fail here, in one line, not inside uvicorn
     ws = websocket_protocol()
     if ws is None:
         console.print("warning: WebSocket /v1/stream needs websockets, which is not "

@@ -65,14 +65,14 @@ def stream(
     """Detect keywords in a long recording or the microphone, with timestamps."""
     _one_blas_thread()
     from kwslab.errors import KwslabError
-    from kwslab.runtime import Recognizer, StreamDetector, detect_file
+    from kwslab.runtime import StreamDetector, detect_file, load_export
     from kwslab.runtime.stream import detect_chunks, microphone
 
     if (audio is None) == (not mic):
         raise KwslabError("give an audio file or --mic (not both)")
     cfg = _stream_config(hop_ms, smooth_ms, threshold, word_threshold, refractory_ms,
                          vad_threshold)
-    det = StreamDetector(Recognizer.load(export_dir, int8=int8), cfg)
+    det = StreamDetector(load_export(export_dir, int8=int8), cfg)
     mismatch = det.threshold_mismatch()
     if mismatch:
         console.print(f"warning: {mismatch}", highlight=False)

@@ -25,7 +25,7 @@ import numpy as np
 
 from kwslab.config import SILENCE, UNKNOWN
 from kwslab.errors import ConfigError, DataError
-from kwslab.runtime.recognizer import Recognizer
+from kwslab.runtime.ensemble import ClipModel, load_export
 from kwslab.runtime.stream import Detection, StreamConfig, StreamDetector, Trigger
 
 # Thresholds of the DET curves and of per-word threshold choice: 0.05-0.925 every 0.025, a few
@@ -38,7 +38,7 @@ THRESHOLDS = tuple(sorted({*np.round(np.concatenate([np.arange(0.05, 0.95, 0.025
 GAP_S = (2.0, 6.0)  # silence (noise only) between consecutive clips, uniform, seconds
 
 
-def eval_stream(model: str | Path | Recognizer, data: str | Path, *, split: str = "test",
+def eval_stream(model: str | Path | ClipModel, data: str | Path, *, split: str = "test",
                 snr_db: float = 10.0, seed: int = 0, cfg: StreamConfig | None = None,
                 gap_s: tuple[float, float] = GAP_S, int8: bool = False, threads: int = 1,
                 save_wav: str | Path | None = None, negatives: str | Path | None = None,
@@ -77,7 +77,7 @@ def eval_stream(model: str | Path | Recognizer, data: str | Path, *, split: str 
 
     cfg = cfg or StreamConfig()
     from_path = isinstance(model, str | Path)
-    rec = (Recognizer.load(model, int8=int8, threads=threads) if isinstance(model, str | Path)
+    rec = (load_export(model, int8=int8, threads=threads) if isinstance(model, str | Path)
            else model)
     words = [w for w in rec.labels if w not in cfg.ignore]
     chosen = None
@@ -138,7 +138,7 @@ def eval_stream(model: str | Path | Recognizer, data: str | Path, *, split: str 
     }
 
 
-def _collect(rec: Recognizer, data, split: str, snr_db: float, seed: int, cfg: StreamConfig,
+def _collect(rec: ClipModel, data, split: str, snr_db: float, seed: int, cfg: StreamConfig,
              gap_s, save_wav, negatives) -> dict[str, Any]:
     """Run the detector over the keyword stream of ``split`` (and ``split``'s negative
     files): the raw smoothed posteriors every threshold is then scored on."""
@@ -218,7 +218,7 @@ def word_curve(run: dict[str, Any], word: str) -> list[dict[str, Any]]:
     return out
 
 
-def negative_scores(rec: Recognizer, cfg: StreamConfig, files: list[Path]
+def negative_scores(rec: ClipModel, cfg: StreamConfig, files: list[Path]
                     ) -> tuple[list[tuple[np.ndarray, np.ndarray]], float]:
     """Smoothed posteriors over each negative recording (detector reset per file), and hours.
 
@@ -242,7 +242,7 @@ def negative_scores(rec: Recognizer, cfg: StreamConfig, files: list[Path]
     return out, samples / rec.sample_rate / 3600
 
 
-def mine_hard_negatives(model: str | Path | Recognizer, negatives: str | Path, *,
+def mine_hard_negatives(model: str | Path | ClipModel, negatives: str | Path, *,
                         threshold: float = 0.5, cfg: StreamConfig | None = None,
                         split: str = "train", limit: int = 5000) -> list:
     """Hard-negative mining: the 1 s cuts of negative audio on which the detector fires.
@@ -260,7 +260,7 @@ def mine_hard_negatives(model: str | Path | Recognizer, negatives: str | Path, *
     from kwslab.data.negatives import negative_files
 
     cfg = cfg or StreamConfig()
-    rec = Recognizer.load(model) if isinstance(model, str | Path) else model
+    rec = load_export(model) if isinstance(model, str | Path) else model
     files = negative_files(negatives)[0][split]
     scored, _ = negative_scores(rec, cfg, files)
     det = StreamDetector(rec, cfg)

@@ -26,6 +26,7 @@ from kwslab.utils.onnx import open_session
 # word with confidence. Quieter than -80 dBFS the service also warns (kwslab.audio.SILENT_PEAK).
 SILENCE_PEAK_DBFS = -60.0
 SILENCE_PEAK = 10 ** (SILENCE_PEAK_DBFS / 20)  # 0.001 of full scale
+ENSEMBLE = "ensemble"  # config.json's "kind" of an ensemble export (kwslab.runtime.ensemble)
 
 
 class Prediction(NamedTuple):
@@ -83,6 +84,9 @@ class Recognizer:
         """
         export_dir = Path(export_dir)
         meta = read_export_config(export_dir)
+        if meta.get("kind") == ENSEMBLE:
+            raise ModelError(f"{export_dir} is an ensemble of {len(meta['members'])} exports; "
+                             f"load it with kwslab.runtime.load_export")
         kind = "int8" if int8 else "fp32"
         name = meta.get("files", {}).get(kind)
         if name is None:
@@ -179,6 +183,15 @@ def read_export_config(export_dir: str | Path) -> dict[str, Any]:
     labels = meta.get("labels")
     if not (isinstance(labels, list) and labels and all(isinstance(x, str) for x in labels)):
         raise ModelError(f"{path}: 'labels' must be a non-empty list of words, got {labels!r}")
+    if meta.get("kind") == ENSEMBLE:
+        members = meta.get("members")
+        if not (isinstance(members, list) and members and all(
+                isinstance(m, dict) and isinstance(m.get("dir"), str) and "/" not in m["dir"]
+                and m["dir"] not in ("", ".", "..")
+                and isinstance(m.get("manifest_sha256"), str) for m in members)):
+            raise ModelError(f"{path}: 'members' must list the member folders and their "
+                             f"manifests' SHA-256; export the ensemble again")
+        return meta
     for key in ("features", "files"):
         if not isinstance(meta.get(key), dict):
             raise ModelError(f"{path}: missing {key!r}; export the run again")

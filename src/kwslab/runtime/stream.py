@@ -23,8 +23,8 @@ import numpy as np
 
 from kwslab.config import SILENCE, UNKNOWN
 from kwslab.errors import AudioError, KwslabError, MissingExtraError
+from kwslab.runtime.ensemble import ClipModel
 from kwslab.runtime.frontend import EMBEDDING_HOP, EmbeddingStream, MelStream, WindowStream
-from kwslab.runtime.recognizer import Recognizer
 
 BATCH = 64  # windows scored per onnxruntime call when audio arrives in large blocks
 BLOCK_SECONDS = 10.0  # file read size: bounds memory at ~BLOCK_SECONDS of samples
@@ -111,13 +111,13 @@ class StreamDetector:
 
     Example::
 
-        det = StreamDetector(Recognizer.load(export_dir))
+        det = StreamDetector(load_export(export_dir))
         for chunk in chunks:            # float32 mono, 16 kHz
             for d in det.feed(chunk):
                 print(f"{d.time:.2f}s {d.label} {d.score:.2f}")
     """
 
-    def __init__(self, recognizer: Recognizer | Sequence[Recognizer],
+    def __init__(self, recognizer: ClipModel | Sequence[ClipModel],
                  cfg: StreamConfig | None = None, *, batch: int = BATCH):
         recs = list(recognizer) if isinstance(recognizer, Sequence) else [recognizer]
         if not recs:
@@ -150,7 +150,7 @@ class StreamDetector:
         self.reset()
 
     @staticmethod
-    def _front_end(recs: list[Recognizer], cfg: StreamConfig, rate: int):
+    def _front_end(recs: list[ClipModel], cfg: StreamConfig, rate: int):
         feats = [getattr(r, "features", None) for r in recs]
         if feats[0] is not None and feats[0].kind == "speech_embedding":
             if any(f != feats[0] for f in feats) or \
@@ -197,14 +197,14 @@ class StreamDetector:
                         "; their false-accept rate may not hold")
         return None
 
-    def thresholds_of(self, rec: Recognizer) -> np.ndarray:
+    def thresholds_of(self, rec: ClipModel) -> np.ndarray:
         """Each label's threshold: ``word_thresholds``, else the export's, else ``threshold``."""
         saved = getattr(rec, "thresholds", {}) if self.cfg.export_thresholds else {}
         table = {**saved, **dict(self.cfg.word_thresholds)}
         Trigger(rec.labels, replace(self.cfg, word_thresholds=tuple(table.items())))  # checks
         return np.array([table.get(w, self.cfg.threshold) for w in rec.labels])
 
-    def _scores(self, rec: Recognizer, feats: np.ndarray) -> np.ndarray:
+    def _scores(self, rec: ClipModel, feats: np.ndarray) -> np.ndarray:
         probs = np.empty((len(feats), len(rec.labels)), np.float32)
         run = getattr(rec, "run", None) if hasattr(rec, "compute") else None
         for s in range(0, len(feats), self.batch):

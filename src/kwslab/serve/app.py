@@ -29,7 +29,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from kwslab.errors import AudioError
-from kwslab.runtime import Recognizer
+from kwslab.runtime import Recognizer, load_export
 from kwslab.serve.schemas import ErrorBody, Health, Latency, ModelInfo, Recognition
 from kwslab.serve.websocket import add_stream_route
 
@@ -62,7 +62,7 @@ def create_app(export_dir: str | Path, *, int8: bool = False,
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        rec = Recognizer.load(export_dir, int8=int8)
+        rec = load_export(export_dir, int8=int8)
         rec.probabilities(np.zeros(rec.clip_samples, np.float32))  # warm-up: imports, arenas
         app.state.recognizer = rec
         log.info("loaded %s (%s)", export_dir, app.state.recognizer.meta["loaded"])

@@ -26,7 +26,8 @@ from typing import Any
 import numpy as np
 
 from kwslab.errors import ConfigError, ModelError
-from kwslab.runtime import Detection, Recognizer, StreamConfig, StreamDetector
+from kwslab.runtime import Detection, StreamConfig, StreamDetector, load_export
+from kwslab.runtime.ensemble import ClipModel
 from kwslab.utils.imports import require
 
 require("wyoming", "the Wyoming server")
@@ -50,12 +51,12 @@ class WakeExport:
     """One served export: its recogniser, detector settings and the words it can fire."""
 
     path: Path
-    recognizer: Recognizer
+    recognizer: ClipModel
     cfg: StreamConfig  # with the export's per-word thresholds, if its config.json has them
     words: tuple[str, ...]
 
     @classmethod
-    def of(cls, path: str | Path, recognizer: Recognizer, *,
+    def of(cls, path: str | Path, recognizer: ClipModel, *,
            threshold: float | None = None) -> WakeExport:
         """Settings for a loaded export: ``threshold`` (default :class:`StreamConfig`'s) for
         every word, except those its ``config.json`` gives a ``"thresholds": {word: value}``.
@@ -86,7 +87,7 @@ def load_exports(export_dirs: Sequence[str | Path], *, threshold: float | None =
     exports: list[WakeExport] = []
     owner: dict[str, Path] = {}
     for d in map(Path, export_dirs):
-        ex = WakeExport.of(d, Recognizer.load(d, int8=int8), threshold=threshold)
+        ex = WakeExport.of(d, load_export(d, int8=int8), threshold=threshold)
         for w in ex.words:
             if w in owner:
                 raise ModelError(f"word {w!r} is in both {owner[w]} and {d}; serve one of them")
@@ -101,7 +102,7 @@ def load_exports(export_dirs: Sequence[str | Path], *, threshold: float | None =
     return exports
 
 
-def _thresholds(export_dir: Path, rec: Recognizer) -> tuple[tuple[str, float], ...]:
+def _thresholds(export_dir: Path, rec: ClipModel) -> tuple[tuple[str, float], ...]:
     raw = rec.meta.get("thresholds") or {}
     if not isinstance(raw, dict):
         raise ModelError(f"{export_dir}/config.json: 'thresholds' must map words to numbers")
