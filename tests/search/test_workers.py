@@ -17,15 +17,18 @@ def _study(url: str, name: str):
     return load_study(url, name)
 
 
+@pytest.mark.parametrize("storage", ["sqlite", "journal"])
 def test_kill_9_then_rerun_continues_and_fails_the_stale_trial(tone_data, tone_files, kwslab,
-                                                               tmp_path):
+                                                               tmp_path, storage):
     space, cfg = tone_files(epochs=20)  # long enough to be caught mid-trial
     out = tmp_path / "tune"
+    url = f"sqlite:///{(out / 'study.db').resolve()}" if storage == "sqlite" else \
+        f"journal://{tmp_path / 'study.log'}"
     cmd = kwslab("tune", "--data", str(tone_data), "--method", "random", "--space", str(space),
                  "--config", str(cfg), "--trials", "1", "--heartbeat", "1", "--seed", "1",
-                 "--out", str(out), "--quiet")
+                 "--out", str(out), "--quiet", *(["--storage", url] if storage == "journal"
+                                                 else []))
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    url = f"sqlite:///{(out / 'study.db').resolve()}"
     killed, study = None, None
     deadline = time.time() + 120
     while killed is None and time.time() < deadline and proc.poll() is None:

@@ -11,6 +11,8 @@ whose heartbeat stopped as failed and queues their parameters again, so a study 
 
 from __future__ import annotations
 
+import functools
+import time
 import warnings
 from pathlib import Path
 
@@ -74,15 +76,17 @@ def with_password(url: str) -> str:
     return parsed.set(password=secret).render_as_string(hide_password=False)
 
 
-def open_journal(url: str):
+def open_journal(url: str, heartbeat: int = HEARTBEAT):
     """Optuna's JournalStorage on the file of ``journal://PATH`` (any shared file system).
 
-    Workers take turns through a lock file beside it. The journal has no heartbeats: a trial
-    whose worker was killed stays "running" (SQLite and PostgreSQL recover such trials).
+    Workers take turns through a lock file beside it. Running trials write a heartbeat (a
+    timestamp in the journal) every ``heartbeat`` seconds, as they do in SQLite and PostgreSQL,
+    so a trial whose worker was killed is failed and its parameters queued again by the next
+    run. The workers' clocks must agree to within a few heartbeats.
     """
     import os
 
-    from optuna.storages.journal import JournalFileBackend, JournalStorage
+    from optuna.storages.journal import JournalFileBackend
 
     path = Path(url.removeprefix(JOURNAL))
     if not path.name or path.is_dir():
@@ -96,7 +100,46 @@ def open_journal(url: str):
     except OSError as e:
         raise SearchError(f"cannot open storage {url}: {e.filename or path} is not writable "
                           f"({e.strerror}); give a journal file in a writable folder") from e
-    return JournalStorage(JournalFileBackend(str(path)))
+    return _heartbeat_journal()(JournalFileBackend(str(path)), heartbeat)
+
+
+BEAT_ATTR = "kwslab:heartbeat"  # a running trial's last heartbeat (Unix time) in a journal
+
+
+@functools.cache
+def _heartbeat_journal():
+    # Optuna runs heartbeats for storages that implement BaseHeartbeat (its documented way to
+    # add them to a backend); the class is not exported, hence the private module.
+    from optuna.storages._heartbeat import BaseHeartbeat
+    from optuna.storages.journal import JournalStorage
+    from optuna.trial import TrialState
+
+    class HeartbeatJournal(JournalStorage, BaseHeartbeat):
+        """A journal whose running trials beat; silent ones are stale after ``GRACE`` beats."""
+
+        def __init__(self, backend, interval: int) -> None:
+            super().__init__(backend)
+            self.interval = interval
+
+        def record_heartbeat(self, trial_id: int) -> None:
+            self.set_trial_system_attr(trial_id, BEAT_ATTR, time.time())
+
+        def _get_stale_trial_ids(self, study_id: int) -> list[int]:
+            now = time.time()
+            stale = []
+            for t in self.get_all_trials(study_id, deepcopy=False, states=(TrialState.RUNNING,)):
+                start = t.datetime_start.timestamp() if t.datetime_start else now
+                if now - float(t.system_attrs.get(BEAT_ATTR, start)) > self.interval * GRACE:
+                    stale.append(t._trial_id)
+            return stale
+
+        def get_heartbeat_interval(self) -> int | None:
+            return self.interval
+
+        def get_heartbeat_stale_trial_callback(self):
+            return requeue_stale
+
+    return HeartbeatJournal
 
 
 def open_storage(url: str, *, heartbeat: int = HEARTBEAT):
@@ -109,7 +152,7 @@ def open_storage(url: str, *, heartbeat: int = HEARTBEAT):
 
     if url.startswith(JOURNAL):
         optuna.logging.set_verbosity(optuna.logging.WARNING)
-        return open_journal(url)
+        return open_journal(url, heartbeat)
 
     engine: dict = {}
     if url.startswith("sqlite"):
