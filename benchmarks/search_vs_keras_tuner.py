@@ -160,6 +160,8 @@ def _segments(folder: Path, space) -> int:
     brackets = Brackets(first=min(first_rung(top), top), top=top)
     count = 0
     for t in json.loads((folder / "trials.json").read_text()):
+        if t["state"] not in ("COMPLETE", "PRUNED") and not t.get("error"):
+            continue  # closed over budget, or still running: not a trial run
         ran = t["epochs_run"] or 0
         count += 1 + sum(r < ran for r in brackets.rungs(brackets.bracket(t["number"])))
     return count

@@ -249,9 +249,11 @@ def update_json(folder: str | Path, kind: str, name: str, changes: dict) -> None
     folder = Path(folder).resolve()
     verify(folder, kind)
     with staged(folder, kind, overwrite=True) as tmp:
-        for f in folder.iterdir():
+        for f in folder.iterdir():  # subfolders too: an ensemble's members, stream_eval/
             if f.name != MANIFEST and f.is_file():
                 shutil.copy2(f, tmp / f.name)
+            elif f.is_dir() and not f.name.startswith("."):
+                shutil.copytree(f, tmp / f.name, symlinks=True)
         path = tmp / name
         data = json.loads(path.read_text()) if path.is_file() else {}
         data.update(changes)

@@ -123,5 +123,19 @@ def test_cli_exports_an_ensemble_and_serve_answers_with_it(capsys, tone_run, sec
     sf.write(wav, clip, 16000, format="WAV", subtype="PCM_16")
     with TestClient(create_app(out)) as client:
         r = client.post("/v1/recognize", files={"file": ("a.wav", wav.getvalue())})
+        info = client.get("/v1/model")
     assert r.status_code == 200, r.text
     assert r.json()["label"] == "mid"
+    assert info.status_code == 200, info.text
+    body = info.json()
+    assert body["export"]["kind"] == "ensemble" and len(body["features"]["members"]) == 2
+
+
+def test_saving_thresholds_into_an_ensemble_keeps_its_members(ensemble, tmp_path):
+    from kwslab.artifacts import CONFIG, EXPORT, update_json
+
+    copy = tmp_path / "ens"
+    shutil.copytree(ensemble, copy)
+    update_json(copy, EXPORT, CONFIG, {"thresholds": {"high": 0.9}})
+    ens = load_export(copy)
+    assert len(ens.members) == 2 and ens.thresholds == {"high": 0.9}

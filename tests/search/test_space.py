@@ -114,3 +114,9 @@ def test_default_workers_fill_the_cores_unless_trials_augment_per_batch(monkeypa
     assert study.default_workers("hyperband", cnn) == 2
     assert study.default_workers("random") == 2
     assert study.default_workers("manual", seed) == 1
+    from dataclasses import replace
+
+    train = seed.base.train
+    masked = seed.with_base(replace(seed.base, train=replace(
+        train, augment=replace(train.augment, freq_masks=2))))  # SpecAugment alone, per batch
+    assert study.augments_per_batch(masked) and study.default_workers("random", masked) == 2

@@ -84,6 +84,9 @@ class Ensemble:
                                  f"export the ensemble again")
             members.append(Recognizer.load(folder, int8=int8, threads=threads))
         ens = cls(members, {**meta, "loaded": "int8" if int8 else "fp32"})
+        if ens.labels != meta["labels"]:
+            raise ModelError(f"{export_dir / CONFIG}: labels {meta['labels']} are not its "
+                             f"members' {ens.labels}; export the ensemble again")
         ens.export_dir = export_dir
         vad = [m.export_dir for m in members if m.front_end is not None]
         if vad:  # the Silero VAD ships beside the speech_embedding front end

@@ -188,7 +188,8 @@ def read_export_config(export_dir: str | Path) -> dict[str, Any]:
         if not (isinstance(members, list) and members and all(
                 isinstance(m, dict) and isinstance(m.get("dir"), str) and "/" not in m["dir"]
                 and m["dir"] not in ("", ".", "..")
-                and isinstance(m.get("manifest_sha256"), str) for m in members)):
+                and isinstance(m.get("manifest_sha256"), str) for m in members)
+                and len({m["dir"] for m in members}) == len(members)):
             raise ModelError(f"{path}: 'members' must list the member folders and their "
                              f"manifests' SHA-256; export the ensemble again")
         return meta

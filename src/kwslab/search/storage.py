@@ -11,6 +11,7 @@ whose heartbeat stopped as failed and queues their parameters again, so a study 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import time
 import warnings
@@ -122,7 +123,11 @@ def _heartbeat_journal():
             self.interval = interval
 
         def record_heartbeat(self, trial_id: int) -> None:
-            self.set_trial_system_attr(trial_id, BEAT_ATTR, time.time())
+            from optuna.exceptions import UpdateFinishedTrialError
+
+            # another worker may have failed it as stale meanwhile: nothing left to beat for
+            with contextlib.suppress(UpdateFinishedTrialError):
+                self.set_trial_system_attr(trial_id, BEAT_ATTR, time.time())
 
         def _get_stale_trial_ids(self, study_id: int) -> list[int]:
             now = time.time()

@@ -246,8 +246,9 @@ def augments_per_batch(space: SearchSpace) -> bool:
     (waveform augmentation without precomputed ``copies``), in a thread beside training."""
     a = space.base.train.augment
     searched = any(p.name.startswith("train.augment.") for p in space.params)
-    waves = bool(a.time_shift_ms or a.noise_prob or a.speed or a.gain_db)
-    return searched or (waves and not a.copies)
+    active = bool(a.time_shift_ms or a.noise_prob or a.speed or a.gain_db or a.freq_masks
+                  or a.time_masks or a.freq_warp)  # as Augmenter.active
+    return searched or (active and not a.copies)
 
 
 def _open(job: _Job):
@@ -308,7 +309,7 @@ def _random_sampler_class():
         trial exists (the number a worker guesses beforehand may be taken by another)."""
 
         def __init__(self, seed: int) -> None:
-            super().__init__(seed=seed)
+            super().__init__(seed=seed % 2**32)
             self.base = seed
 
         def before_trial(self, study, trial) -> None:

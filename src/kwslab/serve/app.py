@@ -29,7 +29,8 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from kwslab.errors import AudioError
-from kwslab.runtime import Recognizer, load_export
+from kwslab.runtime import load_export
+from kwslab.runtime.ensemble import ClipModel
 from kwslab.serve.schemas import ErrorBody, Health, Latency, ModelInfo, Recognition
 from kwslab.serve.websocket import add_stream_route
 
@@ -103,14 +104,23 @@ def create_app(export_dir: str | Path, *, int8: bool = False,
     @app.get("/v1/model", response_model=ModelInfo)
     async def model_info(request: Request) -> ModelInfo:
         """Labels, feature and run configuration, and the model card."""
-        rec: Recognizer = request.app.state.recognizer
+        rec = request.app.state.recognizer
         meta = rec.meta
+        members = [m.meta for m in getattr(rec, "members", [])]  # an ensemble's exports
+        if members:
+            features = {"members": [m["features"] for m in members]}
+            card = {"members": [m.get("model_card", {}) for m in members]}
+            config = {"members": [m.get("config", {}) for m in members]}
+        else:
+            features, card, config = (meta["features"], meta.get("model_card", {}),
+                                      meta.get("config", {}))
         return ModelInfo(
             labels=rec.labels, sample_rate=rec.sample_rate, variant=meta["loaded"],
-            input_shape=meta.get("input", {}).get("shape", []), features=meta["features"],
-            model_card=meta.get("model_card", {}), config=meta.get("config", {}),
+            input_shape=meta.get("input", {}).get("shape", []), features=features,
+            model_card=card, config=config,
             export={k: meta.get(k) for k in ("format", "format_version", "opset", "files",
-                                             "int8_mode", "exported_at", "versions")},
+                                             "int8_mode", "exported_at", "versions",
+                                             *(("kind", "members") if members else ()))},
             max_upload_bytes=max_upload_bytes)
 
     @app.post("/v1/recognize", response_model=Recognition, responses=_ERRORS)
@@ -127,14 +137,14 @@ def create_app(export_dir: str | Path, *, int8: bool = False,
         data = await file.read()
         if not data:
             raise HTTPException(400, "empty upload: the file has no bytes")
-        rec: Recognizer = request.app.state.recognizer
+        rec: ClipModel = request.app.state.recognizer
         body = await run_in_threadpool(_recognize, rec, data, max_seconds, start)
         return JSONResponse(body)  # already a Recognition; skips a second validation
 
     return app
 
 
-def _recognize(rec: Recognizer, data: bytes, max_seconds: float, start: float) -> dict:
+def _recognize(rec: ClipModel, data: bytes, max_seconds: float, start: float) -> dict:
     """Decode and score one upload (in a worker thread): a Recognition as a dict."""
     from kwslab.audio import level_warning
     from kwslab.runtime.recognizer import SILENCE, SILENCE_PEAK_DBFS
