@@ -20,20 +20,18 @@ from typing import Any
 import numpy as np
 
 from kwslab.artifacts import CONFIG, MANIFEST, sha256
-from kwslab.config import SILENCE
 from kwslab.errors import ModelError
 from kwslab.runtime.recognizer import (
     ENSEMBLE,
-    Prediction,
+    ClipAnswers,
     Recognizer,
     _check_samples,
     _thresholds,
     read_export_config,
-    silent,
 )
 
 
-class Ensemble:
+class Ensemble(ClipAnswers):
     """Exported models of the same labels and clip length, probabilities averaged.
 
     Has the clip interface of :class:`Recognizer` (``predict``, ``probabilities``,
@@ -99,29 +97,6 @@ class Ensemble:
         samples = _check_samples(samples)
         return np.asarray(np.mean([m.probabilities(samples) for m in self.members], axis=0),
                           dtype=np.float32)
-
-    def predict(self, samples: np.ndarray) -> Prediction:
-        """The label and per-label probabilities of one clip, as :meth:`Recognizer.predict`
-        (a silent clip is ``_silence_`` where the models have that label)."""
-        samples = _check_samples(samples)
-        if samples.ndim != 1:
-            raise ValueError("predict() takes one clip, shape (n,); use probabilities() for "
-                             "a batch")
-        if self.is_silence(samples):
-            return Prediction(SILENCE, {label: float(label == SILENCE) for label in self.labels})
-        probs = self.probabilities(samples)
-        return Prediction(self.labels[int(probs.argmax())],
-                          {label: float(p) for label, p in zip(self.labels, probs, strict=True)})
-
-    def is_silence(self, samples: np.ndarray) -> bool:
-        """Whether :meth:`predict` answers ``_silence_`` without asking the models."""
-        return SILENCE in self.labels and silent(_check_samples(samples), self.clip_samples)
-
-    def predict_file(self, path: str | Path) -> Prediction:
-        """:meth:`predict` on an audio file (any rate or channel count; needs soundfile)."""
-        from kwslab.audio import load_audio
-
-        return self.predict(load_audio(path, self.sample_rate, max_seconds=60.0))
 
     def __repr__(self) -> str:
         return f"Ensemble({len(self.members)} models, labels={self.labels})"

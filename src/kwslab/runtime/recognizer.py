@@ -36,7 +36,46 @@ class Prediction(NamedTuple):
     probabilities: dict[str, float]
 
 
-class Recognizer:
+class ClipAnswers:
+    """``predict``, ``is_silence`` and ``predict_file`` from a class's ``probabilities``,
+    ``labels``, ``sample_rate`` and ``clip_samples`` (a :class:`Recognizer`, an ensemble)."""
+
+    labels: list[str]
+    sample_rate: int
+    clip_samples: int
+
+    def probabilities(self, samples: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def predict(self, samples: np.ndarray) -> Prediction:
+        """The label and per-label probabilities of one clip (float32 mono, 16 kHz).
+
+        A silent clip (:meth:`is_silence`) is ``_silence_`` with probability 1, others 0,
+        without running the model, where the model has that label.
+        """
+        samples = _check_samples(samples)
+        if samples.ndim != 1:
+            raise ValueError("predict() takes one clip, shape (n,); use probabilities() for "
+                             "a batch")
+        if self.is_silence(samples):
+            return Prediction(SILENCE, {label: float(label == SILENCE) for label in self.labels})
+        probs = self.probabilities(samples)
+        return Prediction(self.labels[int(probs.argmax())],
+                          {label: float(p) for label, p in zip(self.labels, probs, strict=True)})
+
+    def is_silence(self, samples: np.ndarray) -> bool:
+        """Whether :meth:`predict` calls one clip ``_silence_`` without asking the model: the
+        model has that label and the clip is :func:`silent`."""
+        return SILENCE in self.labels and silent(_check_samples(samples), self.clip_samples)
+
+    def predict_file(self, path: str | Path) -> Prediction:
+        """:meth:`predict` on an audio file (any rate or channel count; needs soundfile)."""
+        from kwslab.audio import load_audio
+
+        return self.predict(load_audio(path, self.sample_rate, max_seconds=60.0))
+
+
+class Recognizer(ClipAnswers):
     """An exported keyword spotter.
 
     Example::
@@ -124,33 +163,6 @@ class Recognizer:
     def run(self, features: np.ndarray) -> np.ndarray:
         """Probabilities (batch, n_labels) float32 of features (batch, *features.shape)."""
         return self.session.run([OUTPUT], {INPUT: np.ascontiguousarray(features, np.float32)})[0]
-
-    def predict(self, samples: np.ndarray) -> Prediction:
-        """The label and per-label probabilities of one clip (float32 mono, 16 kHz).
-
-        A silent clip (:meth:`is_silence`) is ``_silence_`` with probability 1, others 0,
-        without running the model, where the model has that label.
-        """
-        samples = _check_samples(samples)
-        if samples.ndim != 1:
-            raise ValueError("predict() takes one clip, shape (n,); use probabilities() for "
-                             "a batch")
-        if self.is_silence(samples):
-            return Prediction(SILENCE, {label: float(label == SILENCE) for label in self.labels})
-        probs = self.probabilities(samples)
-        return Prediction(self.labels[int(probs.argmax())],
-                          {label: float(p) for label, p in zip(self.labels, probs, strict=True)})
-
-    def is_silence(self, samples: np.ndarray) -> bool:
-        """Whether :meth:`predict` calls one clip ``_silence_`` without asking the model: the
-        model has that label and the clip is :func:`silent`."""
-        return SILENCE in self.labels and silent(_check_samples(samples), self.clip_samples)
-
-    def predict_file(self, path: str | Path) -> Prediction:
-        """:meth:`predict` on an audio file (any rate or channel count; needs soundfile)."""
-        from kwslab.audio import load_audio
-
-        return self.predict(load_audio(path, self.sample_rate, max_seconds=60.0))
 
     def __repr__(self) -> str:
         return f"Recognizer(labels={self.labels}, model={self.meta.get('loaded')})"
