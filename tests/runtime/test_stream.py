@@ -416,6 +416,15 @@ def test_hard_negatives_are_the_cuts_the_detector_fires_on(tmp_path, capsys, ton
     assert e.value.code in (0, None)
     assert "hard negatives" in capsys.readouterr().out
     assert all(c.label == "_unknown_" for c in read_manifest(tmp_path / "hard.jsonl"))
+    # a folder that only trains: every file is searched (all 21 bursts of the 8 files)
+    everything = mine_hard_negatives(BandRecognizer(), neg, threshold=0.5, split="all")
+    assert len(everything) == 21
+    assert {c.path.rsplit("/", 1)[1] for c in everything} == {f"{i:02d}.wav" for i in range(8)}
+    with pytest.raises(SystemExit) as e:
+        main(["mine", str(tone_export), "--negatives", str(neg), "--out",
+              str(tmp_path / "bad.jsonl"), "--split", "test"])
+    assert e.value.code not in (0, None) and "train or all" in capsys.readouterr().err
+    assert not (tmp_path / "bad.jsonl").exists()
 
 
 def test_saved_thresholds_say_when_the_stream_runs_with_other_settings(tone_export, tmp_path,

@@ -9,6 +9,7 @@ from pathlib import Path
 import typer
 
 from kwslab.cli.app import app, console, out
+from kwslab.errors import DataError
 
 
 def _one_blas_thread() -> None:
@@ -164,6 +165,9 @@ def mine(
     out_file: Path = typer.Option(..., "--out", help="JSONL manifest of the clips found."),
     threshold: float = typer.Option(0.5, "--threshold", min=0, max=1,
                                     help="Smoothed score at which a cut counts as confusing."),
+    split: str = typer.Option("train", "--split", help="Files searched: train (the "
+                              "folder's training quarter) or all (a folder that only "
+                              "trains, never measures)."),
 ) -> None:
     """Hard-negative mining: write the cuts of negative audio the model fires on, as _unknown_
     clips to train on again (`kwslab train --data D --data OUT.jsonl --negatives N --unknown`).
@@ -172,6 +176,8 @@ def mine(
     from kwslab.data.manifest import write_manifest
     from kwslab.evaluation.stream import mine_hard_negatives
 
-    clips = mine_hard_negatives(export_dir, negatives, threshold=threshold)
+    if split not in ("train", "all"):
+        raise DataError(f"--split {split!r}: train or all (the other quarters measure)")
+    clips = mine_hard_negatives(export_dir, negatives, threshold=threshold, split=split)
     write_manifest(clips, out_file)
     out.print(f"{len(clips)} hard negatives (score >= {threshold:g}) written to {out_file}")

@@ -248,7 +248,8 @@ def mine_hard_negatives(model: str | Path | ClipModel, negatives: str | Path, *,
     """Hard-negative mining: the 1 s cuts of negative audio on which the detector fires.
 
     The detector runs over ``split``'s negative files (by default the training quarter, see
-    :mod:`kwslab.data.negatives`) with every word at ``threshold``; each detection gives the
+    :mod:`kwslab.data.negatives`; ``all``: every file, for a folder that only trains, never
+    measures) with every word at ``threshold``; each detection gives the
     central second of the window that fired, as an ``_unknown_`` training clip. Write them
     with :func:`kwslab.data.manifest.write_manifest` and train again with ``--data`` on both
     the dataset and that manifest: the model learns exactly what it confused.
@@ -261,7 +262,10 @@ def mine_hard_negatives(model: str | Path | ClipModel, negatives: str | Path, *,
 
     cfg = cfg or StreamConfig()
     rec = load_export(model) if isinstance(model, str | Path) else model
-    files = negative_files(negatives)[0][split]
+    by_split = negative_files(negatives)[0]
+    if split not in (*by_split, "all"):
+        raise DataError(f"unknown negatives split {split!r}: train, validation, test or all")
+    files = sorted(sum(by_split.values(), [])) if split == "all" else by_split[split]
     scored, _ = negative_scores(rec, cfg, files)
     det = StreamDetector(rec, cfg)
     n = rec.clip_samples
