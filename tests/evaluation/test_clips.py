@@ -2,11 +2,45 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from pathlib import Path
+
 import numpy as np
 import pytest
+from cli_run import run
+from tones import TONE_CONFIG
 
 from kwslab.errors import DataError, ModelError
-from kwslab.evaluation import classification_report, evaluate, predict, wilson_interval
+from kwslab.evaluation import (
+    classification_report,
+    clip_predictions,
+    evaluate,
+    predict,
+    wilson_interval,
+)
+from kwslab.evaluation.clips import _scored
+
+
+@pytest.fixture(scope="module")
+def second_run(tone_data, tmp_path_factory) -> Path:
+    """The tone words on another front end (the seed's log-Mel vector) and seed."""
+    from kwslab.config import SEED
+    from kwslab.training import train
+
+    cfg = replace(TONE_CONFIG, features=SEED.features,
+                  train=replace(TONE_CONFIG.train, seed=1))
+    out = tmp_path_factory.mktemp("second") / "run"
+    train(cfg, tone_data, out, progress=False)
+    return out
+
+
+@pytest.fixture(scope="module")
+def ensemble(tone_run, second_run, tmp_path_factory) -> Path:
+    from kwslab.export import export_ensemble
+
+    out = tmp_path_factory.mktemp("ens") / "export"
+    export_ensemble([tone_run, second_run], out)
+    return out
 
 
 def test_classification_report_by_hand():
@@ -68,13 +102,13 @@ def test_predict_calls_a_silent_clip_silence_where_the_model_has_it(tone_run, to
 
 
 def test_not_a_run_folder(tmp_path, tone_data):
-    with pytest.raises(ModelError, match="not a kwslab run folder"):
+    with pytest.raises(ModelError, match="not a kwslab run folder or export folder"):
         evaluate(tmp_path, tone_data)
+    with pytest.raises(ModelError, match="no such folder"):
+        predict(tmp_path / "nope", [tone_data / "low"])
 
 
 def test_per_speaker_accuracy_and_the_mistakes_to_listen_to(tone_run, tone_data):
-    from kwslab.evaluation import clip_predictions
-
     r = evaluate(tone_run, tone_data, "all", worst=5)
     clips = clip_predictions(tone_run, tone_data, "all")["clips"]
     assert sum(n for _, n in r["per_speaker"].values()) == r["keyword_n"] == len(clips)
@@ -85,3 +119,75 @@ def test_per_speaker_accuracy_and_the_mistakes_to_listen_to(tone_run, tone_data)
                    key=lambda c: -c["probability"])[:5]
     assert [e["path"] for e in r["confused"]] == [c["path"] for c in wrong]
     assert all(e["predicted"] != e["label"] for e in r["confused"])
+
+
+def test_an_export_scores_as_its_run(tone_run, tone_export, tone_data, capsys):
+    """The same clips, the same predictions: onnxruntime on audio vs torch on cached features."""
+    import json
+
+    run_r, exp_r = (evaluate(m, tone_data, "all") for m in (tone_run, tone_export))
+    code, stdout, _ = run(capsys, "evaluate", tone_export, "--data", tone_data, "--split", "all",
+                          "--json")
+    assert code == 0 and json.loads(stdout)["confusion"] == exp_r["confusion"]
+    assert (run_r["model_kind"], exp_r["model_kind"]) == ("run", "export")
+    assert run_r.keys() == exp_r.keys()
+    assert exp_r["n"] == run_r["n"] == 90 and exp_r["labels"] == run_r["labels"]
+    assert exp_r["accuracy"] == run_r["accuracy"] and exp_r["confusion"] == run_r["confusion"]
+    assert exp_r["per_speaker"] == run_r["per_speaker"]
+    assert exp_r["loss"] == pytest.approx(run_r["loss"], rel=1e-3, abs=1e-5)
+    a, b = (_scored(m, tone_data, "all") for m in (tone_run, tone_export))
+    assert b["logits"] is None and [c.path for c in a["clips"]] == [c.path for c in b["clips"]]
+    np.testing.assert_allclose(b["probs"], a["probs"], atol=1e-4)
+    exp_c = clip_predictions(tone_export, tone_data, "test")["clips"]
+    run_c = clip_predictions(tone_run, tone_data, "test")["clips"]
+    assert [c["predicted"] for c in exp_c] == [c["predicted"] for c in run_c]
+    assert [c["probability"] for c in exp_c] == pytest.approx(
+        [c["probability"] for c in run_c], abs=1e-4)
+
+
+def test_an_ensemble_export_is_scored_as_the_mean_of_its_members(ensemble, tone_run,
+                                                                  second_run, tone_data):
+    from kwslab.data.dataset import load_waves
+    from kwslab.runtime import Ensemble, load_export
+
+    r = evaluate(ensemble, tone_data, "test")
+    assert r["model_kind"] == "ensemble" and r["n"] == 9
+    assert r.keys() == evaluate(tone_run, tone_data, "test").keys()
+    assert np.array(r["confusion"]).sum() == 9 and r["accuracy"] >= 0.8
+    lo, hi = r["accuracy_ci95"]
+    assert lo <= r["accuracy"] <= hi
+    s = _scored(ensemble, tone_data, "test")
+    ens = load_export(ensemble)
+    assert isinstance(ens, Ensemble)
+    waves = load_waves(s["clips"], ens.clip_samples).waves
+    np.testing.assert_allclose(s["probs"], ens.probabilities(waves), atol=1e-6)
+    runs = [_scored(m, tone_data, "test")["probs"] for m in (tone_run, second_run)]
+    np.testing.assert_allclose(s["probs"], np.mean(runs, axis=0), atol=1e-4)
+    p = s["probs"][np.arange(len(s["y"])), s["y"]]
+    assert r["loss"] == pytest.approx(float(-np.log(p).mean()), rel=1e-5)
+
+
+def test_predict_on_an_export_gives_the_runs_top_label(tone_run, tone_export, ensemble,
+                                                       tone_data):
+    files = [tone_data / w / "00000009_nohash_0.wav" for w in ("low", "mid", "high")]
+    want = predict(tone_run, files, top=3)
+    got = predict(tone_export, files, top=3)
+    assert [r["label"] for r in got] == [r["label"] for r in want]
+    for g, w in zip(got, want, strict=True):
+        assert [t["label"] for t in g["top"]] == [t["label"] for t in w["top"]]
+        assert [t["probability"] for t in g["top"]] == pytest.approx(
+            [t["probability"] for t in w["top"]], abs=1e-4)
+    assert len(predict(ensemble, files)) == 3
+
+
+@pytest.mark.parametrize("command", ["evaluate", "predict"])
+def test_a_folder_that_is_neither_a_run_nor_an_export_is_one_line(command, tone_data,
+                                                                  tmp_path, capsys):
+    (tmp_path / "config.json").write_text("{}")
+    (tmp_path / "model.onnx").write_bytes(b"not onnx")
+    args = {"evaluate": ["evaluate", tmp_path, "--data", tone_data],
+            "predict": ["predict", tmp_path, tone_data / "low"]}[command]
+    code, _, err = run(capsys, *args)
+    lines = err.strip().splitlines()
+    assert code != 0 and len(lines) == 1 and "Traceback" not in err
+    assert lines[0].startswith("error: ") and "not a kwslab run folder or export folder" in err

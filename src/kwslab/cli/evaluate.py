@@ -12,7 +12,9 @@ from kwslab.cli.app import app, out
 
 @app.command()
 def evaluate(
-    run_dir: Path = typer.Argument(..., help="Run folder written by `kwslab train`."),
+    run_dir: Path = typer.Argument(
+        ..., help="Run folder or export folder (`kwslab train`, `kwslab export`; an ensemble "
+        "export too)."),
     data: Path = typer.Option(..., "--data", help="Dataset folder or .jsonl manifest."),
     split: str = typer.Option("test", "--split", help="test, validation, train or all."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
@@ -20,7 +22,9 @@ def evaluate(
 ) -> None:
     """Accuracy, loss, per-class precision/recall and confusion matrix on one split.
 
-    Nothing is written into the run folder (it may be read-only); --out saves the result.
+    A run folder or an export (one model or an ensemble): the same clips, the same report.
+
+    Nothing is written into the folder (it may be read-only); --out saves the result.
     """
     from kwslab.evaluation import evaluate as run_evaluate
     from kwslab.utils.io import write_json

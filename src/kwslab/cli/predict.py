@@ -15,12 +15,14 @@ from kwslab.errors import DataError, ModelError
 
 @app.command()
 def predict(
-    run_dir: Path = typer.Argument(..., help="Run folder written by `kwslab train`."),
+    run_dir: Path = typer.Argument(
+        ..., help="Run folder or export folder (`kwslab train`, `kwslab export`; an ensemble "
+        "export too)."),
     inputs: list[Path] = typer.Argument(..., help="Audio files or folders."),
     top: int = typer.Option(3, "--top", min=1, help="How many labels to show."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object per line."),
 ) -> None:
-    """Top-k labels with probabilities for audio files.
+    """Top-k labels with probabilities for audio files, from a run or an export folder.
 
     A path that is missing or unreadable is reported on its own line and the rest are still
     predicted; the exit status is 1 if any file failed.
