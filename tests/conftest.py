@@ -49,6 +49,20 @@ def tone_run(tone_data, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def second_run(tone_data, tmp_path_factory) -> Path:
+    """The tone words on another front end (the seed's log-Mel vector) and seed: with
+    ``tone_run``, two members whose features differ (ensembles)."""
+    from kwslab.config import SEED
+    from kwslab.training import train
+
+    cfg = replace(TONE_CONFIG, features=SEED.features,
+                  train=replace(TONE_CONFIG.train, seed=1))
+    out = tmp_path_factory.mktemp("second") / "run"
+    train(cfg, tone_data, out, progress=False)
+    return out
+
+
+@pytest.fixture(scope="session")
 def tone_export(tone_run) -> Path:
     """``tone_run`` exported to ONNX with a (dynamic) int8 copy, beside the run folder."""
     from kwslab.export import export_onnx

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 from cli_run import run
-from tones import TONE_CONFIG
 
 from kwslab.errors import DataError, ModelError
 from kwslab.evaluation import (
@@ -19,19 +17,6 @@ from kwslab.evaluation import (
     wilson_interval,
 )
 from kwslab.evaluation.clips import _scored
-
-
-@pytest.fixture(scope="module")
-def second_run(tone_data, tmp_path_factory) -> Path:
-    """The tone words on another front end (the seed's log-Mel vector) and seed."""
-    from kwslab.config import SEED
-    from kwslab.training import train
-
-    cfg = replace(TONE_CONFIG, features=SEED.features,
-                  train=replace(TONE_CONFIG.train, seed=1))
-    out = tmp_path_factory.mktemp("second") / "run"
-    train(cfg, tone_data, out, progress=False)
-    return out
 
 
 @pytest.fixture(scope="module")

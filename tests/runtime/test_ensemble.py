@@ -14,22 +14,10 @@ import soundfile as sf
 from cli_run import run
 from tones import TONE_CONFIG, TONE_WORDS, tone_clip
 
-from kwslab.config import SEED, DataConfig
+from kwslab.config import DataConfig
 from kwslab.errors import ModelError
 from kwslab.export import export_ensemble
 from kwslab.runtime import Ensemble, Recognizer, StreamDetector, load_export
-
-
-@pytest.fixture(scope="module")
-def second_run(tone_data, tmp_path_factory) -> Path:
-    """The tone words on another front end (the seed's log-Mel vector) and seed."""
-    from kwslab.training import train
-
-    cfg = replace(TONE_CONFIG, features=SEED.features,
-                  train=replace(TONE_CONFIG.train, seed=1))
-    out = tmp_path_factory.mktemp("second") / "run"
-    train(cfg, tone_data, out, progress=False)
-    return out
 
 
 @pytest.fixture(scope="module")
