@@ -270,6 +270,39 @@ def test_embedding_models_share_one_incremental_front_end(mini_data):
     assert np.allclose(np.diff(np.concatenate(times)), 0.08)
 
 
+def test_an_ensemble_of_heads_streams_on_one_incremental_front_end(mini_data):
+    """An ensemble whose members are heads on the same speech_embedding front end streams on
+    one EmbeddingStream: its posteriors are the mean of its heads' on the whole-window
+    features, every 80 ms, for any chunking; an ensemble on two front ends does not share."""
+    from kwslab.audio import load_audio
+    from kwslab.features import embedding
+    from kwslab.runtime import Ensemble
+    from kwslab.runtime.frontend import EmbeddingStream, WindowStream
+
+    embedding.fetch(progress=False)
+    x = np.concatenate([load_audio(f) for f in sorted(mini_data.glob("up/*.wav"))[:4]])
+    labels = ["go", "up", "_unknown_"]
+    heads = [LinearHead(labels, 0), LinearHead(labels, 1), LinearHead(labels, 2)]
+    ens = Ensemble(heads, {})
+    det = StreamDetector(ens, StreamConfig(smooth_ms=0, hop_ms=80))
+    assert isinstance(det.front, EmbeddingStream) and det.hop == 1280
+    rng = np.random.default_rng(5)
+    got, pos = [], 0
+    while pos < len(x):
+        n = int(rng.integers(100, 6000))
+        got.append(det.posteriors(x[pos : pos + n])[1])
+        pos += n
+    _, feats = EmbeddingStream(heads[0].features).feed(x)
+    want = np.mean([h.run(feats) for h in heads], axis=0)
+    np.testing.assert_allclose(np.concatenate(got), want, atol=1e-4)
+    assert not np.allclose(want, heads[0].run(feats), atol=1e-3)  # the heads differ
+
+    other = LinearHead(labels, 1)
+    other.front_end = "/elsewhere"  # another copy of the front end's model files
+    mixed = Ensemble([LinearHead(labels, 0), other], {})
+    assert isinstance(StreamDetector(mixed).front, WindowStream)
+
+
 def _negatives_with_mid_tones(root, rng, bursts_per_file):
     """Negative recordings (noise) where each file holds ``bursts_per_file[i]`` mid tones:
     the band recogniser takes every one for the word "mid", so each is a false accept."""

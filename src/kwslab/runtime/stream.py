@@ -107,7 +107,8 @@ class StreamDetector:
     (:class:`~kwslab.runtime.frontend.EmbeddingStream`): each 80 ms of new audio costs one
     embedding, and each model only its small head. Other models score the last second every
     ``hop_ms``. Pass several recognisers (e.g. one export per word) to run them over one
-    front end; each keeps its own thresholds and trigger.
+    front end; each keeps its own thresholds and trigger. An ensemble of heads on one
+    ``speech_embedding`` front end shares it too (its heads' probabilities averaged).
 
     Example::
 
@@ -130,7 +131,11 @@ class StreamDetector:
         if cfg.hop_ms <= 0 or cfg.hop_ms * rate / 1000 > self.window:
             raise KwslabError(f"hop {cfg.hop_ms} ms must be > 0 and at most the "
                               f"{1000 * self.window / rate:.0f} ms window")
-        self.front = self._front_end(recs, cfg, rate)
+        # An ensemble of heads on one speech_embedding front end streams as its heads: one
+        # incremental front end, each head on its features, probabilities averaged. Other
+        # ensembles featurise the last second per member every hop.
+        self._heads = [_shared_heads(r) or [r] for r in recs]
+        self.front = self._front_end([h for heads in self._heads for h in heads], cfg, rate)
         self.hop = self.front.hop
         self.hop_ms = 1000 * self.hop / rate
         self.smooth = max(1, int(round(cfg.smooth_ms / self.hop_ms)))  # windows averaged
@@ -222,8 +227,10 @@ class StreamDetector:
         ends, feats = self.front.feed(samples)
         times = ends / self.recognizer.sample_rate
         out = []
-        for i, rec in enumerate(self.recognizers):
-            out.append(self._smooth(i, self._scores(rec, feats)))
+        for i, heads in enumerate(self._heads):
+            probs = [self._scores(h, feats) for h in heads]
+            out.append(self._smooth(i, probs[0] if len(probs) == 1 else
+                                    np.mean(probs, axis=0, dtype=np.float32)))
         if self.vad is not None:
             quiet = self._gate(samples, ends) < self.cfg.vad_threshold
             out = [np.where(quiet[:, None], 0.0, s).astype(np.float32) for s in out]
@@ -279,6 +286,20 @@ class StreamDetector:
         out = (csum[ends] - csum[starts]) / (ends - starts)[:, None]
         self._history[i] = both[-(self.smooth - 1) :]
         return out.astype(np.float32)
+
+
+def _shared_heads(rec: ClipModel) -> list | None:
+    """An ensemble's members when all are heads on the same ``speech_embedding`` front end
+    (same feature config and model folder), so they can share one incremental front end."""
+    members = getattr(rec, "members", None)
+    if not members:
+        return None
+    feats = [getattr(m, "features", None) for m in members]
+    if (feats[0] is None or feats[0].kind != "speech_embedding" or any(f != feats[0] for f in feats)
+            or len({str(getattr(m, "front_end", None)) for m in members}) > 1
+            or not all(hasattr(m, "compute") and hasattr(m, "run") for m in members)):
+        return None
+    return list(members)
 
 
 def read_blocks(path: str | Path, rate: int, block_seconds: float = BLOCK_SECONDS
