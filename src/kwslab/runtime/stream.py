@@ -230,7 +230,7 @@ class StreamDetector:
         for i, heads in enumerate(self._heads):
             probs = [self._scores(h, feats) for h in heads]
             out.append(self._smooth(i, probs[0] if len(probs) == 1 else
-                                    np.mean(probs, axis=0, dtype=np.float32)))
+                                    np.asarray(np.mean(probs, axis=0), np.float32)))
         if self.vad is not None:
             quiet = self._gate(samples, ends) < self.cfg.vad_threshold
             out = [np.where(quiet[:, None], 0.0, s).astype(np.float32) for s in out]
