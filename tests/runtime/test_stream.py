@@ -270,7 +270,7 @@ def test_embedding_models_share_one_incremental_front_end(mini_data):
     assert np.allclose(np.diff(np.concatenate(times)), 0.08)
 
 
-def test_an_ensemble_of_heads_streams_on_one_incremental_front_end(mini_data):
+def test_an_ensemble_of_heads_streams_on_one_incremental_front_end(mini_data, tmp_path):
     """An ensemble whose members are heads on the same speech_embedding front end streams on
     one EmbeddingStream: its posteriors are the mean of its heads' on the whole-window
     features, every 80 ms, for any chunking; an ensemble on two front ends does not share."""
@@ -297,8 +297,15 @@ def test_an_ensemble_of_heads_streams_on_one_incremental_front_end(mini_data):
     np.testing.assert_allclose(np.concatenate(got), want, atol=1e-4)
     assert not np.allclose(want, heads[0].run(feats), atol=1e-3)  # the heads differ
 
+    # every export carries its own copy of the front end: a copy elsewhere is the same one
+    import shutil
+
+    copy = LinearHead(labels, 1)
+    copy.front_end = shutil.copytree(embedding.resolve(None), tmp_path / "copy")
+    det = StreamDetector(Ensemble([LinearHead(labels, 0), copy], {}))
+    assert isinstance(det.front, EmbeddingStream)
     other = LinearHead(labels, 1)
-    other.front_end = "/elsewhere"  # another copy of the front end's model files
+    other.front_end = tmp_path / "elsewhere"  # no such front end: not the same one
     mixed = Ensemble([LinearHead(labels, 0), other], {})
     assert isinstance(StreamDetector(mixed).front, WindowStream)
 

@@ -19,13 +19,16 @@ whole. All return the sample index at which each window ends and its features, s
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
 from kwslab.config import FeatureConfig
+from kwslab.errors import KwslabError
 from kwslab.features.embedding import (
     DIM,
+    FILES,
     HOP,
     N_FFT,
     STEP,
@@ -33,11 +36,26 @@ from kwslab.features.embedding import (
     embed_sequence,
     mel_frames,
     n_embeddings,
+    resolve,
     stage_sessions,
 )
 from kwslab.features.mel import finish_features, power_frames
 
 EMBEDDING_HOP = HOP * STEP  # 1,280 samples (80 ms) of audio per new embedding
+
+
+@lru_cache(maxsize=32)
+def front_end_key(folder: str | None) -> str:
+    """What makes two ``speech_embedding`` front ends one: the SHA-256 of its pretrained
+    graphs. Every export carries its own copy, so models exported apart can still share a
+    stream's front end; the folder's path stands in when the files are not there."""
+    from kwslab.artifacts import sha256
+
+    try:
+        path = resolve(folder)
+    except KwslabError:
+        return f"missing:{folder}"
+    return ":".join(sha256(path / name) for name in sorted(FILES))
 
 
 class EmbeddingStream:

@@ -24,7 +24,13 @@ import numpy as np
 from kwslab.config import SILENCE, UNKNOWN
 from kwslab.errors import AudioError, KwslabError, MissingExtraError
 from kwslab.runtime.ensemble import ClipModel
-from kwslab.runtime.frontend import EMBEDDING_HOP, EmbeddingStream, MelStream, WindowStream
+from kwslab.runtime.frontend import (
+    EMBEDDING_HOP,
+    EmbeddingStream,
+    MelStream,
+    WindowStream,
+    front_end_key,
+)
 
 BATCH = 64  # windows scored per onnxruntime call when audio arrives in large blocks
 BLOCK_SECONDS = 10.0  # file read size: bounds memory at ~BLOCK_SECONDS of samples
@@ -158,8 +164,7 @@ class StreamDetector:
     def _front_end(recs: list[ClipModel], cfg: StreamConfig, rate: int):
         feats = [getattr(r, "features", None) for r in recs]
         if feats[0] is not None and feats[0].kind == "speech_embedding":
-            if any(f != feats[0] for f in feats) or \
-                    len({str(getattr(r, "front_end", None)) for r in recs}) > 1:
+            if any(f != feats[0] for f in feats) or len({_front_end_of(r) for r in recs}) > 1:
                 raise KwslabError("models sharing a stream need the same front end and "
                                   "feature config")
             every = max(1, int(round(cfg.hop_ms * rate / 1000 / EMBEDDING_HOP)))
@@ -290,16 +295,21 @@ class StreamDetector:
 
 def _shared_heads(rec: ClipModel) -> list | None:
     """An ensemble's members when all are heads on the same ``speech_embedding`` front end
-    (same feature config and model folder), so they can share one incremental front end."""
+    (same feature config and graphs), so they can share one incremental front end."""
     members = getattr(rec, "members", None)
     if not members:
         return None
     feats = [getattr(m, "features", None) for m in members]
     if (feats[0] is None or feats[0].kind != "speech_embedding" or any(f != feats[0] for f in feats)
-            or len({str(getattr(m, "front_end", None)) for m in members}) > 1
+            or len({_front_end_of(m) for m in members}) > 1
             or not all(hasattr(m, "compute") and hasattr(m, "run") for m in members)):
         return None
     return list(members)
+
+
+def _front_end_of(rec: ClipModel) -> str:
+    folder = getattr(rec, "front_end", None)
+    return front_end_key(None if folder is None else str(folder))
 
 
 def read_blocks(path: str | Path, rate: int, block_seconds: float = BLOCK_SECONDS
