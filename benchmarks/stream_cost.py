@@ -9,7 +9,8 @@ The audio is fed in 80 ms chunks (as a microphone would deliver it): real clips 
 made chunk by chunk (use that for memory over long runs). The
 real-time factor is CPU seconds of the detector per second of audio (0.02 = 2 % of one
 core); "models" runs that many copies of the export over one shared front end, which is
-what several word models in one process cost. Peak RSS is read from /proc after each pass.
+what several word models in one process cost. An ensemble export of heads on one front end
+streams as one model with several heads. Peak RSS is read from /proc after each pass.
 """
 
 from __future__ import annotations
@@ -58,9 +59,9 @@ def noise_chunks(seconds: float):
 
 
 def run(export: Path, models: int, x: np.ndarray | None, seconds: float = 0.0) -> dict:
-    from kwslab.runtime import Recognizer, StreamDetector
+    from kwslab.runtime import StreamDetector, load_export
 
-    recs = [Recognizer.load(export) for _ in range(models)]
+    recs = [load_export(export) for _ in range(models)]
     det = StreamDetector(recs if models > 1 else recs[0])
     det.feed(np.zeros(16000, np.float32))  # warm up sessions
     det.reset()
