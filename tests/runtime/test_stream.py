@@ -270,44 +270,67 @@ def test_embedding_models_share_one_incremental_front_end(mini_data):
     assert np.allclose(np.diff(np.concatenate(times)), 0.08)
 
 
-def test_an_ensemble_of_heads_streams_on_one_incremental_front_end(mini_data, tmp_path):
-    """An ensemble whose members are heads on the same speech_embedding front end streams on
-    one EmbeddingStream: its posteriors are the mean of its heads' on the whole-window
-    features, every 80 ms, for any chunking; an ensemble on two front ends does not share."""
-    from kwslab.audio import load_audio
-    from kwslab.features import embedding
-    from kwslab.runtime import Ensemble
-    from kwslab.runtime.frontend import EmbeddingStream, WindowStream
-
-    embedding.fetch(progress=False)
-    x = np.concatenate([load_audio(f) for f in sorted(mini_data.glob("up/*.wav"))[:4]])
-    labels = ["go", "up", "_unknown_"]
-    heads = [LinearHead(labels, 0), LinearHead(labels, 1), LinearHead(labels, 2)]
-    ens = Ensemble(heads, {})
-    det = StreamDetector(ens, StreamConfig(smooth_ms=0, hop_ms=80))
-    assert isinstance(det.front, EmbeddingStream) and det.hop == 1280
-    rng = np.random.default_rng(5)
+def _feed_randomly(det: StreamDetector, x: np.ndarray, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
     got, pos = [], 0
     while pos < len(x):
         n = int(rng.integers(100, 6000))
         got.append(det.posteriors(x[pos : pos + n])[1])
         pos += n
-    _, feats = EmbeddingStream(heads[0].features).feed(x)
-    want = np.mean([h.run(feats) for h in heads], axis=0)
-    np.testing.assert_allclose(np.concatenate(got), want, atol=1e-4)
-    assert not np.allclose(want, heads[0].run(feats), atol=1e-3)  # the heads differ
+    return np.concatenate(got)
 
-    # every export carries its own copy of the front end: a copy elsewhere is the same one
+
+def test_an_ensemble_of_heads_streams_on_one_incremental_front_end(mini_data, tmp_path):
+    """An ensemble whose members are heads on the same speech_embedding front end streams on
+    one EmbeddingStream (also when each member has its own copy of the front end, as in an
+    ensemble export): its posteriors are the mean of its heads' on the whole-window features,
+    every 80 ms, for any chunking."""
     import shutil
 
-    copy = LinearHead(labels, 1)
-    copy.front_end = shutil.copytree(embedding.resolve(None), tmp_path / "copy")
-    det = StreamDetector(Ensemble([LinearHead(labels, 0), copy], {}))
-    assert isinstance(det.front, EmbeddingStream)
-    other = LinearHead(labels, 1)
-    other.front_end = tmp_path / "elsewhere"  # no such front end: not the same one
-    mixed = Ensemble([LinearHead(labels, 0), other], {})
-    assert isinstance(StreamDetector(mixed).front, WindowStream)
+    from kwslab.audio import load_audio
+    from kwslab.features import embedding
+    from kwslab.runtime import Ensemble
+    from kwslab.runtime.frontend import EmbeddingStream
+
+    embedding.fetch(progress=False)
+    x = np.concatenate([load_audio(f) for f in sorted(mini_data.glob("up/*.wav"))[:4]])
+    labels = ["go", "up", "_unknown_"]
+    heads = [LinearHead(labels, 0), LinearHead(labels, 1), LinearHead(labels, 2)]
+    heads[2].front_end = shutil.copytree(embedding.resolve(None), tmp_path / "copy")
+    det = StreamDetector(Ensemble(heads, {}), StreamConfig(smooth_ms=0, hop_ms=80))
+    assert isinstance(det.front, EmbeddingStream) and det.hop == 1280
+    _, feats = EmbeddingStream(heads[0].features).feed(x)
+    want = np.mean([h.run(feats) for h in heads], axis=0)
+    np.testing.assert_allclose(_feed_randomly(det, x, 5), want, atol=1e-4)
+    assert not np.allclose(want, heads[0].run(feats), atol=1e-3)  # the heads differ
+
+
+def test_an_ensemble_on_two_front_ends_streams_each_aligned_on_the_same_second(mini_data,
+                                                                                 tone_export):
+    """A head on speech_embedding (1.5 s windows: 250 ms of context each side) and a log-Mel
+    model (1 s windows) stream side by side, each on its incremental front end: window k of
+    both classifies the same second, and the posteriors are the mean of the head's on that
+    window and the log-Mel model's on its centre second, for any chunking."""
+    from kwslab.audio import load_audio
+    from kwslab.features import embedding
+    from kwslab.runtime import Ensemble, Recognizer
+    from kwslab.runtime.frontend import AlignedFronts, EmbeddingStream, MelStream
+
+    embedding.fetch(progress=False)
+    x = np.concatenate([load_audio(f) for f in sorted(mini_data.glob("go/*.wav"))[:4]])
+    mel = Recognizer.load(tone_export)
+    head = LinearHead(mel.labels, 0)
+    det = StreamDetector(Ensemble([head, mel], {}), StreamConfig(smooth_ms=0, hop_ms=80))
+    assert isinstance(det.front, AlignedFronts) and det.hop == 1280
+    kinds = [type(f) for f in det.front.fronts]
+    assert kinds == [EmbeddingStream, MelStream] and det.front.delays == [0, 4000]
+    got = _feed_randomly(det, x, 9)
+    ends, feats = EmbeddingStream(head.features).feed(x)
+    padded = np.concatenate([np.zeros(24000 - 1280, np.float32), x])  # the stream's priming
+    centre = np.stack([padded[e + 22720 - 20000 : e + 22720 - 4000] for e in ends])
+    want = (head.run(feats) + mel.probabilities(centre)) / 2
+    np.testing.assert_allclose(got, want, atol=1e-4)
+    assert len(got) == len(ends) == len(x) // 1280
 
 
 def _negatives_with_mid_tones(root, rng, bursts_per_file):

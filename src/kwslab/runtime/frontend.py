@@ -172,6 +172,51 @@ class StagedEmbedder:
         return x.reshape(-1, DIM)
 
 
+class AlignedFronts:
+    """Several front ends over one stream, window ``k`` of each classifying the same second.
+
+    A ``speech_embedding`` window holds context on both sides, so the second it classifies
+    ends ``lag`` samples before the window does; log-Mel windows hold the bare second. Each
+    front end is fed its share of zeros first (the largest lag less its own), so all emit
+    window ``k`` for the same second; the ones ahead wait in a short queue until the one
+    with the most context (the lead) has its window. :meth:`feed` returns the lead's window
+    ends and one feature array per front end. All need the same hop.
+    """
+
+    def __init__(self, fronts: list, clip_samples: int):
+        if len({f.hop for f in fronts}) != 1:
+            raise ValueError("aligned front ends need one hop")
+        self.fronts, self.hop = fronts, fronts[0].hop
+        lags = [(getattr(f, "window", clip_samples) - clip_samples) // 2 for f in fronts]
+        self.lead = int(np.argmax(lags))
+        self.window = getattr(fronts[self.lead], "window", clip_samples)
+        self.delays = [max(lags) - lag for lag in lags]
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget all audio, then feed each front end its delay in zeros."""
+        self._queued: list[list[np.ndarray]] = [[] for _ in self.fronts]
+        for i, (front, delay) in enumerate(zip(self.fronts, self.delays, strict=True)):
+            front.reset()
+            if delay:
+                self._queued[i].append(front.feed(np.zeros(delay, np.float32))[1])
+
+    def feed(self, samples: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Add audio; returns (end sample of each new window, [features per front end])."""
+        ends = np.zeros(0, np.int64)
+        for i, front in enumerate(self.fronts):
+            e, f = front.feed(samples)
+            self._queued[i].append(f)
+            if i == self.lead:
+                ends = e
+        out = []
+        for i in range(len(self.fronts)):
+            queued = np.concatenate(self._queued[i])
+            out.append(queued[: len(ends)])
+            self._queued[i] = [queued[len(ends) :]]
+        return ends, out
+
+
 class WindowStream:
     """The last ``clip_samples`` of the stream every ``hop`` samples, featurised whole.
 

@@ -26,6 +26,7 @@ from kwslab.errors import AudioError, KwslabError, MissingExtraError
 from kwslab.runtime.ensemble import ClipModel
 from kwslab.runtime.frontend import (
     EMBEDDING_HOP,
+    AlignedFronts,
     EmbeddingStream,
     MelStream,
     WindowStream,
@@ -113,8 +114,10 @@ class StreamDetector:
     (:class:`~kwslab.runtime.frontend.EmbeddingStream`): each 80 ms of new audio costs one
     embedding, and each model only its small head. Other models score the last second every
     ``hop_ms``. Pass several recognisers (e.g. one export per word) to run them over one
-    front end; each keeps its own thresholds and trigger. An ensemble of heads on one
-    ``speech_embedding`` front end shares it too (its heads' probabilities averaged).
+    front end; each keeps its own thresholds and trigger. An ensemble streams as its
+    members, each on its front end (shared where members have the same one), probabilities
+    averaged; models on different front ends run side by side on
+    :class:`~kwslab.runtime.frontend.AlignedFronts`.
 
     Example::
 
@@ -137,11 +140,13 @@ class StreamDetector:
         if cfg.hop_ms <= 0 or cfg.hop_ms * rate / 1000 > self.window:
             raise KwslabError(f"hop {cfg.hop_ms} ms must be > 0 and at most the "
                               f"{1000 * self.window / rate:.0f} ms window")
-        # An ensemble of heads on one speech_embedding front end streams as its heads: one
-        # incremental front end, each head on its features, probabilities averaged. Other
-        # ensembles featurise the last second per member every hop.
-        self._heads = [_shared_heads(r) or [r] for r in recs]
-        self.front = self._front_end([h for heads in self._heads for h in heads], cfg, rate)
+        # An ensemble streams as its members: each on its front end, those on the same one
+        # sharing it, their probabilities averaged. Front ends of different kinds run side by
+        # side, aligned so that their k-th windows classify the same second.
+        self._heads = [list(getattr(r, "members", None) or [r]) for r in recs]
+        fronts, self._front_of = self._front_ends([h for hs in self._heads for h in hs], cfg,
+                                                  rate)
+        self.front = fronts[0] if len(fronts) == 1 else AlignedFronts(fronts, self.window)
         self.hop = self.front.hop
         self.hop_ms = 1000 * self.hop / rate
         self.smooth = max(1, int(round(cfg.smooth_ms / self.hop_ms)))  # windows averaged
@@ -161,22 +166,35 @@ class StreamDetector:
         self.reset()
 
     @staticmethod
-    def _front_end(recs: list[ClipModel], cfg: StreamConfig, rate: int):
-        feats = [getattr(r, "features", None) for r in recs]
-        if feats[0] is not None and feats[0].kind == "speech_embedding":
-            if any(f != feats[0] for f in feats) or len({_front_end_of(r) for r in recs}) > 1:
-                raise KwslabError("models sharing a stream need the same front end and "
-                                  "feature config")
-            every = max(1, int(round(cfg.hop_ms * rate / 1000 / EMBEDDING_HOP)))
-            return EmbeddingStream(feats[0], recs[0].front_end, every=every)
-        if len(recs) > 1 and any(f != feats[0] for f in feats):
-            raise KwslabError("models sharing a stream need the same feature config")
-        hop = int(round(cfg.hop_ms * rate / 1000))
-        first = recs[0]
-        if feats[0] is not None and hasattr(first, "compute") and MelStream.fits(feats[0], hop):
-            return MelStream(feats[0], hop)  # each STFT frame computed once
-        featurise = getattr(first, "compute", None) or (lambda windows: windows)
-        return WindowStream(first.clip_samples, hop, featurise)
+    def _front_ends(heads: list, cfg: StreamConfig, rate: int) -> tuple[list, dict[int, int]]:
+        """One front end per kind of features among ``heads`` (a ``speech_embedding`` one per
+        config and graphs; a log-Mel one per config), and each head's front end's index."""
+        every = max(1, int(round(cfg.hop_ms * rate / 1000 / EMBEDDING_HOP)))
+        feats = [getattr(h, "features", None) for h in heads]
+        embedding = any(f is not None and f.kind == "speech_embedding" for f in feats)
+        hop = EMBEDDING_HOP * every if embedding else int(round(cfg.hop_ms * rate / 1000))
+        fronts: list = []
+        keys: dict[tuple, int] = {}
+        index: dict[int, int] = {}
+        for h, f in zip(heads, feats, strict=True):
+            compute = getattr(h, "compute", None)
+            if f is not None and f.kind == "speech_embedding":
+                key: tuple = ("embedding", f, _front_end_of(h))
+            elif f is not None and compute is not None:
+                key = ("mel" if MelStream.fits(f, hop) else "window", f)
+            else:
+                key = ("audio",)  # the model featurises raw windows itself
+            if key not in keys:
+                keys[key] = len(fronts)
+                if key[0] == "embedding":
+                    fronts.append(EmbeddingStream(key[1], h.front_end, every=every))
+                elif key[0] == "mel":
+                    fronts.append(MelStream(key[1], hop))  # each STFT frame computed once
+                else:
+                    fronts.append(WindowStream(h.clip_samples, hop,
+                                               compute or (lambda windows: windows)))
+            index[id(h)] = keys[key]
+        return fronts, index
 
     def reset(self) -> None:
         """Forget all audio; time restarts at 0."""
@@ -230,10 +248,11 @@ class StreamDetector:
             (n, n_labels)).
         """
         ends, feats = self.front.feed(samples)
+        per_front: list = feats if isinstance(self.front, AlignedFronts) else [feats]
         times = ends / self.recognizer.sample_rate
         out = []
         for i, heads in enumerate(self._heads):
-            probs = [self._scores(h, feats) for h in heads]
+            probs = [self._scores(h, per_front[self._front_of[id(h)]]) for h in heads]
             out.append(self._smooth(i, probs[0] if len(probs) == 1 else
                                     np.asarray(np.mean(probs, axis=0), np.float32)))
         if self.vad is not None:
@@ -291,20 +310,6 @@ class StreamDetector:
         out = (csum[ends] - csum[starts]) / (ends - starts)[:, None]
         self._history[i] = both[-(self.smooth - 1) :]
         return out.astype(np.float32)
-
-
-def _shared_heads(rec: ClipModel) -> list | None:
-    """An ensemble's members when all are heads on the same ``speech_embedding`` front end
-    (same feature config and graphs), so they can share one incremental front end."""
-    members = getattr(rec, "members", None)
-    if not members:
-        return None
-    feats = [getattr(m, "features", None) for m in members]
-    if (feats[0] is None or feats[0].kind != "speech_embedding" or any(f != feats[0] for f in feats)
-            or len({_front_end_of(m) for m in members}) > 1
-            or not all(hasattr(m, "compute") and hasattr(m, "run") for m in members)):
-        return None
-    return list(members)
 
 
 def _front_end_of(rec: ClipModel) -> str:
