@@ -155,12 +155,15 @@ def test_train_refuses_nonsense_in_one_line_before_any_work(tone_data, tmp_path,
     assert "Traceback" not in p.stderr and not out.exists()
 
 
-def test_the_stream_preset_is_the_default_without_label_smoothing():
+def test_stream_presets_differ_from_their_bases_only_in_unknown_and_label_smoothing():
     from dataclasses import replace
 
-    from kwslab.config import DEFAULT, load_config
+    from kwslab.config import DEFAULT, STREAM, TCRESNET, TCRESNET_STREAM, load_config
 
-    cfg = load_config("stream")
-    assert cfg.train.label_smoothing == 0.0 and DEFAULT.train.label_smoothing > 0
-    assert cfg.data.labels[-1] == "_unknown_"
-    assert replace(cfg, data=DEFAULT.data, train=DEFAULT.train) == DEFAULT
+    for base, stream in ((DEFAULT, STREAM), (TCRESNET, TCRESNET_STREAM)):
+        assert stream.data.unknown and not base.data.unknown
+        assert stream.data.labels[-1] == "_unknown_"
+        assert stream.train.label_smoothing == 0.0 < base.train.label_smoothing
+        assert replace(stream, data=base.data, train=base.train) == base
+    assert load_config("stream") == STREAM
+    assert load_config("tcresnet-stream") == TCRESNET_STREAM

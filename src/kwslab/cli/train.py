@@ -24,7 +24,9 @@ def train(
                                help="'default' (head on pretrained speech embeddings), "
                                "'stream' (the default for streams: _unknown_, no label "
                                "smoothing; with --negatives), "
-                               "'tcresnet' (CNN from scratch, no download), 'student' (the "
+                               "'tcresnet' (CNN from scratch, no download), "
+                               "'tcresnet-stream' (its stream variant, to pair with "
+                               "'stream' in an ensemble), 'student' (the "
                                "student project's recipe; 'seed' still works), or a "
                                "TOML file overriding one."),
     words: str = typer.Option(
