@@ -305,6 +305,31 @@ def test_an_ensemble_of_heads_streams_on_one_incremental_front_end(mini_data, tm
     assert not np.allclose(want, heads[0].run(feats), atol=1e-3)  # the heads differ
 
 
+def test_an_ensemble_of_heads_computes_their_shared_features_once(mini_data, tmp_path):
+    """Whole clips: heads on one front end (even each with its own copy of it, as in an
+    ensemble export) share one feature computation; the answer is their mean."""
+    import shutil
+
+    from kwslab.audio import load_audio
+    from kwslab.features import compute_features, embedding
+    from kwslab.runtime import Ensemble
+
+    embedding.fetch(progress=False)
+    labels = ["go", "up", "_unknown_"]
+    heads = [LinearHead(labels, 0), LinearHead(labels, 1)]
+    heads[1].front_end = shutil.copytree(embedding.resolve(None), tmp_path / "copy")
+    calls = []
+    for h in heads:
+        h.compute = lambda x, h=h, f=h.compute: calls.append(h) or f(x)
+    clips = np.stack([load_audio(f) for f in sorted(mini_data.glob("go/*.wav"))[:3]])
+    ens = Ensemble(heads, {})
+    got = ens.probabilities(clips)
+    assert len(calls) == 1
+    want = np.mean([h.run(compute_features(clips, h.features)) for h in heads], axis=0)
+    np.testing.assert_allclose(got, want, atol=1e-5)
+    np.testing.assert_allclose(ens.probabilities(clips[0]), want[0], atol=1e-5)
+
+
 def test_an_ensemble_on_two_front_ends_streams_each_aligned_on_the_same_second(mini_data,
                                                                                  tone_export):
     """A head on speech_embedding (1.5 s windows: 250 ms of context each side) and a log-Mel

@@ -93,10 +93,23 @@ class Ensemble(ClipAnswers):
 
     def probabilities(self, samples: np.ndarray) -> np.ndarray:
         """The members' probabilities averaged: (n_labels,) for one clip, (batch, n_labels)
-        for a batch of float mono clips at :attr:`sample_rate`."""
+        for a batch of float mono clips at :attr:`sample_rate`. Members on the same front
+        end (feature config and graphs) share its features: computed once per call."""
+        from kwslab.runtime.frontend import front_end_key
+
         samples = _check_samples(samples)
-        return np.asarray(np.mean([m.probabilities(samples) for m in self.members], axis=0),
-                          dtype=np.float32)
+        batch = samples if samples.ndim == 2 else samples[None]
+        features: dict[tuple, np.ndarray] = {}
+        probs = []
+        for m in self.members:
+            folder = None if m.front_end is None else str(m.front_end)
+            key = (m.features, front_end_key(folder) if m.features.kind == "speech_embedding"
+                   else None)
+            if key not in features:
+                features[key] = m.compute(batch)
+            probs.append(m.run(features[key]))
+        mean = np.asarray(np.mean(probs, axis=0), dtype=np.float32)
+        return mean if samples.ndim == 2 else mean[0]
 
     def __repr__(self) -> str:
         return f"Ensemble({len(self.members)} models, labels={self.labels})"
