@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import tracemalloc
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,7 @@ import pytest
 import soundfile as sf
 
 from kwslab.cli import main
-from kwslab.errors import ConfigError
+from kwslab.errors import ConfigError, KwslabError
 from kwslab.evaluation.stream import eval_stream, render_det, score_detections
 from kwslab.runtime import Detection, StreamConfig, StreamDetector, detect_file
 from kwslab.runtime.stream import Trigger
@@ -268,6 +269,27 @@ def test_embedding_models_share_one_incremental_front_end(mini_data):
     for head, got in zip(heads, scores, strict=True):
         np.testing.assert_allclose(np.concatenate(got), head.run(feats), atol=1e-4)
     assert np.allclose(np.diff(np.concatenate(times)), 0.08)
+
+
+def test_models_sharing_a_stream_keep_their_own_thresholds_and_ignored_words():
+    """One detector for two models with their own configs fires as two detectors would; the
+    settings the shared windows depend on must agree."""
+    rng = np.random.default_rng(4)
+    x = np.concatenate([rng.normal(0, 0.003, SR * 2).astype(np.float32)] +
+                       [np.concatenate([tone_clip(w, rng), rng.normal(0, 0.003, SR * 2)])
+                        for w in ("low", "mid", "high", "low")]).astype(np.float32)
+    base = StreamConfig(threshold=0.6)
+    configs = [replace(base, ignore=(*base.ignore, "high")),
+               replace(base, ignore=(*base.ignore, "low", "mid"), threshold=0.5)]
+    shared = StreamDetector([BandRecognizer(), BandRecognizer()], base, per_model=configs)
+    alone = [StreamDetector(BandRecognizer(), c) for c in configs]
+    got = [d for d in shared.feed(x) + shared.flush()]
+    want = sorted([d for det in alone for d in det.feed(x) + det.flush()],
+                  key=lambda d: d.time)
+    assert got == want and {d.label for d in got} == {"low", "mid", "high"}
+    with pytest.raises(KwslabError, match="same hop, smoothing"):
+        StreamDetector([BandRecognizer()] * 2, base,
+                       per_model=[base, replace(base, smooth_ms=100)])
 
 
 def _feed_randomly(det: StreamDetector, x: np.ndarray, seed: int) -> np.ndarray:

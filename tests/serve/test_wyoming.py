@@ -238,6 +238,39 @@ def test_thresholds_come_from_the_export(wake_export):
         load_exports([wake_export, wake_export])
 
 
+def test_exports_on_one_front_end_share_one_detector(wake_export, tmp_path):
+    """Two exports (here one word each, each its own copy of the model) run on one detector
+    and one front end, each with its own words and thresholds: each word is still heard."""
+    import shutil
+    from dataclasses import replace
+
+    from kwslab.runtime.frontend import MelStream
+    from kwslab.serve.wyoming import _Stream
+
+    copy = shutil.copytree(wake_export, tmp_path / "copy")
+    low = WakeExport.of(wake_export, Recognizer.load(wake_export))
+    high = WakeExport.of(copy, Recognizer.load(copy))
+    low = replace(low, cfg=replace(low.cfg, ignore=(*low.cfg.ignore, "high")), words=("low",))
+    high = replace(high, cfg=replace(high.cfg, ignore=(*high.cfg.ignore, "low"),
+                                     threshold=0.7), words=("high",))
+    (det,) = _Stream([low, high], None).detectors
+    assert isinstance(det.front, MelStream) and len(det.recognizers) == 2
+    assert [t.thresholds[t.labels.index(w)] for t, w in zip(det.triggers, ["low", "high"],
+                                                                strict=True)] == [0.8, 0.7]
+
+    async def scenario(uri):
+        async with connect(uri) as client:
+            heard_high = await send_audio(client, stream("high"))
+            heard_low = await send_audio(client, stream("low"))
+            asked_low = await send_audio(client, stream("high"), names=["low"])
+        return heard_high, heard_low, asked_low
+
+    heard_high, heard_low, asked_low = with_server([low, high], scenario)
+    assert_heard(heard_high, "high")
+    assert_heard(heard_low, "low")
+    assert [e.type for e in asked_low] == ["not-detected"]
+
+
 def test_missing_wyoming_names_the_extra(monkeypatch, capsys, wake_export):
     for name in [m for m in sys.modules if m == "wyoming" or m.startswith("wyoming.")]:
         monkeypatch.setitem(sys.modules, name, None)

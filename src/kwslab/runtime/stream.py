@@ -128,13 +128,22 @@ class StreamDetector:
     """
 
     def __init__(self, recognizer: ClipModel | Sequence[ClipModel],
-                 cfg: StreamConfig | None = None, *, batch: int = BATCH):
+                 cfg: StreamConfig | None = None, *, batch: int = BATCH,
+                 per_model: Sequence[StreamConfig] | None = None):
         recs = list(recognizer) if isinstance(recognizer, Sequence) else [recognizer]
         if not recs:
             raise KwslabError("StreamDetector needs at least one model")
         self.recognizers = recs
         self.recognizer = recs[0]
         self.cfg = cfg = cfg or StreamConfig()
+        # Each model's thresholds, ignored labels and refractory time may differ (several
+        # exports served at once); what the shared windows depend on may not.
+        self.configs = list(per_model) if per_model is not None else [cfg] * len(recs)
+        if len(self.configs) != len(recs):
+            raise KwslabError(f"{len(self.configs)} stream configs for {len(recs)} models")
+        if any(c.scoring() != cfg.scoring() for c in self.configs):
+            raise KwslabError("models sharing a stream need the same hop, smoothing and VAD "
+                              "gate")
         rate = self.recognizer.sample_rate
         self.window = self.recognizer.clip_samples  # 16,000 samples: the model's 1 s clip
         if cfg.hop_ms <= 0 or cfg.hop_ms * rate / 1000 > self.window:
@@ -203,17 +212,17 @@ class StreamDetector:
             self.vad.reset()
         self._speech = (np.zeros(0, np.int64), np.zeros(0, np.float32))  # recent VAD frames
         self._history = [np.zeros((0, len(r.labels)), np.float32) for r in self.recognizers]
-        self.triggers = [Trigger(r.labels, self.cfg, self.thresholds_of(r))
-                         for r in self.recognizers]
+        self.triggers = [Trigger(r.labels, c, self.thresholds_of(r, c))
+                         for r, c in zip(self.recognizers, self.configs, strict=True)]
         self.trigger = self.triggers[0]
 
     def threshold_mismatch(self) -> str | None:
         """One line when the export's saved thresholds, which this stream uses, were chosen
         with other hop, smoothing or VAD settings (their false-accept rate then no longer
         holds); None otherwise."""
-        if not self.cfg.export_thresholds:
-            return None
-        for rec in self.recognizers:
+        for rec, cfg in zip(self.recognizers, self.configs, strict=True):
+            if not cfg.export_thresholds:
+                continue
             chosen = (getattr(rec, "meta", {}).get("thresholds_chosen_for") or {})
             saved = chosen.get("detector") if isinstance(chosen, dict) else None
             if not getattr(rec, "thresholds", None) or not isinstance(saved, dict):
@@ -225,12 +234,14 @@ class StreamDetector:
                         "; their false-accept rate may not hold")
         return None
 
-    def thresholds_of(self, rec: ClipModel) -> np.ndarray:
-        """Each label's threshold: ``word_thresholds``, else the export's, else ``threshold``."""
-        saved = getattr(rec, "thresholds", {}) if self.cfg.export_thresholds else {}
-        table = {**saved, **dict(self.cfg.word_thresholds)}
-        Trigger(rec.labels, replace(self.cfg, word_thresholds=tuple(table.items())))  # checks
-        return np.array([table.get(w, self.cfg.threshold) for w in rec.labels])
+    def thresholds_of(self, rec: ClipModel, cfg: StreamConfig | None = None) -> np.ndarray:
+        """Each label's threshold: ``word_thresholds``, else the export's, else ``threshold``
+        (of ``cfg``, by default the detector's)."""
+        cfg = cfg or self.cfg
+        saved = getattr(rec, "thresholds", {}) if cfg.export_thresholds else {}
+        table = {**saved, **dict(cfg.word_thresholds)}
+        Trigger(rec.labels, replace(cfg, word_thresholds=tuple(table.items())))  # checks
+        return np.array([table.get(w, cfg.threshold) for w in rec.labels])
 
     def _scores(self, rec: ClipModel, feats: np.ndarray) -> np.ndarray:
         probs = np.empty((len(feats), len(rec.labels)), np.float32)

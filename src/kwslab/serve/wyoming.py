@@ -137,7 +137,8 @@ def describe(exports: Sequence[WakeExport]) -> Info:
 
 
 class _Stream:
-    """One audio stream's state: resampler, a detector per export in use, what was heard.
+    """One audio stream's state: resampler, one detector for the exports in use, what was
+    heard.
 
     Chunks become float32 mono here rather than through wyoming's ``AudioChunkConverter``,
     which sums stereo channels (twice the level, clipping loud audio) and resamples without
@@ -148,12 +149,15 @@ class _Stream:
         self.rate = exports[0].recognizer.sample_rate
         self.resampler: Any = None
         self.source_rate = self.rate
-        self.detectors = []
+        recs, cfgs = [], []
         for ex in exports:
             deaf = tuple(w for w in ex.words if names is not None and w not in names)
             if len(deaf) < len(ex.words):  # a word not asked for can never fire
-                cfg = replace(ex.cfg, ignore=(*ex.cfg.ignore, *deaf))
-                self.detectors.append(StreamDetector(ex.recognizer, cfg))
+                recs.append(ex.recognizer)
+                cfgs.append(replace(ex.cfg, ignore=(*ex.cfg.ignore, *deaf)))
+        # One detector for all: exports on the same front end (every export carries a copy)
+        # share it, as openWakeWord's word models share theirs.
+        self.detectors = [StreamDetector(recs, cfgs[0], per_model=cfgs)] if recs else []
         self.heard = 0
 
     def feed(self, chunk: AudioChunk) -> list[Detection]:
