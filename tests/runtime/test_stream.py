@@ -205,6 +205,7 @@ def test_cli_stream_and_eval_stream(tone_export, tone_data, tmp_path, capsys):
     assert e.value.code in (0, None)
     det = json.loads((tmp_path / "ev" / "det.json").read_text())
     assert det["stream"]["snr_db"] == 10.0 and (tmp_path / "ev" / "det.png").is_file()
+    assert det["stream"]["window_hop_ms"] == det["detector"]["hop_ms"] == 100.0
 
 
 def test_cli_stream_errors_are_one_line(tone_export, tmp_path, capsys):

@@ -193,7 +193,8 @@ def _collect(rec: ClipModel, data, split: str, snr_db: float, seed: int, cfg: St
     n_words = sum(e[2] not in (UNKNOWN, SILENCE) for e in events)
     info = {"duration_s": duration, "hours": duration / 3600, "clips": len(events),
             "keyword_clips": n_words, "snr_db": snr_db, "seed": seed, "gap_s": list(gap_s),
-            "noise": noise_name, "wav": str(save_wav) if save_wav else None}
+            "noise": noise_name, "wav": str(save_wav) if save_wav else None,
+            "window_hop_ms": det.hop_ms}  # hop_ms rounded to whole embeddings (80 ms) or frames
     return {"labels": list(rec.labels), "cfg": cfg, "times": times_a, "scores": scores_a,
             "events": events, "duration": duration, "slack": slack, "neg": neg,
             "hours": duration / 3600 + neg_hours, "info": info, "neg_info": neg_info}
