@@ -27,12 +27,12 @@ from kwslab.data.speechcommands import AUDIO_SUFFIXES, select_split
 from kwslab.errors import ConfigError, DataError, KwslabError, ModelError
 from kwslab.models.inference import predict_logits
 from kwslab.models.io import load_model
+from kwslab.runtime.recognizer import ENSEMBLE, read_export_config
 
 if TYPE_CHECKING:
     from kwslab.data.manifest import Clip
     from kwslab.runtime.ensemble import ClipModel
 
-ENSEMBLE = "ensemble"  # model_kind of an ensemble export
 PROB_FLOOR = 1e-7  # an export's probabilities are clipped here before the log of its loss
 BATCH = 512  # clips per onnxruntime call when scoring an export
 
@@ -79,8 +79,6 @@ def model_kind(model_dir: str | Path) -> str:
                          f"create one with `kwslab train` or `kwslab export`")
     if manifest.kind == RUN:
         return RUN
-    from kwslab.runtime.recognizer import read_export_config
-
     return ENSEMBLE if read_export_config(folder).get("kind") == ENSEMBLE else EXPORT
 
 

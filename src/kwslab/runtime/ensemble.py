@@ -95,16 +95,14 @@ class Ensemble(ClipAnswers):
         """The members' probabilities averaged: (n_labels,) for one clip, (batch, n_labels)
         for a batch of float mono clips at :attr:`sample_rate`. Members on the same front
         end (feature config and graphs) share its features: computed once per call."""
-        from kwslab.runtime.frontend import front_end_key
+        from kwslab.runtime.frontend import feature_key
 
         samples = _check_samples(samples)
         batch = samples if samples.ndim == 2 else samples[None]
         features: dict[tuple, np.ndarray] = {}
         probs = []
         for m in self.members:
-            folder = None if m.front_end is None else str(m.front_end)
-            key = (m.features, front_end_key(folder) if m.features.kind == "speech_embedding"
-                   else None)
+            key = feature_key(m)
             if key not in features:
                 features[key] = m.compute(batch)
             probs.append(m.run(features[key]))

@@ -58,6 +58,16 @@ def front_end_key(folder: str | None) -> str:
     return ":".join(sha256(path / name) for name in sorted(FILES))
 
 
+def feature_key(model) -> tuple:
+    """What two models must share to share their features: the feature config and, for
+    ``speech_embedding``, the front end's graphs (:func:`front_end_key`)."""
+    features = model.features
+    if features.kind != "speech_embedding":
+        return (features, None)
+    folder = getattr(model, "front_end", None)
+    return (features, front_end_key(None if folder is None else str(folder)))
+
+
 class EmbeddingStream:
     """Incremental ``speech_embedding`` features, one window per new 80 ms of audio.
 

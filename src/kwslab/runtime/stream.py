@@ -30,7 +30,7 @@ from kwslab.runtime.frontend import (
     EmbeddingStream,
     MelStream,
     WindowStream,
-    front_end_key,
+    feature_key,
 )
 
 BATCH = 64  # windows scored per onnxruntime call when audio arrives in large blocks
@@ -188,7 +188,7 @@ class StreamDetector:
         for h, f in zip(heads, feats, strict=True):
             compute = getattr(h, "compute", None)
             if f is not None and f.kind == "speech_embedding":
-                key: tuple = ("embedding", f, _front_end_of(h))
+                key: tuple = ("embedding", *feature_key(h))
             elif f is not None and compute is not None:
                 key = ("mel" if MelStream.fits(f, hop) else "window", f)
             else:
@@ -321,11 +321,6 @@ class StreamDetector:
         out = (csum[ends] - csum[starts]) / (ends - starts)[:, None]
         self._history[i] = both[-(self.smooth - 1) :]
         return out.astype(np.float32)
-
-
-def _front_end_of(rec: ClipModel) -> str:
-    folder = getattr(rec, "front_end", None)
-    return front_end_key(None if folder is None else str(folder))
 
 
 def read_blocks(path: str | Path, rate: int, block_seconds: float = BLOCK_SECONDS
