@@ -146,6 +146,13 @@ def eval_stream(
         th = f"thresholds {per_word}"
     else:
         th = f"threshold {next(iter(result['thresholds'].values()), op['threshold']):g}"
+    if chosen and chosen["validation_resolves_fa_per_hour"] > chosen["target_fa_per_hour"]:
+        console.print(f"warning: {chosen['validation_hours']:.2f} h of validation audio cannot "
+                      f"resolve {chosen['target_fa_per_hour']:g} FA/h: with no false accept "
+                      "there the rate may still be up to "
+                      f"{chosen['validation_resolves_fa_per_hour']:.2f} per hour, "
+                      f"{chosen['hours_needed']:.1f} h would resolve it; expect more false "
+                      "accepts than the target on new audio", highlight=False, soft_wrap=True)
     lo, hi = op["fa_per_hour_ci95"]
     out.print(f"{th}: hit rate {op['hit_rate']:.3f} ({op['hits']}/{op['hits'] + op['misses']}),"
               f" {op['false_accepts']} false accepts in {op['hours']:.2f} h = "

@@ -80,7 +80,7 @@ def eval_stream(model: str | Path | ClipModel, data: str | Path, *, split: str =
     rec = (load_export(model, int8=int8, threads=threads) if isinstance(model, str | Path)
            else model)
     words = [w for w in rec.labels if w not in cfg.ignore]
-    chosen = None
+    chosen, chosen_for = None, {}
     if target_fa_per_hour is not None:
         if not target_fa_per_hour > 0:
             raise ConfigError(f"--target-fa-per-hour {target_fa_per_hour}: must be > 0")
@@ -90,14 +90,17 @@ def eval_stream(model: str | Path | ClipModel, data: str | Path, *, split: str =
         val = _collect(rec, data, "validation", snr_db, seed + 1, cfg, gap_s, None, negatives)
         chosen = choose_thresholds(val, words, target_fa_per_hour)
         thresholds = chosen
+        chosen_for = {"target_fa_per_hour": target_fa_per_hour,
+                      "validation_hours": val["hours"],
+                      "validation_resolves_fa_per_hour": resolvable_fa_per_hour(val["hours"]),
+                      "hours_needed": hours_to_resolve(target_fa_per_hour)}
         if save_thresholds:
             if not isinstance(model, str | Path):
                 raise ConfigError("save_thresholds needs an export folder, not a Recognizer")
             from kwslab.artifacts import CONFIG, EXPORT, update_json
 
             update_json(model, EXPORT, CONFIG, {"thresholds": chosen, "thresholds_chosen_for": {
-                "target_fa_per_hour": target_fa_per_hour, "negatives": str(negatives),
-                "validation_hours": val["hours"], "detector": cfg.scoring()}})
+                **chosen_for, "negatives": str(negatives), "detector": cfg.scoring()}})
             rec.thresholds = dict(chosen)
     elif save_thresholds:
         raise ConfigError("--save-thresholds needs --target-fa-per-hour (and --negatives)")
@@ -128,9 +131,8 @@ def eval_stream(model: str | Path | ClipModel, data: str | Path, *, split: str =
         "variant": rec.meta.get("loaded"), "data": str(data), "split": split,
         "stream": run["info"], "negatives": run["neg_info"], "detector": asdict(cfg),
         "thresholds": {w: float(t) for w, t in zip(labels, base, strict=True) if w in words},
-        "thresholds_chosen_for": ({"target_fa_per_hour": target_fa_per_hour,
-                                   "on": "validation speakers' clips and validation negatives",
-                                   "validation_hours": val["hours"]} if chosen else None),
+        "thresholds_chosen_for": ({**chosen_for, "on": "validation speakers' clips and "
+                                   "validation negatives"} if chosen else None),
         "operating_point": {"threshold": cfg.threshold, **operating,
                             "detections": [d._asdict() for d in detections]},
         "det": curve,
@@ -301,6 +303,17 @@ def poisson_interval(count: int, hours: float) -> tuple[float, float]:
     lo = chi2.ppf(0.025, 2 * count) / 2 if count else 0.0
     hi = chi2.ppf(0.975, 2 * count + 2) / 2
     return (float(lo / hours), float(hi / hours))
+
+
+def resolvable_fa_per_hour(hours: float) -> float:
+    """The lowest false-accept rate ``hours`` of audio can vouch for: with none seen there, the
+    upper end of the 95 % interval (3.69 / hours; 2.15 h cannot tell 0.5 per hour from 1.7)."""
+    return poisson_interval(0, hours)[1]
+
+
+def hours_to_resolve(fa_per_hour: float) -> float:
+    """Hours of audio with no false accept that bound the rate at ``fa_per_hour`` (95 %)."""
+    return poisson_interval(0, 1.0)[1] / fa_per_hour
 
 
 def choose_thresholds(run: dict[str, Any], words: list[str], target_fa_per_hour: float
