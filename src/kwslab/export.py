@@ -51,7 +51,8 @@ PARITY_ATOL = 1e-4  # max |torch - onnx| probability difference accepted at expo
 
 
 def export_onnx(run_dir: str | Path, out: str | Path | None = None, *, int8: bool = False,
-                data: str | Path | None = None, opset: int = OPSET) -> dict[str, Any]:
+                data: str | Path | None = None, opset: int = OPSET,
+                overwrite: bool = False) -> dict[str, Any]:
     """Export the model of ``run_dir`` to an ONNX folder.
 
     Args:
@@ -63,18 +64,21 @@ def export_onnx(run_dir: str | Path, out: str | Path | None = None, *, int8: boo
         data: dataset folder or manifest; if given, fp32 and int8 accuracy on its test split
             go to ``export_metrics.json``.
         opset: ONNX opset.
+        overwrite: replace an export at ``out`` even if it holds thresholds saved by
+            ``eval-stream --save-thresholds`` (an earlier export is otherwise replaced).
 
     Returns:
         ``out``, ``files`` and, with ``data``, ``metrics`` (also written to disk).
 
     Raises:
-        ModelError: the run folder does not load, ``out`` holds other files, or the ONNX
-            graph disagrees with torch.
+        ModelError: the run folder does not load, ``out`` holds other files or saved
+            thresholds (without ``overwrite``), or the ONNX graph disagrees with torch.
     """
     from kwslab.models.io import load_model
 
     model, cfg, meta = load_model(run_dir)
     out = Path(out) if out is not None else Path(run_dir) / DEFAULT_EXPORT
+    _keep_thresholds(out, overwrite)
     check_target(out, EXPORT, overwrite=True)
     with staged(out, EXPORT, overwrite=True) as tmp:
         result = _write_export(tmp, run_dir, model, cfg, meta, int8=int8, data=data,
@@ -82,8 +86,25 @@ def export_onnx(run_dir: str | Path, out: str | Path | None = None, *, int8: boo
     return {**result, "out": str(out)}
 
 
+def _keep_thresholds(out: Path, overwrite: bool) -> None:
+    """Refuse to replace an export whose thresholds were chosen on validation audio (hours of
+    scoring no re-export can redo) unless asked to."""
+    config = out / CONFIG
+    if overwrite or not config.is_file():
+        return
+    try:
+        saved = read_json(config).get("thresholds")
+    except (ValueError, AttributeError, OSError):
+        return  # not a readable export: check_target decides
+    if saved:
+        raise ModelError(f"{out} holds per-word thresholds saved by `eval-stream "
+                         "--save-thresholds`; pass --overwrite to replace them, or export to "
+                         "another folder")
+
+
 def export_ensemble(run_dirs: Sequence[str | Path], out: str | Path, *, int8: bool = False,
-                    data: str | Path | None = None, opset: int = OPSET) -> dict[str, Any]:
+                    data: str | Path | None = None, opset: int = OPSET,
+                    overwrite: bool = False) -> dict[str, Any]:
     """Export several runs of the same words as one ensemble folder (probabilities averaged
     per clip by :class:`kwslab.runtime.Ensemble`).
 
@@ -92,7 +113,8 @@ def export_ensemble(run_dirs: Sequence[str | Path], out: str | Path, *, int8: bo
 
     Raises:
         ModelError: fewer than two runs, a run that does not load, runs with other labels,
-            sample rates or clip lengths, or ``out`` holding other files.
+            sample rates or clip lengths, ``out`` holding other files, or saved thresholds
+            without ``overwrite`` (as :func:`export_onnx`).
     """
     from kwslab.artifacts import MANIFEST, sha256, write_manifest
     from kwslab.models.io import load_model, versions
@@ -111,6 +133,7 @@ def export_ensemble(run_dirs: Sequence[str | Path], out: str | Path, *, int8: bo
             raise ModelError(f"{run}: its clips ({cfg.features.clip_samples} samples at "
                              f"{cfg.features.sample_rate} Hz) differ from {run_dirs[0]}'s")
     out = Path(out)
+    _keep_thresholds(out, overwrite)
     check_target(out, EXPORT, overwrite=True)
     members = []
     with staged(out, EXPORT, overwrite=True) as tmp:

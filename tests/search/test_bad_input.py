@@ -93,3 +93,19 @@ def test_from_trial_at_a_failed_trial_or_a_broken_search_json(tone_data, tone_fi
     code, _, err = cli(*retrain, "--from-trial", f"{out}:0")
     assert code == 2 and "search.json: unreadable" in one_line(err)
     assert not (tmp_path / "r").exists()
+
+
+def test_tune_never_writes_over_another_search_or_a_run(tone_data, tone_files, tone_run,
+                                                        tmp_path, cli):
+    """A search continues only in its own folder: another method's study or a run folder
+    would be mixed with its results (best/, trials.csv and the report replaced)."""
+    space, cfg = tone_files(epochs=1)
+    out = tmp_path / "search"
+    out.mkdir()
+    info = {"storage": f"sqlite:///{out / 'study.db'}", "study": "grid", "method": "grid"}
+    (out / "search.json").write_text(json.dumps(info))
+    code, _, err = cli(*tune(tone_data, out, space, cfg))
+    assert code == 2 and "holds the grid search 'grid'" in one_line(err)
+    assert sorted(p.name for p in out.iterdir()) == ["search.json"]
+    code, _, err = cli(*tune(tone_data, tone_run, space, cfg))
+    assert code == 2 and "holds a run or an export" in one_line(err)

@@ -1,7 +1,8 @@
 """Command line: a thin Typer layer over library functions (one module per command group).
 
-Every :class:`~kwslab.errors.KwslabError` ends the program with its one-line message and exit
-status 2; nothing prints a traceback for bad input.
+Every :class:`~kwslab.errors.KwslabError`, and every file-system error (a read-only folder, a
+file where a folder must go), ends the program with one line and exit status 2; nothing prints
+a traceback for bad input.
 """
 
 from __future__ import annotations
@@ -43,6 +44,16 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         sys.exit(130)
+    except OSError as e:  # the file system refused (read-only, a file in the way, disk full)
+        print(f"error: {os_error(e)}", file=sys.stderr)
+        sys.exit(2)
+
+
+def os_error(e: OSError) -> str:
+    """One line for a file-system error: what was refused and why."""
+    where = " -> ".join(str(f) for f in (e.filename, e.filename2) if f is not None)
+    why = e.strerror or str(e) or type(e).__name__
+    return f"{where}: {why}" if where else why
 
 
 __all__ = ["app", "main"]

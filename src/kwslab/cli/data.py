@@ -16,7 +16,8 @@ def info(
     data: Path = typer.Argument(..., help="Speech Commands-style folder or .jsonl manifest."),
     words: str = typer.Option(
         None, "--words", help="Comma-separated words (default: the seed's 8)."),
-    max_per_word: int = typer.Option(None, "--max-per-word", help="Cap training clips per word."),
+    max_per_word: int = typer.Option(None, "--max-per-word", min=1,
+                                     help="Cap training clips per word."),
     unknown: bool = typer.Option(False, "--unknown", help="Add the _unknown_ class."),
     silence: bool = typer.Option(False, "--silence", help="Add the _silence_ class."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),

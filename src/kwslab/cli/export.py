@@ -20,6 +20,8 @@ def export(
     data: Path = typer.Option(
         None, "--data", help="Dataset: calibrate int8 on its training clips and score fp32 vs "
         "int8 on its test split (export_metrics.json)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an export even if it "
+                                   "holds thresholds saved by eval-stream."),
 ) -> None:
     """Export a trained model (or an ensemble of several) to ONNX for `kwslab.runtime`,
     `stream` and `serve`."""
@@ -32,13 +34,14 @@ def export(
             raise ConfigError("an ensemble of several runs needs --out DIR")
         from kwslab.export import export_ensemble
 
-        result = export_ensemble(run_dirs, out_dir, int8=int8, data=data)
+        result = export_ensemble(run_dirs, out_dir, int8=int8, data=data,
+                                 overwrite=overwrite)
         out.print(f"exported an ensemble of {len(run_dirs)} models to {result['out']} "
                   f"(max |onnx - torch| = {result['parity_max_abs_diff']:.1e})")
         return
     from kwslab.export import export_onnx
 
-    result = export_onnx(run_dirs[0], out_dir, int8=int8, data=data)
+    result = export_onnx(run_dirs[0], out_dir, int8=int8, data=data, overwrite=overwrite)
     out.print(f"exported {', '.join(result['files'].values())} to {result['out']} "
               f"(max |onnx - torch| = {result['parity_max_abs_diff']:.1e})")
     m = result.get("metrics")

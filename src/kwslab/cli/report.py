@@ -18,6 +18,9 @@ def report(
     out_file: Path = typer.Option(None, "--out", help="HTML file (default: RUN_DIR/report.html)."),
 ) -> None:
     """Write one self-contained HTML report (figures embedded) and print its path."""
+    from kwslab.errors import DataError
     from kwslab.report import build_report
 
+    if data is not None and not data.exists():  # a typo, not "no data": say so
+        raise DataError(f"--data {data}: no such dataset folder or manifest")
     typer.echo(build_report(run_dir, data=data, out=out_file))

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from kwslab.cli.app import app, console
+from kwslab.errors import ConfigError
 
 
 @app.command()
@@ -17,12 +18,17 @@ def serve(
     int8: bool = typer.Option(False, "--int8", help="Serve the int8 model."),
     max_upload_mb: float = typer.Option(5.0, "--max-upload-mb", min=0.001,
                                         help="Uploads over this many MiB get 413."),
-    log_level: str = typer.Option("info", "--log-level", help="uvicorn log level."),
+    log_level: str = typer.Option("info", "--log-level", help="uvicorn log level: critical, "
+                                  "error, warning, info, debug or trace."),
 ) -> None:
     """Serve the model over HTTP: POST /v1/recognize, WebSocket /v1/stream, GET /v1/model,
     a web page at /."""
     import os
 
+    levels = ("critical", "error", "warning", "info", "debug", "trace")
+    if log_level.lower() not in levels:
+        raise ConfigError(f"--log-level {log_level!r}: one of {', '.join(levels)}")
+    log_level = log_level.lower()
     # One BLAS thread per request: concurrency comes from requests in the thread pool, and
     # OpenBLAS's spinning threads cost ~10x the CPU on small matmuls under load. Read by
     # OpenBLAS when NumPy loads, which has not happened yet in this process.

@@ -185,6 +185,10 @@ def mine(
 
     if split not in ("train", "all"):
         raise DataError(f"--split {split!r}: train or all (the other quarters measure)")
+    if out_file.suffix != ".jsonl":
+        raise DataError(f"--out {out_file}: a manifest's name ends in .jsonl")
+    if out_file.exists() and not out_file.is_file():
+        raise DataError(f"--out {out_file} is a folder; give a .jsonl file")
     clips = mine_hard_negatives(export_dir, negatives, threshold=threshold, split=split)
     write_manifest(clips, out_file)
     out.print(f"{len(clips)} hard negatives (score >= {threshold:g}) written to {out_file}")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable
@@ -17,6 +16,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from kwslab.errors import DataError
+from kwslab.utils.io import write_text_atomic
 
 SPLITS = ("train", "validation", "test")
 MAX_NUM_WAVS_PER_CLASS = 2**27 - 1  # ~134M, from the Speech Commands README
@@ -71,13 +71,7 @@ def counts(clips: Iterable[Clip]) -> dict[str, dict[str, int]]:
 
 def write_manifest(clips: Iterable[Clip], path: str | Path) -> None:
     """Write clips as JSON lines, atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w") as f:
-        for c in clips:
-            f.write(json.dumps(asdict(c)) + "\n")
-    os.replace(tmp, path)
+    write_text_atomic(path, "".join(json.dumps(asdict(c)) + "\n" for c in clips))
 
 
 def read_manifest(path: str | Path) -> list[Clip]:

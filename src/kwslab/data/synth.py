@@ -42,6 +42,7 @@ from kwslab.config import SAMPLE_RATE
 from kwslab.data import piper, tts
 from kwslab.data.speechcommands import NOISE_DIR
 from kwslab.errors import DataError
+from kwslab.utils.io import write_text_atomic
 
 DEFAULT_VOICES = (
     "en-us", "en-us+f2", "en-us+m3", "en-us+f4", "en-us-nyc+m5", "en-us-nyc+f1",
@@ -216,6 +217,11 @@ def synthesize_dataset(
                 "endings": [""], "trim_db": TRIM_DB}
     params.update({k: v for k, v in level.items() if v != defaults[k]})
     params_path = out / PARAMS_FILE
+    if out.exists() and not out.is_dir():
+        raise DataError(f"{out} is a file; give a folder for the synthetic set")
+    if out.is_dir() and not params_path.is_file() and any(out.iterdir()):
+        raise DataError(f"{out} holds other files (not a set made by `kwslab synth`), whose "
+                        "split lists writing there would replace; choose a new or empty folder")
     if params_path.is_file():
         if json.loads(params_path.read_text()) != params:
             raise DataError(f"{out} holds a synthetic set made with other settings (see "
@@ -224,7 +230,7 @@ def synthesize_dataset(
             return out
     for voice in voices:
         (piper.check_voice if piper.is_piper(voice) else tts.check_voice)(voice)
-    _write_text(params_path, json.dumps(params, indent=2) + "\n")
+    write_text_atomic(params_path, json.dumps(params, indent=2) + "\n")
 
     speakers = _speakers(voices, pitches, piper_noise)
     jobs = [
@@ -254,8 +260,8 @@ def synthesize_dataset(
         if s in held_out:
             held_out[s].append(f"{j.folder}/{j.file}")
     for s, name in (("validation", "validation_list.txt"), ("test", "testing_list.txt")):
-        _write_text(out / name, "".join(f"{x}\n" for x in sorted(held_out[s])))
-    _write_text(out / MARKER, "")
+        write_text_atomic(out / name, "".join(f"{x}\n" for x in sorted(held_out[s])))
+    write_text_atomic(out / MARKER, "")
     return out
 
 
@@ -346,13 +352,6 @@ def _write_noise(folder: Path, seed: int, babble_words: Sequence[str]) -> None:
         envelope = 0.55 + 0.45 * np.sin(2 * np.pi * t / rng.uniform(7, 13) + rng.uniform(0, 6))
         x = x * envelope
         write_wav(path, 0.5 * x / np.abs(x).max())
-
-
-def _write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def _speak(text: str, voice: str, rate: int, pitch: int, noise_scale: float,

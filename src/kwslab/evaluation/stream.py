@@ -76,6 +76,8 @@ def eval_stream(model: str | Path | ClipModel, data: str | Path, *, split: str =
     """
 
     cfg = cfg or StreamConfig()
+    if not np.isfinite(snr_db):
+        raise ConfigError(f"--snr {snr_db}: must be a finite number of dB")
     from_path = isinstance(model, str | Path)
     rec = (load_export(model, int8=int8, threads=threads) if isinstance(model, str | Path)
            else model)

@@ -77,6 +77,10 @@ class Trigger:
         if unknown:
             raise KwslabError(f"threshold for {', '.join(sorted(unknown))}: not a label of this "
                               f"model ({', '.join(labels)})")
+        bad = [f"{w}={t:g}" for w, t in overrides.items() if not 0 <= t <= 1]
+        if bad:
+            raise KwslabError(f"threshold {', '.join(bad)}: must be within 0-1 (a smoothed "
+                              "probability)")
         self.labels = labels
         self.thresholds = (np.array([overrides.get(w, cfg.threshold) for w in labels])
                            if thresholds is None else thresholds)
@@ -351,9 +355,14 @@ def read_blocks(path: str | Path, rate: int, block_seconds: float = BLOCK_SECOND
 
 def detect_file(detector: StreamDetector, path: str | Path,
                 block_seconds: float = BLOCK_SECONDS) -> Iterator[Detection]:
-    """Detections in an audio file of any length, as they are found."""
+    """Detections in an audio file of any length, as they are found (an empty one is an
+    :class:`~kwslab.errors.AudioError`, as for whole clips)."""
+    samples = 0
     for block in read_blocks(path, detector.recognizer.sample_rate, block_seconds):
+        samples += len(block)
         yield from detector.feed(block)
+    if not samples:
+        raise AudioError(f"{path}: empty audio (0 samples)")
     yield from detector.flush()
 
 

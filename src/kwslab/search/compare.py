@@ -15,10 +15,11 @@ from typing import Any
 
 import numpy as np
 
+from kwslab.errors import ConfigError
 from kwslab.search.significance import significance
 from kwslab.search.space import SearchSpace
 from kwslab.search.storage import storage_url
-from kwslab.search.study import Budget, run_search
+from kwslab.search.study import METHODS, Budget, run_search
 from kwslab.utils.io import write_json, write_text_atomic
 
 KEYS = ("val_loss", "val_accuracy", "test_accuracy", "seconds", "trials", "epochs")
@@ -38,6 +39,14 @@ def compare(data: str | Path, out: str | Path, *, methods: list[str], budget: Bu
     """
     from kwslab.evaluation import evaluate
 
+    if not methods:
+        raise ConfigError("no methods to compare; give e.g. --methods random,hyperband")
+    unknown = [m for m in methods if m not in METHODS]  # before any method spends its budget
+    if unknown:
+        raise ConfigError(f"method {', '.join(map(repr, unknown))} is not one of "
+                          f"{', '.join(METHODS)}")
+    if len(set(methods)) < len(methods):
+        raise ConfigError(f"methods {', '.join(methods)} repeat one")
     log = log or (lambda msg: None)
     out = Path(out)
     seeds = seeds or [0]

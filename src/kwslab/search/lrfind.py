@@ -18,7 +18,7 @@ import numpy as np
 
 from kwslab.config import RunConfig, validate
 from kwslab.errors import ConfigError, DataError
-from kwslab.utils.io import write_json
+from kwslab.utils.io import writable_dir, write_json
 
 
 def lr_find(cfg: RunConfig, data: str | Path, out: str | Path, *,
@@ -51,6 +51,7 @@ def lr_find(cfg: RunConfig, data: str | Path, out: str | Path, *,
     optimizers = optimizers or [cfg.train.optimizer]
     for name in optimizers:
         validate(replace(cfg, train=replace(cfg.train, optimizer=name)))
+    writable_dir(out)  # before the sweep, not after it
     clips = select_split(load_clips(data, cfg.data, seed=cfg.train.seed), "train")
     if not clips:
         raise DataError(f"{data}: no training clips for {', '.join(cfg.data.words)}")

@@ -52,7 +52,7 @@ from kwslab.search.storage import (
     storage_url,
     without_password,
 )
-from kwslab.utils.io import write_json
+from kwslab.utils.io import read_json, write_json
 
 METHODS = ("manual", "grid", "random", "hyperband", "bayesian")
 SAMPLERS = ("tpe", "gp", "nsga2")
@@ -158,13 +158,14 @@ def run_search(data: str | Path, out: str | Path, *, method: str,
             raise ConfigError(f"--{name} must be positive, got {value}")
     _check_data(data, space, seed)  # an environment error must not spend the budget
     out = Path(out)
+    name = study_name or method
+    _check_out(out, method, name)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise SearchError(f"--out {out}: cannot create it ({e.strerror}); give a writable "
                           f"folder") from e
     url = storage_url(storage, out)
-    name = study_name or method
     if not space.base.train.threads:
         space = space.with_base(dataclasses.replace(space.base, train=dataclasses.replace(
             space.base.train, threads=trial_threads(workers))))
@@ -197,6 +198,27 @@ def run_search(data: str | Path, out: str | Path, *, method: str,
     seconds = study.user_attrs.get("seconds", 0.0) + time.perf_counter() - start
     study.set_user_attr("seconds", seconds)
     return _finish(job, study, seconds, log)
+
+
+def _check_out(out: Path, method: str, name: str) -> None:
+    """A search goes on in its own folder only: never over another study's results, a run or
+    an export (they would be mixed or replaced)."""
+    if out.exists() and not out.is_dir():
+        raise SearchError(f"--out {out} is a file; give a folder")
+    info = out / SEARCH_JSON
+    if info.is_file():
+        try:
+            prev = read_json(info)
+            prev_study, prev_method = prev["study"], prev.get("method", method)
+        except (ValueError, KeyError, TypeError, AttributeError) as e:
+            raise SearchError(f"{info}: unreadable ({e}); give another --out") from e
+        if (prev_study, prev_method) != (name, method):
+            raise SearchError(f"--out {out} holds the {prev_method} search {prev_study!r}; a "
+                              f"search continues there only with the same method and study: "
+                              "give another --out")
+    elif (out / "config.json").is_file() or (out / "manifest.json").is_file():
+        raise SearchError(f"--out {out} holds a run or an export, not a search; give another "
+                          "--out")
 
 
 def _check_data(data: str | Path, space: SearchSpace, seed: int) -> None:

@@ -312,11 +312,18 @@ async def start_server(exports: Sequence[WakeExport], uri: str = DEFAULT_URI) ->
     def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> WakeHandler:
         return WakeHandler(reader, writer, exports, info)
 
+    unix = uri.startswith("unix://")
+    if unix:  # the server unlinks what is at the path first: never a user's file
+        path = Path(uri.removeprefix("unix://"))
+        if path.exists() and not path.is_socket():
+            raise ConfigError(f"--uri {uri!r}: {path} exists and is not a socket; give a new "
+                              "path")
     try:
         await server.start(handler)
     except OSError as e:
-        raise ConfigError(f"--uri {uri!r}: cannot listen there ({e.strerror or e}); "
-                          "pick a free port") from e
+        raise ConfigError(f"--uri {uri!r}: cannot listen there ({e.strerror or e}); " +
+                          ("give a path in a writable folder" if unix else "pick a free port")
+                          ) from e
     return server
 
 
