@@ -82,9 +82,26 @@ def test_demo_refuses_to_mix_datasets(tone_data, tmp_path):
     from kwslab.errors import DataError
 
     (tmp_path / "demo").mkdir()
-    (tmp_path / "demo" / "demo.json").write_text(json.dumps({"data": "/elsewhere"}))
+    built = {"data": "/elsewhere", "steps": {"train": {"status": "done"}}}
+    (tmp_path / "demo" / "demo.json").write_text(json.dumps(built))
     with pytest.raises(DataError, match="another"):
         run_demo(tmp_path / "demo", tone_data, words=TONE_WORDS, progress=False, **TINY)
+
+
+def test_a_demo_that_built_nothing_does_not_hold_its_folder(tmp_path, no_front_end):
+    """A demo that failed before training (e.g. on an empty --data) may be rerun on other
+    data in the same folder."""
+    from kwslab.errors import DataError
+
+    empty, other = tmp_path / "empty", tmp_path / "other"
+    empty.mkdir(), other.mkdir()
+    with pytest.raises(DataError) as first:
+        run_demo(tmp_path / "demo", empty, words=TONE_WORDS, progress=False, **TINY)
+    assert "holds a demo" not in str(first.value)
+    assert json.loads((tmp_path / "demo" / "demo.json").read_text())["data"] == str(empty)
+    with pytest.raises(DataError) as second:
+        run_demo(tmp_path / "demo", other, words=TONE_WORDS, progress=False, **TINY)
+    assert "holds a demo" not in str(second.value) and "other" in str(second.value)
 
 
 def test_demo_cli_reports_real_voices_first_with_the_default_recipe(tmp_path, monkeypatch):

@@ -208,9 +208,15 @@ def check_target(out: str | Path, kind: str, *, overwrite: bool) -> None:
             raise ModelError(f"{out} already holds a finished {kind}; pass --overwrite to replace "
                              "it, or give another --out")
         return
-    what = f"a {found} folder" if found else "other files"
-    raise ModelError(f"{out} holds {what}, which writing a {kind} there would delete; give a "
+    if not out.is_dir():
+        raise ModelError(f"{out} is a file; give a new or empty folder")
+    what = f"{_a(found)} folder" if found else "other files"
+    raise ModelError(f"{out} holds {what}, which writing {_a(kind)} there would delete; give a "
                      "new or empty folder")
+
+
+def _a(noun: str) -> str:
+    return f"{'an' if noun[:1] in 'aeiou' else 'a'} {noun}"
 
 
 @contextmanager

@@ -295,8 +295,24 @@ def test_malicious_download_leaves_no_dataset_folder(server, tmp_path):
     dest = tmp_path / "dest"
     with pytest.raises(DownloadError, match="refusing member '../evil.txt'"):
         download_speech_commands(dest, url=server.url("/evil.tar.gz"), progress=False)
-    assert sorted(p.name for p in dest.iterdir()) == [f"{NAME}.tar.gz"]
+    assert list(dest.iterdir()) == []  # nothing vouched for the archive: deleted too
     assert not (tmp_path / "evil.txt").exists()
+
+
+def test_an_archive_that_does_not_extract_is_fetched_again_unless_verified(server, tmp_path):
+    """A mirror's broken archive (no checksum) would fail every rerun the same way: it is
+    deleted and the next run downloads it afresh; a verified one is kept, and the error says
+    how to fetch it again."""
+    server.files["/bad.tar.gz"] = garbage = b"not a tar archive at all" * 100
+    url = server.url("/bad.tar.gz")
+    for _ in range(2):
+        with pytest.raises(DownloadError, match="cannot extract.*run again to download it"):
+            download_speech_commands(tmp_path, url=url, progress=False)
+        assert list(tmp_path.iterdir()) == []
+    assert [r[0] for r in server.requests].count("/bad.tar.gz") == 2
+    with pytest.raises(DownloadError, match="delete .* to download it again"):
+        download_speech_commands(tmp_path, url=url, sha256=_sha(garbage), progress=False)
+    assert (tmp_path / f"{NAME}.tar.gz").read_bytes() == garbage
 
 
 # -- CLI ------------------------------------------------------------------------------------------

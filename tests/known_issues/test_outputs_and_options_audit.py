@@ -117,3 +117,31 @@ def test_bad_stream_and_serve_options_are_one_line(tone_export, tone_data, tmp_p
     assert code == 2 and "no such dataset" in one_line(err)
     code, _, err = run(capsys, "data", "info", tone_data, "--max-per-word", "-1")
     assert code == 2
+
+
+def test_wrong_kinds_of_path_are_named_as_such(tone_run, tone_export, tmp_path, capsys):
+    a_file = tmp_path / "a_file.wav"
+    sf.write(a_file, np.zeros(16000, np.float32), 16000)
+    code, _, err = run(capsys, "predict", a_file, a_file)
+    assert code == 2 and "a file, not a folder" in one_line(err)
+    code, _, err = run(capsys, "stream", tone_export, tmp_path)
+    assert code == 2 and "a folder, not an audio file" in one_line(err)
+    code, _, err = run(capsys, "mine", tone_export, "--negatives", a_file, "--out",
+                       tmp_path / "hard.jsonl")
+    assert code == 2 and "is a file, not a folder" in one_line(err)
+    code, _, err = run(capsys, "export", tone_run, "--out", a_file)
+    assert code == 2 and "is a file" in one_line(err)
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "notes.txt").write_text("")
+    code, _, err = run(capsys, "export", tone_run, "--out", tmp_path / "other")
+    assert code == 2 and "writing an export there" in one_line(err)
+
+
+def test_evaluate_says_which_clips_it_could_not_read(tone_export, tone_data, tmp_path, capsys):
+    data = tmp_path / "data"
+    shutil.copytree(tone_data, data)
+    broken = sorted((data / "low").glob("*.wav"))[0]
+    broken.write_bytes(b"RIFF not really")
+    code, out, err = run(capsys, "evaluate", tone_export, "--data", data, "--split", "all")
+    assert code == 0, err
+    assert "1 unreadable clip(s) not scored" in err and broken.name in err

@@ -91,6 +91,9 @@ def test_invalid_top_level():
                     "x.toml")
     with pytest.raises(ConfigError, match="x.toml: .*Expected|x.toml: .*Invalid"):
         parse_space("[params\n", "x.toml")
+    with pytest.raises(ConfigError, match="line 1") as e:  # the parser's error is 7 lines
+        parse_space("foo: [1, 2\n", "bad.yaml", yaml=True)
+    assert len(str(e.value).splitlines()) == 1
 
 
 def test_yaml_reads_exponents_without_a_dot_as_numbers(tmp_path):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from kwslab.cli.app import app, out
+from kwslab.cli.app import app, console, out
 
 
 @app.command()
@@ -41,6 +41,12 @@ def evaluate(
     lo, hi = result["accuracy_ci95"]
     out.print(f"{split}: accuracy {result['accuracy']:.4f} (95 % CI {lo:.3f}-{hi:.3f}), "
               f"loss {result['loss']:.4f}, n={result['n']}")
+    skipped = result.get("skipped") or []
+    if skipped:
+        more = f" and {len(skipped) - 3} more" if len(skipped) > 3 else ""
+        console.print(f"warning: {len(skipped)} unreadable clip(s) not scored: "
+                      f"{', '.join(map(str, skipped[:3]))}{more}", highlight=False,
+                      soft_wrap=True)
     if result["keyword_n"] != result["n"]:
         out.print(f"keywords only: accuracy {result['keyword_accuracy']:.4f}, "
                   f"n={result['keyword_n']}")

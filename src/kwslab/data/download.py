@@ -86,7 +86,14 @@ def download_speech_commands(
     tmp = dest / f".{name}.extracting"
     shutil.rmtree(tmp, ignore_errors=True)  # leftovers of a killed run
     try:
-        safe_extract(archive, tmp)
+        try:
+            safe_extract(archive, tmp)
+        except DownloadError as e:  # a rerun would find the same archive and fail the same way
+            if sha256 is None:  # nothing vouched for it: fetch it afresh next time
+                archive.unlink(missing_ok=True)
+                raise DownloadError(f"{e}; the unverified archive was deleted, run again to "
+                                    "download it afresh") from e
+            raise DownloadError(f"{e}; delete {archive} to download it again") from e
         root = _dataset_root(tmp)
         (root / COMPLETED).write_text(f"{url}\n{sha256 or ''}\n")
         os.replace(root, folder)

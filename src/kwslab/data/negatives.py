@@ -32,7 +32,8 @@ def negative_files(root: str | Path) -> tuple[dict[str, list[Path]], list[tuple[
 
     root = Path(root)
     if not root.is_dir():
-        raise DataError(f"negatives folder {root} does not exist")
+        what = "is a file, not a folder" if root.exists() else "does not exist"
+        raise DataError(f"negatives folder {root} {what}")
     by_folder: dict[Path, list[Path]] = defaultdict(list)
     for p in sorted(root.rglob("*")):
         if p.suffix.lower() in SUFFIXES and p.is_file():

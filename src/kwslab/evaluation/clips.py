@@ -70,7 +70,8 @@ def model_kind(model_dir: str | Path) -> str:
     """
     folder = Path(model_dir)
     if not folder.is_dir():
-        raise ModelError(f"{folder}: no such folder; give a run folder (`kwslab train`) or an "
+        what = "a file, not a folder" if folder.exists() else "no such folder"
+        raise ModelError(f"{folder}: {what}; give a run folder (`kwslab train`) or an "
                          f"export folder (`kwslab export`)")
     manifest = read_manifest(folder)
     if manifest is None or manifest.kind not in (RUN, EXPORT):

@@ -156,7 +156,9 @@ def run_demo(out: Path = Path("runs/demo"), data: Path | None = None, *, seed: i
             raise DataError(f"{data}: no such dataset folder or manifest")
         summary["steps"]["data"] = {"status": "given", "seconds": 0.0, "detail": str(data)}
         log(f"[1/{len(STEPS)}] data: {data}")
-    if old.get("data") not in (None, str(data)):
+    built = run_dir.exists() or any(  # a demo that failed before training built nothing
+        s.get("status") == "done" for n, s in old.get("steps", {}).items() if n != "data")
+    if old.get("data") not in (None, str(data)) and built:
         raise DataError(f"{out} holds a demo made from {old['data']}, not {data}; give another "
                         "--out or delete the folder")
     summary["data"] = str(data)

@@ -333,7 +333,8 @@ def read_blocks(path: str | Path, rate: int, block_seconds: float = BLOCK_SECOND
     import soundfile as sf
 
     if not Path(path).is_file():
-        raise AudioError(f"{path}: no such file")
+        raise AudioError(f"{path}: " + ("a folder, not an audio file" if Path(path).is_dir()
+                                        else "no such file"))
     try:
         info = sf.info(str(path))
     except (sf.LibsndfileError, RuntimeError) as e:

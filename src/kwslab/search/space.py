@@ -254,7 +254,7 @@ def _read(text: str, name: str, yaml: bool) -> dict[str, Any]:
         else:
             data = tomllib.loads(text)
     except Exception as e:  # TOML and YAML errors carry their own line numbers
-        raise ConfigError(f"{name}: {e}") from e
+        raise ConfigError(f"{name}: {' '.join(str(e).split())}") from e  # one line
     if not isinstance(data, dict):
         raise ConfigError(f"{name}: expected a table at the top level")
     return data
