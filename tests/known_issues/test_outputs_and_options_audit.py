@@ -145,3 +145,16 @@ def test_evaluate_says_which_clips_it_could_not_read(tone_export, tone_data, tmp
     code, out, err = run(capsys, "evaluate", tone_export, "--data", data, "--split", "all")
     assert code == 0, err
     assert "1 unreadable clip(s) not scored" in err and broken.name in err
+
+
+def test_serve_on_a_port_in_use_is_one_line(tone_export, capsys):
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        code, _, err = run(capsys, "serve", tone_export, "--port", port)
+    assert code == 2 and f"cannot listen on 127.0.0.1:{port}" in one_line(err)
+    code, _, err = run(capsys, "serve", tone_export, "--host", "no-such-host.invalid")
+    assert code == 2 and "cannot listen on no-such-host.invalid" in one_line(err)

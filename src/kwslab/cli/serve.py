@@ -42,6 +42,7 @@ def serve(
     from kwslab.serve import create_app
     from kwslab.serve.protocol import JsonErrorH11Protocol, websocket_protocol
     load_export(export_dir, int8=int8)  # fail here, in one line, not inside uvicorn
+    _check_listen(host, port)
     ws = websocket_protocol()
     if ws is None:
         console.print("warning: WebSocket /v1/stream needs websockets, which is not "
@@ -53,3 +54,18 @@ def serve(
     # that parser, whose unparseable-request 400 is plain text.
     uvicorn.run(application, host=host, port=port, log_level=log_level,
                 http=JsonErrorH11Protocol, ws=ws or "auto")
+
+
+def _check_listen(host: str, port: int) -> None:
+    """One line for a port in use or an unknown host, before uvicorn logs its own seven."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        family, kind, proto, _, address = infos[0]
+        with socket.socket(family, kind, proto) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+            s.bind(address)
+    except OSError as e:
+        raise ConfigError(f"cannot listen on {host}:{port} ({e.strerror or e}); pick a free "
+                          "port or another --host") from e
