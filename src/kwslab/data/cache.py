@@ -21,6 +21,7 @@ import numpy as np
 from kwslab.config import FeatureConfig, to_dict
 from kwslab.data.manifest import Clip
 from kwslab.features.mel import compute_features
+from kwslab.utils.io import replacing
 
 
 def cache_root() -> Path:
@@ -115,7 +116,5 @@ def cached_features(
 
 
 def _store(path: Path, array: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npy")
-    np.save(tmp, array, allow_pickle=False)
-    os.replace(tmp, path)
+    with replacing(path, suffix=".npy") as tmp:
+        np.save(tmp, array, allow_pickle=False)

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from kwslab.data.speechcommands import AUDIO_SUFFIXES, NOISE_DIR, available_words
 from kwslab.errors import DataError
+from kwslab.utils.io import write_text_atomic
 
 VALIDATION_PARTS = 5  # the training folds' speakers are split 4:1 into train and validation
 SPEAKER_PATTERN = re.compile(r"^(?P<speaker>[^_]+)_nohash_\d+$")  # SPEAKER_nohash_N.wav
@@ -107,7 +108,5 @@ def write_fold(root: str | Path, speakers: dict[str, list[str]], fold: dict[str,
              "validation_list.txt": [s for s in rest if parts[s] == 0]}
     for name, who in lists.items():
         files = sorted(f for s in who for f in speakers[s])
-        tmp = dest / f".{name}.tmp"
-        tmp.write_text("".join(f"{f}\n" for f in files))
-        tmp.replace(dest / name)
+        write_text_atomic(dest / name, "".join(f"{f}\n" for f in files))
     return dest

