@@ -158,3 +158,12 @@ def test_serve_on_a_port_in_use_is_one_line(tone_export, capsys):
     assert code == 2 and f"cannot listen on 127.0.0.1:{port}" in one_line(err)
     code, _, err = run(capsys, "serve", tone_export, "--host", "no-such-host.invalid")
     assert code == 2 and "cannot listen on no-such-host.invalid" in one_line(err)
+
+
+def test_eval_stream_checks_where_it_writes_before_scoring(tone_export, tone_data, tmp_path,
+                                                           capsys):
+    (tmp_path / "a_file").write_text("")
+    code, _, err = run(capsys, "eval-stream", tone_export, "--data", tone_data, "--out",
+                       tmp_path / "a_file" / "ev", "--save-wav", tmp_path / "stream.wav")
+    assert code == 2 and "a_file" in one_line(err)
+    assert not (tmp_path / "stream.wav").exists()  # refused before the stream was built

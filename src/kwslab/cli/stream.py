@@ -117,14 +117,16 @@ def eval_stream(
     _one_blas_thread()
     from kwslab.evaluation.stream import eval_stream as run
     from kwslab.evaluation.stream import render_det
-    from kwslab.utils.io import write_json
+    from kwslab.utils.io import writable_dir, write_json
 
     cfg = _stream_config(hop_ms, smooth_ms, threshold, word_threshold, refractory_ms,
                          vad_threshold)
+    out_dir = out_dir or Path(export_dir) / "stream_eval"
+    if Path(export_dir).is_dir():
+        writable_dir(out_dir)  # before the stream is scored, not after
     result = run(export_dir, data, split=split, snr_db=snr, seed=seed, cfg=cfg, int8=int8,
                  save_wav=save_wav, negatives=negatives, target_fa_per_hour=target,
                  save_thresholds=save)
-    out_dir = out_dir or Path(export_dir) / "stream_eval"
     write_json(out_dir / "det.json", result)
     render_det(result, out_dir / "det.png")
     if as_json:

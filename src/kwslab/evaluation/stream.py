@@ -89,6 +89,11 @@ def eval_stream(model: str | Path | ClipModel, data: str | Path, *, split: str =
         if negatives is None:
             raise DataError("--target-fa-per-hour needs --negatives (audio to count false "
                             "accepts on)")
+        if save_thresholds and isinstance(model, str | Path):  # it is replaced as a whole:
+            from kwslab.utils.io import writable_dir  # fail now, not after the scoring
+
+            writable_dir(Path(model).parent)
+            writable_dir(model)
         val = _collect(rec, data, "validation", snr_db, seed + 1, cfg, gap_s, None, negatives)
         chosen = choose_thresholds(val, words, target_fa_per_hour)
         thresholds = chosen
