@@ -122,11 +122,17 @@ def eval_stream(
     cfg = _stream_config(hop_ms, smooth_ms, threshold, word_threshold, refractory_ms,
                          vad_threshold)
     out_dir = out_dir or Path(export_dir) / "stream_eval"
+    made = Path(export_dir).is_dir() and not out_dir.exists()
     if Path(export_dir).is_dir():
         writable_dir(out_dir)  # before the stream is scored, not after
-    result = run(export_dir, data, split=split, snr_db=snr, seed=seed, cfg=cfg, int8=int8,
-                 save_wav=save_wav, negatives=negatives, target_fa_per_hour=target,
-                 save_thresholds=save)
+    try:
+        result = run(export_dir, data, split=split, snr_db=snr, seed=seed, cfg=cfg, int8=int8,
+                     save_wav=save_wav, negatives=negatives, target_fa_per_hour=target,
+                     save_thresholds=save)
+    except BaseException:
+        if made and not any(out_dir.iterdir()):  # a refused request leaves no empty folder
+            out_dir.rmdir()
+        raise
     write_json(out_dir / "det.json", result)
     render_det(result, out_dir / "det.png")
     if as_json:
