@@ -122,8 +122,9 @@ def eval_stream(
     cfg = _stream_config(hop_ms, smooth_ms, threshold, word_threshold, refractory_ms,
                          vad_threshold)
     out_dir = out_dir or Path(export_dir) / "stream_eval"
-    made = Path(export_dir).is_dir() and not out_dir.exists()
-    if Path(export_dir).is_dir():
+    made = False
+    if Path(export_dir).is_dir():  # else loading the export says what is wrong
+        made = not out_dir.exists()
         writable_dir(out_dir)  # before the stream is scored, not after
     try:
         result = run(export_dir, data, split=split, snr_db=snr, seed=seed, cfg=cfg, int8=int8,
