@@ -41,7 +41,7 @@ from kwslab.artifacts import (
     verify,
 )
 from kwslab.config import to_dict
-from kwslab.errors import DataError, ModelError
+from kwslab.errors import ConfigError, DataError, ModelError
 from kwslab.utils.io import read_json, write_json
 from kwslab.utils.onnx import open_session
 
@@ -104,9 +104,10 @@ def _keep_thresholds(out: Path, overwrite: bool) -> None:
 
 def export_ensemble(run_dirs: Sequence[str | Path], out: str | Path, *, int8: bool = False,
                     data: str | Path | None = None, opset: int = OPSET,
-                    overwrite: bool = False) -> dict[str, Any]:
-    """Export several runs of the same words as one ensemble folder (probabilities averaged
-    per clip by :class:`kwslab.runtime.Ensemble`).
+                    overwrite: bool = False, combine: str = "mean") -> dict[str, Any]:
+    """Export several runs of the same words as one ensemble folder (probabilities combined
+    per clip by :class:`kwslab.runtime.Ensemble`, by ``combine``: one of
+    :data:`kwslab.runtime.ensemble.COMBINE`).
 
     Each run becomes a complete export in ``OUT/memberN`` (its own manifest); ``config.json``
     names them with their manifests' SHA-256. The whole folder is written as one unit.
@@ -115,10 +116,14 @@ def export_ensemble(run_dirs: Sequence[str | Path], out: str | Path, *, int8: bo
         ModelError: fewer than two runs, a run that does not load, runs with other labels,
             sample rates or clip lengths, ``out`` holding other files, or saved thresholds
             without ``overwrite`` (as :func:`export_onnx`).
+        ConfigError: an unknown ``combine`` rule.
     """
     from kwslab.artifacts import MANIFEST, sha256, write_manifest
     from kwslab.models.io import load_model, versions
+    from kwslab.runtime.ensemble import COMBINE
 
+    if combine not in COMBINE:
+        raise ConfigError(f"unknown ensemble rule {combine!r}; valid: {', '.join(COMBINE)}")
     if len(run_dirs) < 2:
         raise ModelError("an ensemble needs at least two run folders")
     loaded = [load_model(r) for r in run_dirs]
@@ -151,7 +156,7 @@ def export_ensemble(run_dirs: Sequence[str | Path], out: str | Path, *, int8: bo
             "format": EXPORT_TAG,
             "format_version": EXPORT_FORMAT,
             "kind": "ensemble",
-            "combine": "mean of the members' probabilities",
+            "combine": combine,
             "labels": labels,
             "sample_rate": loaded[0][1].features.sample_rate,
             "members": members,
@@ -159,7 +164,7 @@ def export_ensemble(run_dirs: Sequence[str | Path], out: str | Path, *, int8: bo
             "versions": {**versions(), **_onnx_versions()},
             "exported_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         })
-    return {"out": str(out), "members": members,
+    return {"out": str(out), "members": members, "combine": combine,
             "files": {"fp32": "member*/" + FP32, **({"int8": "member*/" + INT8} if int8 else {})},
             "parity_max_abs_diff": max(m["parity_max_abs_diff"] for m in members)}
 

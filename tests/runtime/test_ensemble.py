@@ -1,4 +1,4 @@
-"""Ensemble exports: members on different front ends, probabilities averaged per clip."""
+"""Ensemble exports: members on different front ends, probabilities combined per clip."""
 
 from __future__ import annotations
 
@@ -12,10 +12,12 @@ import numpy as np
 import pytest
 import soundfile as sf
 from cli_run import run
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from tones import TONE_CONFIG, TONE_WORDS, tone_clip
 
 from kwslab.config import DataConfig
-from kwslab.errors import ModelError
+from kwslab.errors import ConfigError, ModelError
 from kwslab.export import export_ensemble
 from kwslab.runtime import Ensemble, Recognizer, StreamDetector, load_export
 
@@ -127,3 +129,91 @@ def test_saving_thresholds_into_an_ensemble_keeps_its_members(ensemble, tmp_path
     update_json(copy, EXPORT, CONFIG, {"thresholds": {"high": 0.9}})
     ens = load_export(copy)
     assert len(ens.members) == 2 and ens.thresholds == {"high": 0.9}
+
+
+def _geometric(probs: list[np.ndarray]) -> np.ndarray:
+    g = np.exp(np.mean(np.log(np.maximum(probs, 1e-9)), axis=0))
+    return g / g.sum(-1, keepdims=True)
+
+
+def test_a_geometric_ensemble_answers_and_streams_by_its_rule(tone_run, second_run, tmp_path):
+    out = tmp_path / "geo"
+    result = export_ensemble([tone_run, second_run], out, combine="geometric")
+    assert result["combine"] == "geometric"
+    assert json.loads((out / "config.json").read_text())["combine"] == "geometric"
+    ens = load_export(out)
+    assert ens.combine == "geometric"
+    clips = _clips()
+    members = [m.probabilities(clips) for m in ens.members]
+    got = ens.probabilities(clips)
+    np.testing.assert_allclose(got, _geometric(members), atol=1e-5)
+    assert not np.allclose(got, np.mean(members, axis=0), atol=1e-3)  # the rule matters
+    # a stream combines its members' windows by the same rule
+    from kwslab.runtime import StreamConfig
+
+    rng = np.random.default_rng(0)
+    audio = np.concatenate([tone_clip(w, rng) for w in TONE_WORDS])
+    times, probs = StreamDetector(ens, StreamConfig(smooth_ms=0)).posteriors(audio)
+    ends = np.round(times * 16000).astype(int)
+    windows = np.stack([np.pad(audio, (16000, 0))[e : e + 16000] for e in ends])
+    np.testing.assert_allclose(probs, ens.probabilities(windows), atol=1e-5)
+
+
+def test_an_ensemble_rule_is_checked_and_old_exports_keep_the_mean(ensemble, tone_run,
+                                                                    second_run, tmp_path):
+    with pytest.raises(ConfigError, match="unknown ensemble rule 'max'; valid: mean, geometric"):
+        export_ensemble([tone_run, second_run], tmp_path / "out", combine="max")
+    assert not (tmp_path / "out").exists()
+    from kwslab.artifacts import CONFIG, EXPORT, update_json
+
+    old = tmp_path / "old"
+    shutil.copytree(ensemble, old)  # written before the choice: the rule in words
+    update_json(old, EXPORT, CONFIG, {"combine": "mean of the members' probabilities"})
+    ens = load_export(old)
+    assert ens.combine == "mean"
+    clips = _clips(4)
+    np.testing.assert_allclose(ens.probabilities(clips),
+                               np.mean([m.probabilities(clips) for m in ens.members], 0),
+                               atol=1e-6)
+    update_json(old, EXPORT, CONFIG, {"combine": "median"})
+    with pytest.raises(ModelError, match="unknown ensemble rule 'median'.*export the ensemble"):
+        load_export(old)
+
+
+def test_cli_combine_is_an_ensembles_option(capsys, tone_run, second_run, tmp_path):
+    code, _, err = run(capsys, "export", tone_run, "--out", tmp_path / "one", "--combine",
+                       "geometric")
+    assert code != 0 and "--combine is an ensemble's rule" in err and "Traceback" not in err
+    assert not (tmp_path / "one").exists()
+    code, _, err = run(capsys, "export", tone_run, second_run, "--out", tmp_path / "e",
+                       "--combine", "vote")
+    assert code != 0 and "unknown ensemble rule 'vote'" in err and "Traceback" not in err
+    code, text, err = run(capsys, "export", tone_run, second_run, "--out", tmp_path / "e",
+                          "--combine", "geometric")
+    assert code == 0, err
+    assert "geometric of their probabilities" in text
+    assert load_export(tmp_path / "e").combine == "geometric"
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(2, 5), st.integers(1, 4), st.integers(2, 6), st.integers(0, 2**31 - 1))
+def test_either_rule_gives_probabilities_and_agrees_with_agreeing_members(n_members, batch,
+                                                                          n_labels, seed):
+    from kwslab.runtime.ensemble import combine
+
+    rng = np.random.default_rng(seed)
+    logits = rng.normal(0, 8, (n_members, batch, n_labels))
+    probs = np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
+    probs[0, 0, 0] = 0.0  # a member sure a word is absent: no NaN, no veto to 0
+    probs[0, 0] /= probs[0, 0].sum()
+    for rule in ("mean", "geometric"):
+        got = combine(list(probs), rule)
+        assert got.shape == (batch, n_labels) and got.dtype == np.float32
+        assert np.all(np.isfinite(got)) and np.all(got >= 0)
+        np.testing.assert_allclose(got.sum(-1), 1.0, atol=1e-5)
+        same = combine([probs[1]] * n_members, rule)  # members that agree: their answer
+        np.testing.assert_allclose(same, probs[1], atol=1e-5)
+    # the geometric rule never ranks a word above one every member ranks higher
+    geo = combine(list(probs), "geometric")
+    above = np.all(probs[:, :, :, None] > probs[:, :, None, :], axis=0)
+    assert not np.any(above & (geo[:, :, None] < geo[:, None, :]))

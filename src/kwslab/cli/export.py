@@ -13,7 +13,7 @@ from kwslab.cli.app import app, out
 def export(
     run_dirs: list[Path] = typer.Argument(
         ..., help="Run folder written by `kwslab train`; several (with --out): an ensemble "
-        "whose probabilities are averaged."),
+        "whose probabilities are combined (--combine)."),
     fmt: str = typer.Option("onnx", "--format", help="Export format (only 'onnx')."),
     out_dir: Path = typer.Option(None, "--out", help="Export folder (default: RUN_DIR/export)."),
     int8: bool = typer.Option(False, "--int8", help="Also write an int8-quantised model."),
@@ -22,6 +22,10 @@ def export(
         "int8 on its test split (export_metrics.json)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an export even if it "
                                    "holds thresholds saved by eval-stream."),
+    combine: str = typer.Option(
+        None, "--combine", help="An ensemble's rule: 'mean' of the members' probabilities "
+        "(default) or 'geometric' (mean of their logs: a word must be likely for every "
+        "member; better on speaker folds)."),
 ) -> None:
     """Export a trained model (or an ensemble of several) to ONNX for `kwslab.runtime`,
     `stream` and `serve`."""
@@ -35,10 +39,13 @@ def export(
         from kwslab.export import export_ensemble
 
         result = export_ensemble(run_dirs, out_dir, int8=int8, data=data,
-                                 overwrite=overwrite)
-        out.print(f"exported an ensemble of {len(run_dirs)} models to {result['out']} "
+                                 overwrite=overwrite, combine=combine or "mean")
+        out.print(f"exported an ensemble of {len(run_dirs)} models ({result['combine']} of "
+                  f"their probabilities) to {result['out']} "
                   f"(max |onnx - torch| = {result['parity_max_abs_diff']:.1e})")
         return
+    if combine is not None:
+        raise ConfigError("--combine is an ensemble's rule; pass several run folders")
     from kwslab.export import export_onnx
 
     result = export_onnx(run_dirs[0], out_dir, int8=int8, data=data, overwrite=overwrite)

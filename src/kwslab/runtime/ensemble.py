@@ -1,15 +1,16 @@
-"""Several exports of the same words, their probabilities averaged per clip.
+"""Several exports of the same words, their probabilities combined per clip.
 
 Models on different front ends err on different clips: on 5 speaker folds the embedding head
 (95.5 %) and the from-scratch TC-ResNet (95.1 %) average to 96.9 %
 (``benchmarks/fold_ensemble.py``). ``kwslab export RUN_A RUN_B --out DIR`` writes an ensemble
 folder: each member a complete export in ``DIR/memberN/`` (its own manifest), and a
 ``config.json`` naming the members with the SHA-256 of each member's manifest, so an edited
-or swapped member is refused. :func:`load_export` loads either kind of export.
+or swapped member is refused, and the rule that combines them (:data:`COMBINE`).
+:func:`load_export` loads either kind of export.
 
-An ensemble scores whole clips: each member computes its own features of the clip, and a
-stream (:class:`~kwslab.runtime.StreamDetector`) re-featurises the last second every hop
-instead of sharing an incremental front end.
+Each member computes its own features of a clip (members on one front end share them); a
+stream (:class:`~kwslab.runtime.StreamDetector`) runs each member on its incremental front end
+and combines the members' probabilities by the same rule.
 """
 
 from __future__ import annotations
@@ -30,9 +31,42 @@ from kwslab.runtime.recognizer import (
     read_export_config,
 )
 
+# How an ensemble's probabilities become one answer. "mean": their average, a word likely
+# for any member stays likely. "geometric": the average of their logs, renormalised, so a word
+# must be likely for every member; on 5 speaker folds it beat the mean on the folds'
+# validation speakers (benchmarks/fold_ensemble.py --combine).
+COMBINE = ("mean", "geometric")
+LEGACY_COMBINE = {"mean of the members' probabilities": "mean"}  # exports before the choice
+PROB_FLOOR = 1e-9  # a member's 0 would otherwise veto a word outright
+
+
+def combine(probs: list[np.ndarray], rule: str) -> np.ndarray:
+    """The members' probabilities (each (..., n_labels)) combined by ``rule`` (one of
+    :data:`COMBINE`), float32 of the same shape."""
+    stacked = np.asarray(probs, dtype=np.float64)
+    if rule == "mean":
+        return stacked.mean(axis=0).astype(np.float32)
+    if rule != "geometric":
+        raise ModelError(f"unknown ensemble rule {rule!r}; valid: {', '.join(COMBINE)}")
+    logs = np.log(np.maximum(stacked, PROB_FLOOR)).mean(axis=0)
+    logs -= logs.max(axis=-1, keepdims=True)
+    out = np.exp(logs)
+    return (out / out.sum(axis=-1, keepdims=True)).astype(np.float32)
+
+
+def combine_rule(meta: dict[str, Any], where: Path | str = CONFIG) -> str:
+    """The rule an ensemble's ``config.json`` names (an export before the choice: mean)."""
+    rule = meta.get("combine", "mean")
+    rule = LEGACY_COMBINE.get(rule, rule)
+    if rule not in COMBINE:
+        raise ModelError(f"{where}: unknown ensemble rule {rule!r} (valid: "
+                         f"{', '.join(COMBINE)}); export the ensemble again")
+    return str(rule)
+
 
 class Ensemble(ClipAnswers):
-    """Exported models of the same labels and clip length, probabilities averaged.
+    """Exported models of the same labels and clip length, probabilities combined by
+    ``meta["combine"]`` (:data:`COMBINE`; the mean when absent).
 
     Has the clip interface of :class:`Recognizer` (``predict``, ``probabilities``,
     ``predict_file``, ``is_silence``, ``labels``, ``thresholds``, ``meta``) but no single
@@ -52,6 +86,7 @@ class Ensemble(ClipAnswers):
                 raise ModelError("ensemble members disagree on sample rate or clip length")
         self.members = members
         self.meta = meta
+        self.combine: str = combine_rule(meta)
         self.labels: list[str] = list(first.labels)
         self.sample_rate: int = first.sample_rate
         self.clip_samples: int = first.clip_samples
@@ -81,6 +116,7 @@ class Ensemble(ClipAnswers):
                                  f"(its {MANIFEST} differs from {export_dir / CONFIG}); "
                                  f"export the ensemble again")
             members.append(Recognizer.load(folder, int8=int8, threads=threads))
+        combine_rule(meta, export_dir / CONFIG)
         ens = cls(members, {**meta, "loaded": "int8" if int8 else "fp32"})
         if ens.labels != meta["labels"]:
             raise ModelError(f"{export_dir / CONFIG}: labels {meta['labels']} are not its "
@@ -92,7 +128,7 @@ class Ensemble(ClipAnswers):
         return ens
 
     def probabilities(self, samples: np.ndarray) -> np.ndarray:
-        """The members' probabilities averaged: (n_labels,) for one clip, (batch, n_labels)
+        """The members' probabilities combined: (n_labels,) for one clip, (batch, n_labels)
         for a batch of float mono clips at :attr:`sample_rate`. Members on the same front
         end (feature config and graphs) share its features: computed once per call."""
         from kwslab.runtime.frontend import feature_key
@@ -106,8 +142,8 @@ class Ensemble(ClipAnswers):
             if key not in features:
                 features[key] = m.compute(batch)
             probs.append(m.run(features[key]))
-        mean = np.asarray(np.mean(probs, axis=0), dtype=np.float32)
-        return mean if samples.ndim == 2 else mean[0]
+        joint = combine(probs, self.combine)
+        return joint if samples.ndim == 2 else joint[0]
 
     def __repr__(self) -> str:
         return f"Ensemble({len(self.members)} models, labels={self.labels})"

@@ -23,7 +23,7 @@ import numpy as np
 
 from kwslab.config import SILENCE, UNKNOWN
 from kwslab.errors import AudioError, KwslabError, MissingExtraError
-from kwslab.runtime.ensemble import ClipModel
+from kwslab.runtime.ensemble import ClipModel, combine
 from kwslab.runtime.frontend import (
     EMBEDDING_HOP,
     AlignedFronts,
@@ -120,7 +120,7 @@ class StreamDetector:
     ``hop_ms``. Pass several recognisers (e.g. one export per word) to run them over one
     front end; each keeps its own thresholds and trigger. An ensemble streams as its
     members, each on its front end (shared where members have the same one), probabilities
-    averaged; models on different front ends run side by side on
+    combined by the ensemble's rule; models on different front ends run side by side on
     :class:`~kwslab.runtime.frontend.AlignedFronts`.
 
     Example::
@@ -154,9 +154,10 @@ class StreamDetector:
             raise KwslabError(f"hop {cfg.hop_ms} ms must be > 0 and at most the "
                               f"{1000 * self.window / rate:.0f} ms window")
         # An ensemble streams as its members: each on its front end, those on the same one
-        # sharing it, their probabilities averaged. Front ends of different kinds run side by
+        # sharing it, their probabilities combined. Front ends of different kinds run side by
         # side, aligned so that their k-th windows classify the same second.
         self._heads = [list(getattr(r, "members", None) or [r]) for r in recs]
+        self._rules = [getattr(r, "combine", "mean") for r in recs]
         fronts, self._front_of = self._front_ends([h for hs in self._heads for h in hs], cfg,
                                                   rate)
         self.front = fronts[0] if len(fronts) == 1 else AlignedFronts(fronts, self.window)
@@ -269,7 +270,7 @@ class StreamDetector:
         for i, heads in enumerate(self._heads):
             probs = [self._scores(h, per_front[self._front_of[id(h)]]) for h in heads]
             out.append(self._smooth(i, probs[0] if len(probs) == 1 else
-                                    np.asarray(np.mean(probs, axis=0), np.float32)))
+                                    combine(probs, self._rules[i])))
         if self.vad is not None:
             quiet = self._gate(samples, ends) < self.cfg.vad_threshold
             out = [np.where(quiet[:, None], 0.0, s).astype(np.float32) for s in out]
