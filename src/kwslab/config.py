@@ -264,7 +264,7 @@ DEFAULT = RunConfig(
 (frozen; :mod:`kwslab.features.embedding`), trained on the clean clips plus 4 copies with
 time shift, background noise at 0-20 dB SNR, gain and speed perturbation; AdamW, one-cycle,
 label smoothing, EMA. From scratch, CNNs stopped near 94 % on unseen speakers with ~190 clips a
-word; a head on this front end, pretrained on far more speech, reaches 95.9 % (5 speaker folds,
+word; a head on this front end, pretrained on far more speech, reaches 96.0 % (5 speaker folds,
 ``benchmarks/accuracy.py --folds 5``)."""
 
 STREAM = replace(DEFAULT, data=replace(DEFAULT.data, unknown=True),
