@@ -6,8 +6,7 @@ TC-ResNet to 97.4 % (``benchmarks/fold_ensemble.py``). ``kwslab export RUN_A RUN
 DIR`` writes an ensemble folder: each member a complete export in ``DIR/memberN/`` (its own
 manifest), and a ``config.json`` naming the members with the SHA-256 of each member's
 manifest, so an edited or swapped member is refused, and the rule that combines them
-(:data:`COMBINE`).
-:func:`load_export` loads either kind of export.
+(:data:`COMBINE`). :func:`load_export` loads either kind of export.
 
 Each member computes its own features of a clip (members on one front end share them); a
 stream (:class:`~kwslab.runtime.StreamDetector`) runs each member on its incremental front end
@@ -34,8 +33,8 @@ from kwslab.runtime.recognizer import (
 
 # How an ensemble's probabilities become one answer. "mean": their average, a word likely
 # for any member stays likely. "geometric": the average of their logs, renormalised, so a word
-# must be likely for every member; on 5 speaker folds it beat the mean on the folds'
-# validation speakers (benchmarks/fold_ensemble.py --combine).
+# must be likely for every member; on 5 speaker folds it scored at least the mean on the
+# folds' validation speakers in 9 of 11 make-ups (benchmarks/fold_ensemble.py).
 COMBINE = ("mean", "geometric")
 LEGACY_COMBINE = {"mean of the members' probabilities": "mean"}  # exports before the choice
 PROB_FLOOR = 1e-9  # a member's 0 would otherwise veto a word outright
