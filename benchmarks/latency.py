@@ -70,6 +70,20 @@ def percentiles(samples_ms: list[float]) -> dict:
             "p99_ms": float(np.percentile(a, 99)), "mean_ms": float(a.mean())}
 
 
+def model_size(r) -> dict:
+    """Family, parameters and MACs a clip of an export; an ensemble's members on one front end
+    share it at run time, so its MACs count once."""
+    from kwslab.runtime.frontend import feature_key
+
+    members = list(getattr(r, "members", [r]))
+    cards = [m.meta.get("model_card", {}) for m in members]
+    fronts = {feature_key(m): (c.get("front_end") or {}).get("macs") or 0
+              for m, c in zip(members, cards, strict=True)}
+    return {"family": "+".join(str(c.get("family")) for c in cards),
+            "params": sum(c.get("params") or 0 for c in cards),
+            "macs": sum(c.get("macs") or 0 for c in cards) + sum(fronts.values())}
+
+
 def warm(export: str, int8: bool, clip: str | None, n: int) -> dict:
     import numpy as np
 
@@ -99,11 +113,7 @@ def warm(export: str, int8: bool, clip: str | None, n: int) -> dict:
         r.predict(x)
         total.append(1e3 * (time.perf_counter() - t3))
         cpu.append(1e3 * (time.process_time() - c3))  # CPU time: robust to a busy machine
-    cards = [m.meta.get("model_card", {}) for m in getattr(r, "members", [r])]
-    return {"model": {"family": "+".join(str(c.get("family")) for c in cards),
-                      "params": sum(c.get("params") or 0 for c in cards),
-                      "macs": sum(c.get("total_macs") or c.get("macs") or 0 for c in cards),
-                      "variant": r.meta["loaded"]},
+    return {"model": {**model_size(r), "variant": r.meta["loaded"]},
             "fft": "scipy" if "scipy.fft" in sys.modules else "numpy",
             **({"features": percentiles(feats), "model_only": percentiles(model)}
                if split else {}),
@@ -123,8 +133,13 @@ def main() -> None:
     args = p.parse_args()
     if args.no_scipy:
         exec(BLOCK_SCIPY)  # noqa: S102 (our own constant)
-    result = {"export_dir": args.export_dir, "threads": 1,
-              **warm(args.export_dir, args.int8, args.clip, args.n),
+    from kwslab.errors import KwslabError
+
+    try:
+        timed = warm(args.export_dir, args.int8, args.clip, args.n)
+    except KwslabError as e:
+        raise SystemExit(f"error: {e}") from None
+    result = {"export_dir": args.export_dir, "threads": 1, **timed,
               "cold_start": cold_start(args.export_dir, args.int8, args.no_scipy,
                                        args.cold_repeats)}
     if args.out:
