@@ -9,6 +9,7 @@ import json
 import shutil
 
 import numpy as np
+import pytest
 import soundfile as sf
 from cli_run import run
 
@@ -158,6 +159,23 @@ def test_serve_on_a_port_in_use_is_one_line(tone_export, capsys):
     assert code == 2 and f"cannot listen on 127.0.0.1:{port}" in one_line(err)
     code, _, err = run(capsys, "serve", tone_export, "--host", "no-such-host.invalid")
     assert code == 2 and "cannot listen on no-such-host.invalid" in one_line(err)
+
+
+def test_serve_holds_the_port_it_checked_until_the_server_takes_it():
+    """The check binds the socket the server then serves on: no other program can take the
+    port in between (binding it fails even with SO_REUSEADDR, as servers bind)."""
+    import socket
+
+    from kwslab.cli.serve import _listen
+
+    with _listen("127.0.0.1", 0) as held:
+        port = held.getsockname()[1]
+        with socket.socket() as other:
+            other.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            with pytest.raises(OSError):
+                other.bind(("127.0.0.1", port))
+        with socket.create_connection(("127.0.0.1", port), timeout=5):
+            pass  # and it already accepts connections (queued until the server runs)
 
 
 def test_eval_stream_checks_where_it_writes_before_scoring(tone_export, tone_data, tmp_path,

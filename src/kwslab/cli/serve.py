@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import socket
 from pathlib import Path
 
 import typer
@@ -42,7 +44,7 @@ def serve(
     from kwslab.serve import create_app
     from kwslab.serve.protocol import JsonErrorH11Protocol, websocket_protocol
     load_export(export_dir, int8=int8)  # fail here, in one line, not inside uvicorn
-    _check_listen(host, port)
+    sock = _listen(host, port)
     ws = websocket_protocol()
     if ws is None:
         console.print("warning: WebSocket /v1/stream needs websockets, which is not "
@@ -52,20 +54,31 @@ def serve(
     console.print(f"serving {export_dir} on http://{host}:{port}/ (API docs at /docs)")
     # The JSON-400 protocol is h11's: with httptools installed uvicorn would otherwise pick
     # that parser, whose unparseable-request 400 is plain text.
-    uvicorn.run(application, host=host, port=port, log_level=log_level,
-                http=JsonErrorH11Protocol, ws=ws or "auto")
+    server = uvicorn.Server(uvicorn.Config(application, host=host, port=port,
+                                           log_level=log_level, http=JsonErrorH11Protocol,
+                                           ws=ws or "auto"))
+    # As uvicorn.run, but on the socket bound above: no other program can take the port
+    # between the check and the server.
+    with sock, contextlib.suppress(KeyboardInterrupt):
+        server.run(sockets=[sock])
+    if not server.started:
+        raise typer.Exit(3)  # uvicorn has logged why (its own exit code for this)
 
 
-def _check_listen(host: str, port: int) -> None:
-    """One line for a port in use or an unknown host, before uvicorn logs its own seven."""
-    import socket
-
+def _listen(host: str, port: int) -> socket.socket:
+    """The socket to serve on, bound here so that a port in use or an unknown host is one
+    line, before uvicorn logs its own seven."""
+    sock = None
     try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        family, kind, proto, _, address = infos[0]
-        with socket.socket(family, kind, proto) as s:
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
-            s.bind(address)
+        family, kind, proto, _, address = socket.getaddrinfo(host, port,
+                                                             type=socket.SOCK_STREAM)[0]
+        sock = socket.socket(family, kind, proto)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        sock.bind(address)
+        sock.listen()  # held from here: another bind to the port fails, even with SO_REUSEADDR
     except OSError as e:
+        if sock is not None:
+            sock.close()
         raise ConfigError(f"cannot listen on {host}:{port} ({e.strerror or e}); pick a free "
                           "port or another --host") from e
+    return sock
