@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-import socket
+import re
 import subprocess
 import sys
 import time
@@ -20,19 +20,18 @@ def serving(export: Path, log: Path, *args: str) -> Iterator[tuple[str, subproce
 
     Yields the base URL and the process; the server's output goes to ``log``.
     """
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    with open(log, "wb") as out:
+    with open(log, "wb") as out:  # port 0: the server binds a free one and names it
         proc = subprocess.Popen(
-            [sys.executable, "-m", "kwslab", "serve", str(export), "--port", str(port),
+            [sys.executable, "-m", "kwslab", "serve", str(export), "--port", "0",
              "--log-level", "warning", *args],
             stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    url = f"http://127.0.0.1:{port}"
+    url = ""
     deadline = time.monotonic() + 60
     while True:
+        named = re.search(r"serving .* on (http://127\.0\.0\.1:[1-9][0-9]*)/", log.read_text())
+        url = named.group(1) if named else ""
         try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+            if url and httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
                 break
         except httpx.HTTPError:
             pass

@@ -51,7 +51,9 @@ def serve(
                       "installed: pip install 'kwslab[serve]'", highlight=False)
     application = create_app(export_dir, int8=int8,
                              max_upload_bytes=int(max_upload_mb * 1024 * 1024))
-    console.print(f"serving {export_dir} on http://{host}:{port}/ (API docs at /docs)")
+    port = sock.getsockname()[1]  # the one bound, also for --port 0
+    console.print(f"serving {export_dir} on http://{host}:{port}/ (API docs at /docs)",
+                  soft_wrap=True)  # one line, whatever the path: logs are read for the URL
     # The JSON-400 protocol is h11's: with httptools installed uvicorn would otherwise pick
     # that parser, whose unparseable-request 400 is plain text.
     server = uvicorn.Server(uvicorn.Config(application, host=host, port=port,
