@@ -65,7 +65,6 @@ DEMO_JSON = "demo.json"  # the demo's steps
 
 FORMATS = {RUN: RUN_FORMAT, EXPORT: EXPORT_FORMAT}
 _MAKE = {RUN: "`kwslab train --out DIR`", EXPORT: "`kwslab export RUN_DIR --out DIR`"}
-_A = {RUN: "a run", EXPORT: "an export"}
 _CHUNK = 1 << 20
 
 
@@ -162,8 +161,8 @@ def verify(folder: str | Path, kind: str) -> Manifest:
                          f"one with {make}")
     if manifest.kind != kind:
         hint = f"; export it with `kwslab export {folder}`" if manifest.kind == RUN else ""
-        raise ModelError(f"{folder} is {_A.get(manifest.kind, manifest.kind)} folder, not "
-                         f"{_A[kind]} folder{hint}")
+        raise ModelError(f"{folder} is {_a(manifest.kind)} folder, not "
+                         f"{_a(kind)} folder{hint}")
     if manifest.format_version != FORMATS[kind]:
         raise ModelError(f"{folder}: {kind} format {manifest.format_version} is not the format "
                          f"this kwslab reads ({FORMATS[kind]}); write it again with {make}")

@@ -76,7 +76,8 @@ class Ensemble(ClipAnswers):
         members: the member recognisers, in the order of ``config.json``.
     """
 
-    def __init__(self, members: list[Recognizer], meta: dict[str, Any]):
+    def __init__(self, members: list[Recognizer], meta: dict[str, Any], *,
+                 where: Path | str = CONFIG):
         first = members[0]
         for m in members[1:]:
             if m.labels != first.labels:
@@ -86,7 +87,7 @@ class Ensemble(ClipAnswers):
                 raise ModelError("ensemble members disagree on sample rate or clip length")
         self.members = members
         self.meta = meta
-        self.combine: str = combine_rule(meta)
+        self.combine: str = combine_rule(meta, where)  # where: named in its error
         self.labels: list[str] = list(first.labels)
         self.sample_rate: int = first.sample_rate
         self.clip_samples: int = first.clip_samples
@@ -116,8 +117,8 @@ class Ensemble(ClipAnswers):
                                  f"(its {MANIFEST} differs from {export_dir / CONFIG}); "
                                  f"export the ensemble again")
             members.append(Recognizer.load(folder, int8=int8, threads=threads))
-        combine_rule(meta, export_dir / CONFIG)
-        ens = cls(members, {**meta, "loaded": "int8" if int8 else "fp32"})
+        ens = cls(members, {**meta, "loaded": "int8" if int8 else "fp32"},
+                  where=export_dir / CONFIG)
         if ens.labels != meta["labels"]:
             raise ModelError(f"{export_dir / CONFIG}: labels {meta['labels']} are not its "
                              f"members' {ens.labels}; export the ensemble again")

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kwslab.artifacts import CONFIG, MANIFEST
 from kwslab.config import RunConfig, to_dict
 from kwslab.errors import ConfigError, SearchError
 from kwslab.search.budget import Budget, OverBudget, budget_state, claim, describe, study_totals
@@ -216,7 +217,7 @@ def _check_out(out: Path, method: str, name: str) -> None:
             raise SearchError(f"--out {out} holds the {prev_method} search {prev_study!r}; a "
                               f"search continues there only with the same method and study: "
                               "give another --out")
-    elif (out / "config.json").is_file() or (out / "manifest.json").is_file():
+    elif (out / CONFIG).is_file() or (out / MANIFEST).is_file():
         raise SearchError(f"--out {out} holds a run or an export, not a search; give another "
                           "--out")
 
