@@ -23,6 +23,13 @@ classes (the standard 12-class task)::
 
     .venv/bin/python benchmarks/accuracy.py --folds 5 --families embedconv --seeds 0 \
         --out runs/bench-folds
+
+``--teacher ROOT[:SEEDS]`` distills every fold's model from that fold's runs of an earlier
+``--folds`` run (exported as one ensemble per fold under ``OUT/teachers``; they trained on
+the fold's training speakers only), e.g. the ``tcresnet`` student of the default heads::
+
+    .venv/bin/python benchmarks/accuracy.py --folds 5 --families tcresnet --seeds 0 1 2 \
+        --teacher runs/bench-folds/embedconv:0,1,2 --out runs/bench-distilled
 """
 
 from __future__ import annotations
@@ -39,7 +46,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kwslab.config import DEFAULT, SEED, TCRESNET
+from kwslab.config import DEFAULT, PRESETS, SEED, TCRESNET
 from kwslab.data import load_clips
 from kwslab.data.augment import mix_noise_batch
 from kwslab.data.dataset import _long_file, load_waves
@@ -57,14 +64,16 @@ NOISE_SEED = 1234  # the same noisy test set for every run
 def recipe(family: str, seed: int, width: float | None, epochs: int | None):
     """The recipe of a family on ``seed``: ``embedconv`` is the default recipe (head on the
     pretrained speech_embedding), ``tcresnet`` the from-scratch ``--config tcresnet`` one,
-    ``mlp`` the seed's; the other CNN families use the tcresnet recipe at their own default
-    width and depth."""
+    ``mlp`` the seed's; a preset's name is that preset; the other CNN families use the
+    tcresnet recipe at their own default width and depth."""
     if family == "mlp":
         cfg = SEED
     elif family == DEFAULT.model.name:
         cfg = DEFAULT
     elif family == TCRESNET.model.name:
         cfg = TCRESNET
+    elif family in PRESETS:  # e.g. tcresnet-distill (with --teacher)
+        cfg = PRESETS[family]
     else:
         cfg = replace(TCRESNET, model=replace(TCRESNET.model, name=family, width=1.0, depth=0))
     if width is not None and family != "mlp":
@@ -147,18 +156,41 @@ def one_run(job: tuple[str, int], args: argparse.Namespace) -> dict:
     return run
 
 
+def fold_teachers(spec: str, k: int, out: Path) -> list[Path]:
+    """One teacher export per fold from ``ROOT[:SEEDS]`` (an earlier ``--folds`` family
+    folder): the fold's runs of those seeds, as an ensemble when there are several."""
+    from kwslab.artifacts import CONFIG
+    from kwslab.export import export_ensemble, export_onnx
+
+    root, _, seeds = spec.partition(":")
+    teachers = []
+    for i in range(k):
+        runs = [Path(root) / f"seed{s}-fold{i}" for s in (seeds or "0").split(",")]
+        dest = out / f"fold{i}"
+        if not (dest / CONFIG).is_file():
+            if len(runs) > 1:
+                export_ensemble(runs, dest)
+            else:
+                export_onnx(runs[0], dest)
+        teachers.append(dest)
+    return teachers
+
+
 def folds_main(args: argparse.Namespace) -> None:
     """Speaker-fold cross-validation of each family; writes folds.json and folds.md."""
     from kwslab.crossval import cross_validate
 
     rows = []
+    teachers = fold_teachers(args.teacher, args.folds, args.out / "teachers") \
+        if args.teacher else None
     for family in args.families:
         cfg = recipe(family, args.seeds[0], args.width, args.epochs)
         words = tuple(args.words) if args.words else cfg.data.words
         cfg = replace(cfg, data=replace(cfg.data, words=words, unknown=args.twelve,
                                         silence=args.twelve))
         t0 = time.perf_counter()
-        res = cross_validate(cfg, args.data, args.folds, args.out / family, seeds=args.seeds)
+        res = cross_validate(cfg, args.data, args.folds, args.out / family, seeds=args.seeds,
+                             teachers=teachers, only=args.only_folds)
         res["wall_minutes"] = (time.perf_counter() - t0) / 60
         rows.append({"family": family, "twelve": args.twelve, **res})
         (args.out / "folds.json").write_text(json.dumps(
@@ -192,6 +224,11 @@ def main() -> None:
     ap.add_argument("--folds", type=int, default=None,
                     help="speaker-grouped K-fold cross-validation instead of the test split")
     ap.add_argument("--words", nargs="+", default=None, help="with --folds: other words")
+    ap.add_argument("--teacher", default=None, metavar="ROOT[:SEEDS]",
+                    help="with --folds: distill from each fold's runs in ROOT (default seed 0)")
+    ap.add_argument("--only-folds", nargs="+", type=int, default=None, metavar="I",
+                    help="with --folds: train these folds only (e.g. another process takes the "
+                    "rest); a later run without it gathers every fold")
     ap.add_argument("--twelve", action="store_true",
                     help="with --folds: add the _unknown_ and _silence_ classes")
     args = ap.parse_args()

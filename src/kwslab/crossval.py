@@ -19,17 +19,23 @@ import numpy as np
 
 from kwslab.config import RunConfig
 from kwslab.data.folds import assign_folds, check_folds, dataset_speakers, write_fold
+from kwslab.errors import DataError
 from kwslab.utils.io import write_text_atomic
 
 MIN_SPEAKER_CLIPS = 4  # keyword clips a speaker needs to count in the per-speaker spread
 
 
 def cross_validate(cfg: RunConfig, data: str | Path, k: int, out: str | Path, *,
-                   seeds: Sequence[int] = (0,), log: Callable[[str], None] = print
-                   ) -> dict[str, Any]:
+                   seeds: Sequence[int] = (0,), log: Callable[[str], None] = print,
+                   teachers: Sequence[str | Path] | None = None,
+                   only: Sequence[int] | None = None) -> dict[str, Any]:
     """Train and score ``cfg`` on ``k`` speaker folds of ``data`` for each seed.
 
-    Resumable: a fold whose ``result.json`` exists is not trained again.
+    Resumable: a fold whose ``result.json`` exists is not trained again. ``teachers``: one
+    export per fold to distill from (``train.teacher``), each trained on that fold's
+    training speakers only (a teacher that heard a fold's test speakers would leak them).
+    ``only``: train and score these folds alone (in this order), e.g. to share the folds out
+    between processes or machines writing to one ``out``; a later call without it gathers all.
 
     Returns:
         ``folds`` (one dict per seed and fold: keyword accuracy, n, minutes), ``accuracy``
@@ -47,10 +53,15 @@ def cross_validate(cfg: RunConfig, data: str | Path, k: int, out: str | Path, *,
     speakers = dataset_speakers(data)
     fold = assign_folds(speakers, k)
     check_folds(speakers, fold, k, cfg.data.words)
+    if teachers is not None and len(teachers) != k:
+        raise DataError(f"{len(teachers)} teachers for {k} folds; give one per fold")
+    order = range(k) if only is None else list(only)
+    if any(not 0 <= i < k for i in order):
+        raise DataError(f"folds are numbered 0 to {k - 1}, got {list(order)}")
     results = []
     for seed in seeds:
         run_cfg = replace(cfg, train=replace(cfg.train, seed=seed))
-        for i in range(k):
+        for i in order:
             run_dir = out / f"seed{seed}-fold{i}"
             done = run_dir.parent / f"{run_dir.name}.result.json"
             fold_dir = write_fold(data, speakers, fold, k, i, out / "folds" / f"fold{i}")
@@ -63,7 +74,9 @@ def cross_validate(cfg: RunConfig, data: str | Path, k: int, out: str | Path, *,
                 continue
             log(f"seed {seed}, fold {i + 1}/{k}: training")
             t0 = time.perf_counter()
-            train(run_cfg, fold_dir, run_dir, progress=False, overwrite=True)
+            fold_cfg = run_cfg if teachers is None else replace(
+                run_cfg, train=replace(run_cfg.train, teacher=str(teachers[i])))
+            train(fold_cfg, fold_dir, run_dir, progress=False, overwrite=True)
             minutes = (time.perf_counter() - t0) / 60
             result = {"seed": seed, "fold": i, "train_minutes": minutes,
                       **score_speakers(run_dir, fold_dir)}

@@ -118,6 +118,12 @@ def test_train_evaluate_predict(tone_data, tmp_path):
     (["train", "--data", "{tone}", "--out", "x", "--words", "low,zebra"], "zebra"),
     (["evaluate", "{tmp}", "--data", "{tone}"], "not a kwslab run folder"),
     (["train", "--data", "{tone}", "--out", "{tone}"], "holds other files"),  # the dataset!
+    (["train", "--data", "{tone}", "--out", "x", "--teacher", "{tmp}/no"],
+     "no such export folder"),
+    (["train", "--data", "{tone}", "--out", "x", "--teacher", "{tone}"],
+     "is not a kwslab export folder"),
+    (["train", "--data", "{tone}", "--out", "x", "--config", "tcresnet-distill"],
+     "add --teacher EXPORT"),
     (["data", "info", "/nonexistent"], "does not exist"),
     (["fetch-model", "--dest", "{tmp}/m", "--url", "http://127.0.0.1:9/ow.whl"],
      "cannot download"),

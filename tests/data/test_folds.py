@@ -90,3 +90,33 @@ def test_fold_benchmark_runs_on_tones(tone_data, tmp_path):
                          timeout=600)
     assert bad.returncode != 0 and bad.stderr.strip().count("\n") == 0
     assert "only 10 speakers" in bad.stderr
+    # Distilled from each fold's own run: one teacher export per fold, each run names its own.
+    student = tmp_path / "student"
+    cmd[cmd.index(str(out))] = str(student)
+    subprocess.run([*cmd, "--teacher", f"{out / 'mlp'}:0"], check=True, capture_output=True,
+                   text=True, timeout=600)
+    for k in (0, 1):
+        assert (student / "teachers" / f"fold{k}" / "model.onnx").is_file()
+        cfg = json.loads((student / "mlp" / f"seed0-fold{k}" / "config.json").read_text())
+        assert cfg["config"]["train"]["teacher"] == str(student / "teachers" / f"fold{k}")
+
+
+def test_cross_validate_gives_each_fold_its_teacher(tone_data, tone_export, tmp_path):
+    with pytest.raises(DataError, match="1 teachers for 2 folds"):
+        cross_validate(TONE_CONFIG, tone_data, 2, tmp_path, teachers=[tone_export])
+    cross_validate(TONE_CONFIG, tone_data, 2, tmp_path, teachers=[tone_export, tone_export],
+                   log=lambda m: None)
+    for k in (0, 1):
+        cfg = json.loads((tmp_path / f"seed0-fold{k}" / "config.json").read_text())
+        assert cfg["config"]["train"]["teacher"] == str(tone_export)
+
+
+def test_folds_can_be_shared_out_and_gathered(tone_data, tmp_path):
+    lines: list[str] = []
+    part = cross_validate(TONE_CONFIG, tone_data, 2, tmp_path, only=[1], log=lines.append)
+    assert [f["fold"] for f in part["folds"]] == [1]
+    every = cross_validate(TONE_CONFIG, tone_data, 2, tmp_path, log=lines.append)
+    assert [f["fold"] for f in every["folds"]] == [0, 1]
+    assert sum("training" in line for line in lines) == 2  # fold 1 was not trained again
+    with pytest.raises(DataError, match="folds are numbered 0 to 1, got \\[2\\]"):
+        cross_validate(TONE_CONFIG, tone_data, 2, tmp_path, only=[2])

@@ -129,7 +129,7 @@ def test_augmented_copies_are_made_once_and_differ(tone_data, tone_config, monke
     clips = [c for c in load_clips(tone_data, tone_config.data) if c.split == "train"]
     source = WaveSource(clips, 16000, progress=False)
     aug = Augmenter(aug_cfg, [], np.random.default_rng(0))
-    copies = loop._augmented_copies(source, aug, tone_config.features, 3, 16, False)
+    copies, _ = loop._augmented_copies(source, aug, tone_config.features, 3, 16, False)
     clean = compute_features(source.get(np.arange(len(source))), tone_config.features)
     assert copies.shape == (3, len(source), *tone_config.features.shape)
     assert not np.allclose(copies[0], clean) and not np.allclose(copies[0], copies[1])
@@ -163,8 +163,8 @@ def test_copies_for_a_context_front_end_augment_the_context_too(tone_data, tone_
             return x + 0.01  # a constant "noise" over the whole window, context included
 
     fc = DEFAULT.features
-    copies = loop._augmented_copies(source, Recording(DEFAULT.train.augment, [], None), fc,
-                                    1, 16, False)
+    copies, _ = loop._augmented_copies(source, Recording(DEFAULT.train.augment, [], None), fc,
+                                       1, 16, False)
     assert seen == [16000 + 2 * fc.context_samples]
     padded = np.pad(source.get(np.arange(6)), ((0, 0), (fc.context_samples,) * 2)) + 0.01
     whole = compute_features(padded, replace(fc, clip_samples=padded.shape[1], context_ms=0.0))

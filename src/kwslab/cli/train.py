@@ -25,6 +25,7 @@ def train(
                                "'stream' (the default for streams: _unknown_, no label "
                                "smoothing; with --negatives), "
                                "'tcresnet' (CNN from scratch, no download), "
+                               "'tcresnet-distill' (the same taught by --teacher), "
                                "'tcresnet-stream' (its stream variant, to pair with "
                                "'stream' in an ensemble), 'student' (the "
                                "student project's recipe; 'seed' still works), or a "
@@ -34,6 +35,10 @@ def train(
     negatives: Path = typer.Option(
         None, "--negatives", help="Folder of long audio with none of the words (speech, music, "
         "noise): a quarter of its files is cut into _unknown_ clips, for streams."),
+    teacher: Path = typer.Option(
+        None, "--teacher", help="An export (one model or an ensemble) with the same words whose "
+        "probabilities the model also learns (distillation: e.g. a small --config tcresnet "
+        "from the default heads; weight train.distill)."),
     unknown: bool = typer.Option(None, "--unknown/--no-unknown",
                                  help="Add an _unknown_ class from the dataset's other words."),
     seed: int = typer.Option(None, "--seed", help="Random seed (default: the config's)."),
@@ -51,6 +56,7 @@ def train(
     from dataclasses import replace
 
     from kwslab.config import load_config, validate
+    from kwslab.errors import ConfigError
     from kwslab.training import train as run_train
 
     cfg = load_config(config)
@@ -66,6 +72,11 @@ def train(
 
         negative_files(negatives)  # a bad folder fails here, before any work
         cfg = replace(cfg, data=replace(cfg.data, negatives=str(negatives.resolve())))
+    if teacher is not None:
+        cfg = replace(cfg, train=replace(cfg.train, teacher=str(teacher.resolve())))
+    elif config == "tcresnet-distill" and not cfg.train.teacher:
+        raise ConfigError("--config tcresnet-distill learns from a teacher: add --teacher EXPORT "
+                          "(e.g. `kwslab export` of the default heads)")
     if unknown is not None:
         cfg = replace(cfg, data=replace(cfg.data, unknown=unknown))
     if seed is not None:

@@ -38,6 +38,7 @@ from kwslab.features import compute_features
 from kwslab.models import build, input_norm
 from kwslab.models.inference import predict_logits
 from kwslab.models.io import save_model
+from kwslab.training.distill import distill_loss, load_teacher, soften, teacher_probs
 from kwslab.training.optim import make_optimizer, make_scheduler
 from kwslab.utils.io import write_json
 from kwslab.utils.progress import make_progress
@@ -97,10 +98,11 @@ def train(cfg: RunConfig, data: str | Path | Sequence[str | Path], out: str | Pa
         if not is_ready(default_dir()):
             log(f"downloading the speech_embedding model to {default_dir()}")
             fetch(progress=progress)
+    labels = list(cfg.data.labels)
+    teacher = load_teacher(tc.teacher, labels) if tc.teacher else None  # fails before any work
     clips = load_clips(data, cfg.data, seed=tc.seed)
     for problem in dataset_problems(data, clips):  # warnings: the run goes on
         log(f"warning: {problem}")
-    labels = list(cfg.data.labels)
     index = {label: i for i, label in enumerate(labels)}
     train_clips, val_clips = select_split(clips, "train"), select_split(clips, "validation")
     if not train_clips:
@@ -134,9 +136,21 @@ def train(cfg: RunConfig, data: str | Path | Sequence[str | Path], out: str | Pa
     y_val = np.array([index[c.label] for c in val_ok])
     for _, why in bad_train + bad_val:
         log(f"skipped unreadable clip: {why}")
+    # The teacher's (softened) probabilities of every version of a training clip the student
+    # sees: shape (versions, clips, labels); one version (the clean clip) when batches are
+    # augmented afresh.
+    targets = None
+    if teacher is not None:
+        clean = source or WaveSource(train_ok, fc.clip_samples)
+        targets = teacher_probs(teacher, clean.get(np.arange(len(train_ok))))[None]
     if static is not None and aug.active:  # tc.augment.copies
-        static = np.concatenate([static, _augmented_copies(
-            _waves(source), aug, fc, tc.augment.copies, tc.batch_size, progress)])
+        feats, probs = _augmented_copies(_waves(source), aug, fc, tc.augment.copies,
+                                         tc.batch_size, progress, teacher)
+        static = np.concatenate([static, feats])
+        if targets is not None:
+            targets = np.concatenate([targets, probs])
+    if targets is not None:
+        targets = soften(targets, tc.distill_temperature)
     sample = static[0] if static is not None else compute_features(
         _waves(source).get(rng.permutation(len(train_ok))[:2000]), fc)
     mean, std = float(sample.mean()), float(sample.std() + 1e-5)
@@ -155,17 +169,22 @@ def train(cfg: RunConfig, data: str | Path | Sequence[str | Path], out: str | Pa
     balance = cfg.data.unknown or cfg.data.silence
     mix_rng = np.random.default_rng(tc.seed + 1)  # the batch thread owns ``rng``
 
-    def batches() -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    def batches() -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]]:
         order = _epoch_order(y_train, rng, balance)
         for s in range(0, len(order), tc.batch_size):
             idx = np.sort(order[s : s + tc.batch_size])
+            version = np.zeros(len(idx), dtype=int)
             if static is not None:
-                x = static[rng.integers(len(static), size=len(idx)), idx]
+                version = rng.integers(len(static), size=len(idx))
+                x = static[version, idx]
                 if aug.active:
                     x = aug.features(x)
             else:
                 x = aug.features(compute_features(aug.waves(_waves(source).get(idx)), fc))
-            yield torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(y_train[idx])
+            soft = None
+            if targets is not None:
+                soft = torch.from_numpy(targets[version % len(targets), idx])
+            yield torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(y_train[idx]), soft
 
     history: list[dict[str, float]] = []
     best: dict[str, Any] = {"val_accuracy": -1.0, "val_loss": float("inf"), "epoch": -1}
@@ -177,8 +196,8 @@ def train(cfg: RunConfig, data: str | Path | Sequence[str | Path], out: str | Pa
             model.train()
             seen = correct = 0
             loss_sum = 0.0
-            for xb, yb in _prefetch(batches()):
-                logits, loss = _step(model, xb, yb, tc, mix_rng)
+            for xb, yb, tb in _prefetch(batches()):
+                logits, loss = _step(model, xb, yb, tb, tc, mix_rng)
                 loss_value = float(loss.detach())
                 if not math.isfinite(loss_value):
                     raise _diverged("training", loss_value, epoch + 1, tc)
@@ -224,6 +243,8 @@ def train(cfg: RunConfig, data: str | Path | Sequence[str | Path], out: str | Pa
         "data": str(Path(sources[0]).resolve()),
         "data_sources": [str(Path(d).resolve()) for d in sources], "history": history,
     }
+    if tc.teacher:
+        metrics["teacher"] = str(Path(tc.teacher).resolve())
     with staged(out, RUN, overwrite=overwrite) as tmp:
         save_model(tmp, model, cfg, labels, fc.shape)
         write_json(tmp / METRICS, metrics)
@@ -244,9 +265,10 @@ def _waves(source: WaveSource | None) -> WaveSource:
 
 
 def _augmented_copies(source: WaveSource, aug: Augmenter, fc, copies: int, batch: int,
-                      progress: bool) -> np.ndarray:
+                      progress: bool, teacher=None) -> tuple[np.ndarray, np.ndarray | None]:
     """``copies`` waveform-augmented versions of every training clip's features,
-    shape (copies, clips, *fc.shape).
+    shape (copies, clips, *fc.shape), and a ``teacher``'s probabilities of the same augmented
+    clips, (copies, clips, labels) (None without a teacher).
 
     A front end that reads context around the clip (``speech_embedding``) gets the clip with
     its context padding *before* augmentation, so noise and shifts reach the context as the
@@ -254,6 +276,8 @@ def _augmented_copies(source: WaveSource, aug: Augmenter, fc, copies: int, batch
     further padding (the same shape). Clean copies keep silent context.
     """
     out = np.empty((copies, len(source), *fc.shape), dtype=np.float32)
+    probs = None if teacher is None else np.empty((copies, len(source), len(teacher.labels)),
+                                                  dtype=np.float32)
     pad = fc.context_samples if fc.kind == "speech_embedding" else 0
     wide = replace(fc, clip_samples=fc.clip_samples + 2 * pad, context_ms=0.0) if pad else fc
     with make_progress(transient=True) as bar:
@@ -264,9 +288,12 @@ def _augmented_copies(source: WaveSource, aug: Augmenter, fc, copies: int, batch
                 waves = source.get(idx)
                 if pad:
                     waves = np.pad(waves, ((0, 0), (pad, pad)))
-                out[c, idx] = compute_features(aug.waves(waves), wide)
+                waves = aug.waves(waves)
+                out[c, idx] = compute_features(waves, wide)
+                if probs is not None:  # the clip itself, as the teacher's export reads it
+                    probs[c, idx] = teacher_probs(teacher, waves[:, pad : pad + fc.clip_samples])
                 bar.update(task, advance=len(idx))
-    return out
+    return out, probs
 
 
 def _ema_with_warmup(decay: float) -> Callable:
@@ -310,16 +337,25 @@ def _epoch_order(y: np.ndarray, rng: np.random.Generator, balance: bool) -> np.n
     return rng.choice(len(y), size=len(y), replace=True, p=p / p.sum())
 
 
-def _step(model: torch.nn.Module, xb: torch.Tensor, yb: torch.Tensor, tc, rng) -> tuple:
+def _step(model: torch.nn.Module, xb: torch.Tensor, yb: torch.Tensor,
+          tb: torch.Tensor | None, tc, rng) -> tuple:
+    """Logits and loss of one batch: cross-entropy with the labels (mixed with mixup), and
+    with a teacher's targets ``tb`` the distillation loss, weighted by ``tc.distill``."""
     if tc.augment.mixup:
         lam = float(rng.beta(tc.augment.mixup, tc.augment.mixup))
         perm = torch.from_numpy(rng.permutation(len(yb)))
         logits = model(mixup(xb, lam, perm))
         loss = lam * F.cross_entropy(logits, yb, label_smoothing=tc.label_smoothing) + (
             1 - lam) * F.cross_entropy(logits, yb[perm], label_smoothing=tc.label_smoothing)
-        return logits, loss
-    logits = model(xb)
-    return logits, F.cross_entropy(logits, yb, label_smoothing=tc.label_smoothing)
+        if tb is not None:
+            tb = mixup(tb, lam, perm)
+    else:
+        logits = model(xb)
+        loss = F.cross_entropy(logits, yb, label_smoothing=tc.label_smoothing)
+    if tb is not None:
+        loss = (1 - tc.distill) * loss + tc.distill * distill_loss(
+            logits, tb, tc.distill_temperature)
+    return logits, loss
 
 
 @torch.no_grad()

@@ -1,0 +1,55 @@
+"""Knowledge distillation: a student learns a teacher export's probabilities beside the labels.
+
+A small from-scratch model (``--config tcresnet``) trails the ensemble of heads on the
+pretrained front end; learning the teacher's full distribution over the words (which words a
+clip resembles, and how much) as well as its label narrows that gap at no run-time cost. The
+teacher is any export (one model or an ensemble) with the student's labels; it is run once on
+every version of a training clip the student sees (the clean clip, and each waveform-augmented
+copy when the recipe makes copies), never per batch.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from kwslab.errors import ConfigError
+
+BATCH = 256  # clips per teacher call
+
+
+def load_teacher(path: str | Path, labels: list[str]):
+    """The teacher export, checked against the student's labels (one-line errors)."""
+    from kwslab.runtime import load_export
+
+    teacher = load_export(path)
+    if list(teacher.labels) != list(labels):
+        raise ConfigError(f"teacher {path} answers {', '.join(teacher.labels)}; the student "
+                          f"learns {', '.join(labels)} (train the teacher on the same words)")
+    return teacher
+
+
+def soften(probs: np.ndarray, temperature: float) -> np.ndarray:
+    """``probs ** (1 / T)`` renormalised: the teacher's distribution at temperature ``T``
+    (softmax of its logits over ``T`` for a single model; T > 1 spreads it)."""
+    logp = np.log(np.clip(probs, 1e-9, None)) / temperature
+    logp -= logp.max(axis=-1, keepdims=True)
+    p = np.exp(logp)
+    return (p / p.sum(axis=-1, keepdims=True)).astype(np.float32)
+
+
+def teacher_probs(teacher, waves: np.ndarray) -> np.ndarray:
+    """The teacher's probabilities (clips, labels) of clip-length waveforms, in batches."""
+    out = [teacher.probabilities(waves[s : s + BATCH]) for s in range(0, len(waves), BATCH)]
+    return np.concatenate(out).astype(np.float32) if out else np.empty((0, len(teacher.labels)),
+                                                                       np.float32)
+
+
+def distill_loss(logits: torch.Tensor, targets: torch.Tensor, temperature: float) -> torch.Tensor:
+    """KL(teacher || student) at ``temperature``, scaled by T^2 so its gradients keep their
+    size as T changes (Hinton et al., 2015). ``targets`` are already softened."""
+    log_student = F.log_softmax(logits / temperature, dim=1)
+    return F.kl_div(log_student, targets, reduction="batchmean") * temperature**2

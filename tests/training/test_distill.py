@@ -1,0 +1,138 @@
+"""Distillation: the student learns a teacher export's answers, from every version it sees."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from kwslab.errors import ConfigError, ModelError
+from kwslab.training import distill, train
+
+probs_strategy = st.lists(st.floats(0.0, 1.0), min_size=2, max_size=6).filter(
+    lambda v: sum(v) > 1e-3).map(lambda v: np.array(v) / sum(v))
+
+
+@settings(max_examples=50, deadline=None)
+@given(probs_strategy, st.floats(0.25, 8.0))
+def test_soften_keeps_a_distribution_and_its_order(p, temperature):
+    q = distill.soften(p[None], temperature)[0]
+    assert np.isclose(q.sum(), 1.0, atol=1e-5) and np.all(q >= 0)
+    order = np.argsort(-p, kind="stable")
+    assert np.all(np.diff(q[order]) <= 1e-6)  # the teacher's ranking survives any temperature
+    if temperature > 1:  # warmer: the top answer gives mass away, never gains it
+        assert q.max() <= p.max() + 1e-6
+
+
+def test_soften_at_temperature_one_is_the_teacher():
+    p = np.array([[0.7, 0.2, 0.1]])
+    np.testing.assert_allclose(distill.soften(p, 1.0), p, atol=1e-6)
+
+
+def test_distill_loss_is_zero_only_when_the_student_agrees():
+    logits = torch.tensor([[2.0, 0.5, -1.0], [0.0, 1.0, 0.0]])
+    for t in (1.0, 3.0):
+        agree = torch.softmax(logits / t, dim=1)
+        assert float(distill.distill_loss(logits, agree, t)) == pytest.approx(0.0, abs=1e-6)
+        other = agree.flip(1)
+        assert float(distill.distill_loss(logits, other, t)) > 0.1
+
+
+class _Rolled:
+    """A teacher that answers the next word's probability for each word (mid for low...):
+    trained with distill=1 the student must follow it, not the labels."""
+
+    def __init__(self, teacher):
+        self.inner, self.labels = teacher, teacher.labels
+        self.calls: list[int] = []
+
+    def probabilities(self, waves):
+        self.calls.append(waves.shape[-1])
+        return np.roll(self.inner.probabilities(waves), 1, axis=-1)
+
+
+def test_the_student_follows_its_teacher_over_the_labels(tone_data, tone_config, tone_export,
+                                                         tmp_path, monkeypatch):
+    from kwslab.runtime import load_export
+    from kwslab.training import loop
+
+    rolled = _Rolled(load_export(tone_export))
+    monkeypatch.setattr(loop, "load_teacher", lambda path, labels: rolled)
+    cfg = replace(tone_config, train=replace(tone_config.train, epochs=12, teacher="t",
+                                             distill=1.0, distill_temperature=1.0))
+    run = train(cfg, tone_data, tmp_path / "rolled", progress=False)
+    assert rolled.calls and set(rolled.calls) == {16000}  # clean clips, as exported: 1 s
+    assert run.metrics["val_accuracy"] <= 0.1  # the labels carried no weight
+    ref = replace(cfg, train=replace(cfg.train, distill=0.0))
+    assert train(ref, tone_data, tmp_path / "labels", progress=False).metrics[
+        "val_accuracy"] >= 0.9  # the same run on the labels alone learns the tones
+
+    from kwslab.evaluation import clip_predictions
+
+    pred = clip_predictions(tmp_path / "rolled", tone_data, "validation")["clips"]
+    words = ["low", "mid", "high"]
+    follows = [p["predicted"] == words[(words.index(p["label"]) + 1) % 3] for p in pred]
+    assert np.mean(follows) >= 0.9
+
+
+def test_copies_are_scored_by_the_teacher_as_augmented(tone_data, tone_config, tone_export,
+                                                       tmp_path, monkeypatch):
+    """With copies the teacher answers each augmented copy (clean + copies versions), so a
+    shifted or noisy clip gets the teacher's answer for that clip, not the clean one's."""
+    from kwslab.runtime import load_export
+    from kwslab.training import loop
+
+    teacher = _Rolled(load_export(tone_export))
+    seen = []
+    real = loop.teacher_probs
+
+    def spy(t, waves):
+        seen.append(np.array(waves))
+        return real(t, waves)
+
+    monkeypatch.setattr(loop, "load_teacher", lambda path, labels: teacher)
+    monkeypatch.setattr(loop, "teacher_probs", spy)
+    aug = replace(tone_config.train.augment, copies=2, time_shift_ms=100, gain_db=(-6.0, 6.0))
+    cfg = replace(tone_config, train=replace(tone_config.train, epochs=1, teacher="t",
+                                             augment=aug))
+    metrics = train(cfg, tone_data, tmp_path / "copies", progress=False).metrics
+    n = metrics["n_train"]
+    assert [len(w) for w in seen][0] == n  # the clean clips, then each copy's batches
+    assert sum(len(w) for w in seen[1:]) == 2 * n
+    assert not np.allclose(np.concatenate(seen[1:])[:n], seen[0])  # augmented, not clean
+    assert metrics["teacher"].endswith("t")
+
+
+def test_a_teacher_with_other_words_is_refused_before_work(tone_data, tone_config,
+                                                           tone_export, tmp_path):
+    cfg = replace(tone_config, data=replace(tone_config.data, words=("low", "high")),
+                  train=replace(tone_config.train, teacher=str(tone_export)))
+    with pytest.raises(ConfigError, match="answers low, mid, high; the student learns low, high"):
+        train(cfg, tone_data, tmp_path / "run", progress=False)
+    assert not (tmp_path / "run").exists()
+    missing = replace(tone_config, train=replace(tone_config.train, teacher=str(tmp_path / "no")))
+    with pytest.raises(ModelError):
+        train(missing, tone_data, tmp_path / "run", progress=False)
+    assert not (tmp_path / "run").exists()
+
+
+def test_teacher_weights_are_checked(tone_config):
+    from kwslab.config import validate
+
+    for field, value in (("distill", 1.5), ("distill", -0.1), ("distill_temperature", 0.0)):
+        with pytest.raises(ConfigError, match=f"train.{field} must be"):
+            validate(replace(tone_config, train=replace(tone_config.train, **{field: value})))
+
+
+def test_the_teacher_is_saved_with_the_run(tone_data, tone_config, tone_export, tmp_path):
+    cfg = replace(tone_config, train=replace(tone_config.train, epochs=2,
+                                             teacher=str(tone_export)))
+    run = train(cfg, tone_data, tmp_path / "run", progress=False)
+    saved = json.loads((run.run_dir / "config.json").read_text())
+    assert saved["config"]["train"]["teacher"] == str(tone_export)
+    assert run.metrics["teacher"] == str(tone_export.resolve())
