@@ -202,7 +202,8 @@ def folds_main(args: argparse.Namespace) -> None:
         name = r["family"] + (" (12 classes)" if r["twelve"] else "")
         m, sd = r["accuracy"]
         am, asd = r["all_accuracy"]
-        lines.append(f"| {name} | {args.folds} x {len(args.seeds)} | {100 * m:.2f} ± "
+        per_seed = len(r["folds"]) // len(args.seeds)  # folds trained (--only-folds: fewer)
+        lines.append(f"| {name} | {per_seed} x {len(args.seeds)} | {100 * m:.2f} ± "
                      f"{100 * sd:.2f} % | {100 * am:.2f} ± {100 * asd:.2f} % | "
                      f"{100 * r['worst_decile']:.1f} % | {r['n_speakers']} | "
                      f"{r['train_minutes']:.1f} |")
