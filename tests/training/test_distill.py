@@ -136,3 +136,6 @@ def test_the_teacher_is_saved_with_the_run(tone_data, tone_config, tone_export, 
     saved = json.loads((run.run_dir / "config.json").read_text())
     assert saved["config"]["train"]["teacher"] == str(tone_export)
     assert run.metrics["teacher"] == str(tone_export.resolve())
+    from kwslab.artifacts import MANIFEST, sha256
+
+    assert run.metrics["teacher_manifest_sha256"] == sha256(tone_export / MANIFEST)

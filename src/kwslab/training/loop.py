@@ -24,7 +24,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from kwslab.artifacts import CARD, METRICS, RUN, WEIGHTS, check_target, staged
+from kwslab.artifacts import CARD, MANIFEST, METRICS, RUN, WEIGHTS, check_target, sha256, staged
 from kwslab.config import RunConfig, to_dict, validate
 from kwslab.data import load_clips
 from kwslab.data.augment import Augmenter, mixup
@@ -243,8 +243,10 @@ def train(cfg: RunConfig, data: str | Path | Sequence[str | Path], out: str | Pa
         "data": str(Path(sources[0]).resolve()),
         "data_sources": [str(Path(d).resolve()) for d in sources], "history": history,
     }
-    if tc.teacher:
+    if tc.teacher:  # which teacher, down to its files (a replaced export has another hash)
         metrics["teacher"] = str(Path(tc.teacher).resolve())
+        if (Path(tc.teacher) / MANIFEST).is_file():
+            metrics["teacher_manifest_sha256"] = sha256(Path(tc.teacher) / MANIFEST)
     with staged(out, RUN, overwrite=overwrite) as tmp:
         save_model(tmp, model, cfg, labels, fc.shape)
         write_json(tmp / METRICS, metrics)
