@@ -26,10 +26,10 @@ classes (the standard 12-class task)::
 
 ``--teacher ROOT[:SEEDS]`` distills every fold's model from that fold's runs of an earlier
 ``--folds`` run (exported as one ensemble per fold under ``OUT/teachers``; they trained on
-the fold's training speakers only), e.g. the ``tcresnet`` student of the default heads::
+the fold's training speakers only), e.g. the fast preset taught by the default heads::
 
-    .venv/bin/python benchmarks/accuracy.py --folds 5 --families tcresnet --seeds 0 1 2 \
-        --teacher runs/bench-folds/embedconv:0,1,2 --out runs/bench-distilled
+    .venv/bin/python benchmarks/accuracy.py --folds 5 --families tcresnet-distill \
+        --seeds 0 1 2 --teacher runs/bench-folds/embedconv:0,1,2 --out runs/bench-distilled
 """
 
 from __future__ import annotations
