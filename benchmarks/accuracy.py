@@ -156,18 +156,28 @@ def one_run(job: tuple[str, int], args: argparse.Namespace) -> dict:
     return run
 
 
-def fold_teachers(spec: str, k: int, out: Path) -> list[Path]:
+def fold_teachers(spec: str, k: int, out: Path, only: list[int] | None = None) -> list[Path]:
     """One teacher export per fold from ``ROOT[:SEEDS]`` (an earlier ``--folds`` family
-    folder): the fold's runs of those seeds, as an ensemble when there are several."""
+    folder): the fold's runs of those seeds, as an ensemble when there are several. Exported
+    for the folds to train (``only``) and reused after; ``OUT/spec.txt`` names their source,
+    and another source for the same ``out`` is refused."""
     from kwslab.artifacts import CONFIG
     from kwslab.export import export_ensemble, export_onnx
+    from kwslab.utils.io import write_text_atomic
 
     root, _, seeds = spec.partition(":")
+    source = f"{Path(root).resolve()}:{seeds or '0'}"
+    written = out / "spec.txt"
+    if written.is_file() and written.read_text().strip() != source:
+        raise SystemExit(f"error: {out} holds teachers of {written.read_text().strip()}, "
+                         f"not {source}; use another --out")
+    out.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(written, source + "\n")
     teachers = []
     for i in range(k):
         runs = [Path(root) / f"seed{s}-fold{i}" for s in (seeds or "0").split(",")]
         dest = out / f"fold{i}"
-        if not (dest / CONFIG).is_file():
+        if (only is None or i in only) and not (dest / CONFIG).is_file():
             if len(runs) > 1:
                 export_ensemble(runs, dest)
             else:
@@ -181,8 +191,8 @@ def folds_main(args: argparse.Namespace) -> None:
     from kwslab.crossval import cross_validate
 
     rows = []
-    teachers = fold_teachers(args.teacher, args.folds, args.out / "teachers") \
-        if args.teacher else None
+    teachers = fold_teachers(args.teacher, args.folds, args.out / "teachers",
+                             args.only_folds) if args.teacher else None
     for family in args.families:
         cfg = recipe(family, args.seeds[0], args.width, args.epochs)
         words = tuple(args.words) if args.words else cfg.data.words
@@ -234,6 +244,12 @@ def main() -> None:
                     help="with --folds: add the _unknown_ and _silence_ classes")
     args = ap.parse_args()
     os.environ.setdefault("KWSLAB_PROGRESS", "0")
+    for flag, value in (("--teacher", args.teacher), ("--only-folds", args.only_folds),
+                        ("--twelve", args.twelve), ("--words", args.words)):
+        if value and not args.folds:
+            raise SystemExit(f"error: {flag} needs --folds")
+    if any(f.endswith("-distill") for f in args.families) and not args.teacher:
+        raise SystemExit("error: a -distill recipe learns from a teacher: add --teacher ROOT:SEEDS")
     args.out.mkdir(parents=True, exist_ok=True)
     if args.folds:
         from kwslab.errors import KwslabError

@@ -19,7 +19,7 @@ import numpy as np
 
 from kwslab.config import RunConfig
 from kwslab.data.folds import assign_folds, check_folds, dataset_speakers, write_fold
-from kwslab.errors import DataError
+from kwslab.errors import ConfigError
 from kwslab.utils.io import write_text_atomic
 
 MIN_SPEAKER_CLIPS = 4  # keyword clips a speaker needs to count in the per-speaker spread
@@ -46,6 +46,7 @@ def cross_validate(cfg: RunConfig, data: str | Path, k: int, out: str | Path, *,
 
     Raises:
         DataError: bad ``k``, unreadable speaker names, or a fold without some word.
+        ConfigError: not one teacher per fold, or bad ``only`` fold numbers.
     """
     from kwslab.training import train
 
@@ -54,10 +55,11 @@ def cross_validate(cfg: RunConfig, data: str | Path, k: int, out: str | Path, *,
     fold = assign_folds(speakers, k)
     check_folds(speakers, fold, k, cfg.data.words)
     if teachers is not None and len(teachers) != k:
-        raise DataError(f"{len(teachers)} teachers for {k} folds; give one per fold")
+        raise ConfigError(f"{len(teachers)} teachers for {k} folds; give one per fold")
     order = range(k) if only is None else list(only)
-    if any(not 0 <= i < k for i in order):
-        raise DataError(f"folds are numbered 0 to {k - 1}, got {list(order)}")
+    if not order or len(set(order)) != len(order) or any(not 0 <= i < k for i in order):
+        raise ConfigError(f"folds to train: distinct numbers from 0 to {k - 1}, "
+                          f"got {list(order)}")
     results = []
     for seed in seeds:
         run_cfg = replace(cfg, train=replace(cfg.train, seed=seed))

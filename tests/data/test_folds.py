@@ -14,7 +14,7 @@ from kwslab.audio import write_wav
 from kwslab.crossval import cross_validate
 from kwslab.data import load_clips
 from kwslab.data.folds import assign_folds, check_folds, dataset_speakers, write_fold
-from kwslab.errors import DataError
+from kwslab.errors import ConfigError, DataError
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -93,6 +93,9 @@ def test_fold_benchmark_runs_on_tones(tone_data, tmp_path):
     # Distilled from each fold's own run: one teacher export per fold, each run names its own.
     student = tmp_path / "student"
     cmd[cmd.index(str(out))] = str(student)
+    alone = subprocess.run([*cmd[:2], "--teacher", "x", "--out", str(student)],
+                           capture_output=True, text=True, timeout=600)
+    assert alone.returncode != 0 and alone.stderr.strip() == "error: --teacher needs --folds"
     subprocess.run([*cmd, "--teacher", f"{out / 'mlp'}:0"], check=True, capture_output=True,
                    text=True, timeout=600)
     for k in (0, 1):
@@ -102,7 +105,7 @@ def test_fold_benchmark_runs_on_tones(tone_data, tmp_path):
 
 
 def test_cross_validate_gives_each_fold_its_teacher(tone_data, tone_export, tmp_path):
-    with pytest.raises(DataError, match="1 teachers for 2 folds"):
+    with pytest.raises(ConfigError, match="1 teachers for 2 folds"):
         cross_validate(TONE_CONFIG, tone_data, 2, tmp_path, teachers=[tone_export])
     cross_validate(TONE_CONFIG, tone_data, 2, tmp_path, teachers=[tone_export, tone_export],
                    log=lambda m: None)
@@ -118,5 +121,6 @@ def test_folds_can_be_shared_out_and_gathered(tone_data, tmp_path):
     every = cross_validate(TONE_CONFIG, tone_data, 2, tmp_path, log=lines.append)
     assert [f["fold"] for f in every["folds"]] == [0, 1]
     assert sum("training" in line for line in lines) == 2  # fold 1 was not trained again
-    with pytest.raises(DataError, match="folds are numbered 0 to 1, got \\[2\\]"):
-        cross_validate(TONE_CONFIG, tone_data, 2, tmp_path, only=[2])
+    for bad in ([2], [], [1, 1]):
+        with pytest.raises(ConfigError, match="distinct numbers from 0 to 1"):
+            cross_validate(TONE_CONFIG, tone_data, 2, tmp_path, only=bad)

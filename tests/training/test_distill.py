@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -62,7 +63,7 @@ def test_the_student_follows_its_teacher_over_the_labels(tone_data, tone_config,
     from kwslab.training import loop
 
     rolled = _Rolled(load_export(tone_export))
-    monkeypatch.setattr(loop, "load_teacher", lambda path, labels: rolled)
+    monkeypatch.setattr(loop, "load_teacher", lambda path, labels, threads=1: rolled)
     cfg = replace(tone_config, train=replace(tone_config.train, epochs=12, teacher="t",
                                              distill=1.0, distill_temperature=1.0))
     run = train(cfg, tone_data, tmp_path / "rolled", progress=False)
@@ -80,32 +81,92 @@ def test_the_student_follows_its_teacher_over_the_labels(tone_data, tone_config,
     assert np.mean(follows) >= 0.9
 
 
-def test_copies_are_scored_by_the_teacher_as_augmented(tone_data, tone_config, tone_export,
-                                                       tmp_path, monkeypatch):
-    """With copies the teacher answers each augmented copy (clean + copies versions), so a
-    shifted or noisy clip gets the teacher's answer for that clip, not the clean one's."""
-    from kwslab.runtime import load_export
+class _Phased:
+    """A teacher whose answer names the version of the clips it is shown: word 0 for the
+    clean clips (scored first), word c + 1 for augmented copy c (scored in order after)."""
+
+    labels = ["low", "mid", "high"]
+
+    def __init__(self, n: int):
+        self.n, self.seen, self.waves = n, 0, []
+
+    def probabilities(self, waves):
+        version = self.seen // self.n
+        self.seen += len(waves)
+        self.waves.append(np.array(waves))
+        out = np.full((len(waves), 3), 0.01, np.float32)
+        out[:, version] = 0.98
+        return out
+
+
+def test_each_version_of_a_clip_gets_the_teachers_answer_for_it(tone_data, tone_config,
+                                                                tmp_path, monkeypatch):
+    """With copies the teacher scores the clean clips and each augmented copy (the shifted,
+    louder clip, not the clean one), and every batch pairs a version's features with the
+    teacher's answer for that same version."""
+    from kwslab.data import load_clips
     from kwslab.training import loop
 
-    teacher = _Rolled(load_export(tone_export))
-    seen = []
-    real = loop.teacher_probs
+    n = sum(c.split == "train" for c in load_clips(tone_data, tone_config.data))
+    teacher = _Phased(n)
+    versions, steps = [], []
+    real_copies, real_cached, real_step = (loop._augmented_copies, loop.cached_features,
+                                           loop._step)
 
-    def spy(t, waves):
-        seen.append(np.array(waves))
-        return real(t, waves)
+    def copies(*a, **k):
+        feats, probs = real_copies(*a, **k)
+        versions.extend(feats)
+        return feats, probs
 
-    monkeypatch.setattr(loop, "load_teacher", lambda path, labels: teacher)
-    monkeypatch.setattr(loop, "teacher_probs", spy)
+    def cached(clips, *a, **k):
+        out = real_cached(clips, *a, **k)
+        if len(clips) == n:  # the training clips (validation is scored too)
+            versions.insert(0, out[0])
+        return out
+
+    def step(model, xb, yb, tb, tc, rng):
+        steps.append((xb.numpy().copy(), tb.numpy().copy()))
+        return real_step(model, xb, yb, tb, tc, rng)
+
+    monkeypatch.setattr(loop, "load_teacher", lambda path, labels, threads=1: teacher)
+    monkeypatch.setattr(loop, "_augmented_copies", copies)
+    monkeypatch.setattr(loop, "cached_features", cached)
+    monkeypatch.setattr(loop, "_step", step)
     aug = replace(tone_config.train.augment, copies=2, time_shift_ms=100, gain_db=(-6.0, 6.0))
-    cfg = replace(tone_config, train=replace(tone_config.train, epochs=1, teacher="t",
+    cfg = replace(tone_config, train=replace(tone_config.train, epochs=2, teacher="t",
                                              augment=aug))
     metrics = train(cfg, tone_data, tmp_path / "copies", progress=False).metrics
-    n = metrics["n_train"]
-    assert [len(w) for w in seen][0] == n  # the clean clips, then each copy's batches
-    assert sum(len(w) for w in seen[1:]) == 2 * n
-    assert not np.allclose(np.concatenate(seen[1:])[:n], seen[0])  # augmented, not clean
-    assert metrics["teacher"].endswith("t")
+    assert metrics["n_train"] == n and teacher.seen == 3 * n  # clean + 2 copies, once each
+    assert {w.shape[1] for w in teacher.waves} == {16000}
+    clean, copy0 = teacher.waves[0], np.concatenate(teacher.waves[1:])[:n]
+    assert not np.allclose(clean, copy0)  # a copy is scored as augmented, not as the clean clip
+    assert len(versions) == 3
+    drawn = set()
+    for xb, tb in steps:
+        for x, t in zip(xb, tb, strict=True):
+            v = [k for k, feats in enumerate(versions) if np.any(np.all(feats == x, axis=(1, 2)))]
+            assert len(v) == 1 and int(t.argmax()) == v[0]  # that version's answer
+            drawn.add(v[0])
+    assert drawn == {0, 1, 2}
+    assert metrics["teacher"] == str(Path("t").resolve())
+
+
+def test_mixup_mixes_the_teachers_answers_like_the_labels():
+    from kwslab.config import AugmentConfig, TrainConfig
+    from kwslab.data.augment import mixup
+    from kwslab.training import loop
+
+    torch.manual_seed(0)
+    model = torch.nn.Linear(4, 3)
+    xb, yb = torch.randn(6, 4), torch.tensor([0, 1, 2, 0, 1, 2])
+    tb = torch.softmax(torch.randn(6, 3), dim=1)
+    tc = TrainConfig(distill=1.0, distill_temperature=2.0, augment=AugmentConfig(mixup=0.4))
+    logits, loss = loop._step(model, xb, yb, tb, tc, np.random.default_rng(3))
+    rng = np.random.default_rng(3)  # the same draws: lambda, then the permutation
+    lam = float(rng.beta(0.4, 0.4))
+    perm = torch.from_numpy(rng.permutation(6))
+    expected = distill.distill_loss(logits, mixup(tb, lam, perm), 2.0)
+    assert float(loss.detach()) == pytest.approx(float(expected.detach()), rel=1e-6)
 
 
 def test_a_teacher_with_other_words_is_refused_before_work(tone_data, tone_config,

@@ -37,8 +37,8 @@ def train(
         "noise): a quarter of its files is cut into _unknown_ clips, for streams."),
     teacher: Path = typer.Option(
         None, "--teacher", help="An export (one model or an ensemble) with the same words whose "
-        "probabilities the model also learns (distillation: e.g. a small --config tcresnet "
-        "from the default heads; weight train.distill)."),
+        "probabilities the model also learns (distillation: e.g. --config tcresnet-distill "
+        "taught by the default heads exported together; weight train.distill)."),
     unknown: bool = typer.Option(None, "--unknown/--no-unknown",
                                  help="Add an _unknown_ class from the dataset's other words."),
     seed: int = typer.Option(None, "--seed", help="Random seed (default: the config's)."),

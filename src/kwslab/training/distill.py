@@ -11,6 +11,7 @@ copy when the recipe makes copies), never per batch.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -21,11 +22,19 @@ from kwslab.errors import ConfigError
 BATCH = 256  # clips per teacher call
 
 
-def load_teacher(path: str | Path, labels: list[str]):
+class Waves(Protocol):
+    """Clip-length waveforms by index (:class:`kwslab.data.dataset.WaveSource`)."""
+
+    def __len__(self) -> int: ...
+
+    def get(self, idx: np.ndarray) -> np.ndarray: ...
+
+
+def load_teacher(path: str | Path, labels: list[str], threads: int = 1):
     """The teacher export, checked against the student's labels (one-line errors)."""
     from kwslab.runtime import load_export
 
-    teacher = load_export(path)
+    teacher = load_export(path, threads=threads)
     if list(teacher.labels) != list(labels):
         raise ConfigError(f"teacher {path} answers {', '.join(teacher.labels)}; the student "
                           f"learns {', '.join(labels)} (train the teacher on the same words)")
@@ -46,6 +55,15 @@ def teacher_probs(teacher, waves: np.ndarray) -> np.ndarray:
     out = [teacher.probabilities(waves[s : s + BATCH]) for s in range(0, len(waves), BATCH)]
     return np.concatenate(out).astype(np.float32) if out else np.empty((0, len(teacher.labels)),
                                                                        np.float32)
+
+
+def source_probs(teacher, source: Waves) -> np.ndarray:
+    """:func:`teacher_probs` of every clip of ``source``, decoded a batch at a time (a
+    source streaming from disk is never read into memory whole)."""
+    n = len(source)
+    out = [teacher_probs(teacher, source.get(np.arange(s, min(s + BATCH, n))))
+           for s in range(0, n, BATCH)]
+    return np.concatenate(out) if out else np.empty((0, len(teacher.labels)), np.float32)
 
 
 def distill_loss(logits: torch.Tensor, targets: torch.Tensor, temperature: float) -> torch.Tensor:

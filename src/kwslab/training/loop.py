@@ -38,7 +38,13 @@ from kwslab.features import compute_features
 from kwslab.models import build, input_norm
 from kwslab.models.inference import predict_logits
 from kwslab.models.io import save_model
-from kwslab.training.distill import distill_loss, load_teacher, soften, teacher_probs
+from kwslab.training.distill import (
+    distill_loss,
+    load_teacher,
+    soften,
+    source_probs,
+    teacher_probs,
+)
 from kwslab.training.optim import make_optimizer, make_scheduler
 from kwslab.utils.io import write_json
 from kwslab.utils.progress import make_progress
@@ -91,6 +97,12 @@ def train(cfg: RunConfig, data: str | Path | Sequence[str | Path], out: str | Pa
     log = log or (lambda msg: None)
     rng = seed_everything(tc.seed)
     torch.set_num_threads(train_threads(tc.threads))
+    labels = list(cfg.data.labels)
+    teacher = teacher_sha = None
+    if tc.teacher:  # checked before any work; hashed as loaded (what this run learned from)
+        teacher = load_teacher(tc.teacher, labels, threads=os.cpu_count() or 1)
+        if (Path(tc.teacher) / MANIFEST).is_file():
+            teacher_sha = sha256(Path(tc.teacher) / MANIFEST)
 
     if fc.kind == "speech_embedding":  # first use: fetch the pretrained front end (16 MB)
         from kwslab.features.embedding import default_dir, fetch, is_ready
@@ -98,8 +110,6 @@ def train(cfg: RunConfig, data: str | Path | Sequence[str | Path], out: str | Pa
         if not is_ready(default_dir()):
             log(f"downloading the speech_embedding model to {default_dir()}")
             fetch(progress=progress)
-    labels = list(cfg.data.labels)
-    teacher = load_teacher(tc.teacher, labels) if tc.teacher else None  # fails before any work
     clips = load_clips(data, cfg.data, seed=tc.seed)
     for problem in dataset_problems(data, clips):  # warnings: the run goes on
         log(f"warning: {problem}")
@@ -141,8 +151,16 @@ def train(cfg: RunConfig, data: str | Path | Sequence[str | Path], out: str | Pa
     # augmented afresh.
     targets = None
     if teacher is not None:
-        clean = source or WaveSource(train_ok, fc.clip_samples)
-        targets = teacher_probs(teacher, clean.get(np.arange(len(train_ok))))[None]
+        if not aug.active or not tc.augment.copies:
+            log("note: the teacher scores the clean clips only; with augmented copies "
+                "(train.augment.copies) it also scores each copy" if aug.active else
+                "note: the teacher scores the clean clips")
+        clean = source if source is not None else WaveSource(train_ok, fc.clip_samples)
+        if len(clean) != len(train_ok):
+            raise DataError(f"{len(train_ok) - len(clean)} training clips could not be read "
+                            f"again for the teacher; first: {clean.bad[0][1]}")
+        targets = source_probs(teacher, clean)[None]
+        del clean
     if static is not None and aug.active:  # tc.augment.copies
         feats, probs = _augmented_copies(_waves(source), aug, fc, tc.augment.copies,
                                          tc.batch_size, progress, teacher)
@@ -151,6 +169,9 @@ def train(cfg: RunConfig, data: str | Path | Sequence[str | Path], out: str | Pa
             targets = np.concatenate([targets, probs])
     if targets is not None:
         targets = soften(targets, tc.distill_temperature)
+        teacher = None  # its sessions are not needed for training
+        if static is not None and len(targets) != len(static):
+            raise AssertionError("one teacher answer per version of a clip")
     sample = static[0] if static is not None else compute_features(
         _waves(source).get(rng.permutation(len(train_ok))[:2000]), fc)
     mean, std = float(sample.mean()), float(sample.std() + 1e-5)
@@ -182,8 +203,8 @@ def train(cfg: RunConfig, data: str | Path | Sequence[str | Path], out: str | Pa
             else:
                 x = aug.features(compute_features(aug.waves(_waves(source).get(idx)), fc))
             soft = None
-            if targets is not None:
-                soft = torch.from_numpy(targets[version % len(targets), idx])
+            if targets is not None:  # the teacher's answer for the version drawn
+                soft = torch.from_numpy(targets[version, idx])
             yield torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(y_train[idx]), soft
 
     history: list[dict[str, float]] = []
@@ -245,8 +266,8 @@ def train(cfg: RunConfig, data: str | Path | Sequence[str | Path], out: str | Pa
     }
     if tc.teacher:  # which teacher, down to its files (a replaced export has another hash)
         metrics["teacher"] = str(Path(tc.teacher).resolve())
-        if (Path(tc.teacher) / MANIFEST).is_file():
-            metrics["teacher_manifest_sha256"] = sha256(Path(tc.teacher) / MANIFEST)
+        if teacher_sha:
+            metrics["teacher_manifest_sha256"] = teacher_sha
     with staged(out, RUN, overwrite=overwrite) as tmp:
         save_model(tmp, model, cfg, labels, fc.shape)
         write_json(tmp / METRICS, metrics)
