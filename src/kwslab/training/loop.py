@@ -100,7 +100,7 @@ def train(cfg: RunConfig, data: str | Path | Sequence[str | Path], out: str | Pa
     labels = list(cfg.data.labels)
     teacher = teacher_sha = None
     if tc.teacher:  # checked before any work; hashed as loaded (what this run learned from)
-        teacher = load_teacher(tc.teacher, labels, threads=os.cpu_count() or 1)
+        teacher = load_teacher(tc.teacher, labels)  # one thread: the same answers anywhere
         if (Path(tc.teacher) / MANIFEST).is_file():
             teacher_sha = sha256(Path(tc.teacher) / MANIFEST)
 
