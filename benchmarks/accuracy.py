@@ -166,7 +166,8 @@ def fold_teachers(spec: str, k: int, out: Path, only: list[int] | None = None) -
     from kwslab.utils.io import write_text_atomic
 
     root, _, seeds = spec.partition(":")
-    source = f"{Path(root).resolve()}:{seeds or '0'}"
+    seeds = seeds or "0"
+    source = f"{Path(root).resolve()}:{seeds}"
     written = out / "spec.txt"
     if written.is_file() and written.read_text().strip() != source:
         raise SystemExit(f"error: {out} holds teachers of {written.read_text().strip()}, "
@@ -175,7 +176,7 @@ def fold_teachers(spec: str, k: int, out: Path, only: list[int] | None = None) -
     write_text_atomic(written, source + "\n")
     teachers = []
     for i in range(k):
-        runs = [Path(root) / f"seed{s}-fold{i}" for s in (seeds or "0").split(",")]
+        runs = [Path(root) / f"seed{s}-fold{i}" for s in seeds.split(",")]
         dest = out / f"fold{i}"
         if (only is None or i in only) and not (dest / CONFIG).is_file():
             if len(runs) > 1:
@@ -248,8 +249,6 @@ def main() -> None:
                         ("--twelve", args.twelve), ("--words", args.words)):
         if value and not args.folds:
             raise SystemExit(f"error: {flag} needs --folds")
-    if any(f.endswith("-distill") for f in args.families) and not args.teacher:
-        raise SystemExit("error: a -distill recipe learns from a teacher: add --teacher ROOT:SEEDS")
     args.out.mkdir(parents=True, exist_ok=True)
     if args.folds:
         from kwslab.errors import KwslabError

@@ -147,7 +147,8 @@ class TrainConfig:
     threads: int = 0  # torch intra-op threads; 0 = all cores but one (the feature thread)
     teacher: str | None = None  # export (model or ensemble) whose probabilities the model
     # also learns (knowledge distillation; kwslab.training.distill); None = labels only
-    distill: float = 0.5  # with a teacher: weight of its loss, (1 - distill) the labels'
+    distill: float = 0.0  # weight of the teacher's loss, (1 - distill) the labels'; 0 = off,
+    # > 0 needs a teacher (see with_teacher)
     distill_temperature: float = 2.0  # with a teacher: softens its probabilities
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
@@ -255,8 +256,18 @@ background noise at 0-20 dB SNR, SpecAugment and speed perturbation; AdamW, one-
 smoothing, EMA. No download, ~0.9 ms per clip at run time; 94.9 % on unseen speakers (5 speaker
 folds x 3 seeds, ``benchmarks/accuracy.py --folds 5 --families tcresnet``)."""
 
+DISTILL = 0.5  # the teacher's weight when a teacher is given to a recipe without one
+
+
+def with_teacher(cfg: RunConfig, teacher: str | Path) -> RunConfig:
+    """``cfg`` learning from the export ``teacher`` too: the recipe's ``train.distill``
+    weight, or :data:`DISTILL` when the recipe has none."""
+    return replace(cfg, train=replace(cfg.train, teacher=str(teacher),
+                                      distill=cfg.train.distill or DISTILL))
+
+
 TCRESNET_DISTILL = replace(TCRESNET, train=replace(
-    TCRESNET.train, distill=0.5, distill_temperature=2.0,
+    TCRESNET.train, distill=DISTILL, distill_temperature=2.0,
     augment=replace(TCRESNET.train.augment, copies=4)))
 """The ``tcresnet`` network taught by a teacher export (``--config tcresnet-distill --teacher
 EXPORT``, e.g. the default heads as one ensemble): the clean clips and 4 waveform-augmented

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from kwslab.config import RunConfig
+from kwslab.config import RunConfig, with_teacher
 from kwslab.data.folds import assign_folds, check_folds, dataset_speakers, write_fold
 from kwslab.errors import ConfigError
 from kwslab.utils.io import write_text_atomic
@@ -76,8 +76,7 @@ def cross_validate(cfg: RunConfig, data: str | Path, k: int, out: str | Path, *,
                 continue
             log(f"seed {seed}, fold {i + 1}/{k}: training")
             t0 = time.perf_counter()
-            fold_cfg = run_cfg if teachers is None else replace(
-                run_cfg, train=replace(run_cfg.train, teacher=str(teachers[i])))
+            fold_cfg = run_cfg if teachers is None else with_teacher(run_cfg, teachers[i])
             train(fold_cfg, fold_dir, run_dir, progress=False, overwrite=True)
             minutes = (time.perf_counter() - t0) / 60
             result = {"seed": seed, "fold": i, "train_minutes": minutes,

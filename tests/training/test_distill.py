@@ -12,6 +12,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from kwslab.config import with_teacher
 from kwslab.errors import ConfigError, ModelError
 from kwslab.training import distill, train
 
@@ -69,7 +70,7 @@ def test_the_student_follows_its_teacher_over_the_labels(tone_data, tone_config,
     run = train(cfg, tone_data, tmp_path / "rolled", progress=False)
     assert rolled.calls and set(rolled.calls) == {16000}  # clean clips, as exported: 1 s
     assert run.metrics["val_accuracy"] <= 0.1  # the labels carried no weight
-    ref = replace(cfg, train=replace(cfg.train, distill=0.0))
+    ref = replace(cfg, train=replace(cfg.train, teacher=None, distill=0.0))
     assert train(ref, tone_data, tmp_path / "labels", progress=False).metrics[
         "val_accuracy"] >= 0.9  # the same run on the labels alone learns the tones
 
@@ -134,7 +135,7 @@ def test_each_version_of_a_clip_gets_the_teachers_answer_for_it(tone_data, tone_
     monkeypatch.setattr(loop, "_step", step)
     aug = replace(tone_config.train.augment, copies=2, time_shift_ms=100, gain_db=(-6.0, 6.0))
     cfg = replace(tone_config, train=replace(tone_config.train, epochs=2, teacher="t",
-                                             augment=aug))
+                                             distill=0.5, augment=aug))
     metrics = train(cfg, tone_data, tmp_path / "copies", progress=False).metrics
     assert metrics["n_train"] == n and teacher.seen == 3 * n  # clean + 2 copies, once each
     assert {w.shape[1] for w in teacher.waves} == {16000}
@@ -171,14 +172,30 @@ def test_mixup_mixes_the_teachers_answers_like_the_labels():
 
 def test_a_teacher_with_other_words_is_refused_before_work(tone_data, tone_config,
                                                            tone_export, tmp_path):
-    cfg = replace(tone_config, data=replace(tone_config.data, words=("low", "high")),
-                  train=replace(tone_config.train, teacher=str(tone_export)))
+    cfg = with_teacher(replace(tone_config, data=replace(tone_config.data,
+                                                        words=("low", "high"))), tone_export)
     with pytest.raises(ConfigError, match="answers low, mid, high; the student learns low, high"):
         train(cfg, tone_data, tmp_path / "run", progress=False)
     assert not (tmp_path / "run").exists()
-    missing = replace(tone_config, train=replace(tone_config.train, teacher=str(tmp_path / "no")))
+    missing = with_teacher(tone_config, tmp_path / "no")
     with pytest.raises(ModelError):
         train(missing, tone_data, tmp_path / "run", progress=False)
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_weight_needs_a_teacher_and_a_teacher_a_weight(tone_data, tone_config, tone_export,
+                                                         tmp_path):
+    """Whatever sets them (a preset, a TOML file, code), before any work."""
+    from kwslab.config import DISTILL, PRESETS
+
+    assert with_teacher(tone_config, tone_export).train.distill == DISTILL
+    assert with_teacher(PRESETS["tcresnet-distill"], "t").train.distill == DISTILL
+    weighted = replace(tone_config, train=replace(tone_config.train, distill=0.5))
+    with pytest.raises(ConfigError, match="train.distill=0.5 learns from a teacher: add --teacher"):
+        train(weighted, tone_data, tmp_path / "run", progress=False)
+    alone = replace(tone_config, train=replace(tone_config.train, teacher=str(tone_export)))
+    with pytest.raises(ConfigError, match="has no weight: set train.distill"):
+        train(alone, tone_data, tmp_path / "run", progress=False)
     assert not (tmp_path / "run").exists()
 
 
@@ -191,8 +208,8 @@ def test_teacher_weights_are_checked(tone_config):
 
 
 def test_the_teacher_is_saved_with_the_run(tone_data, tone_config, tone_export, tmp_path):
-    cfg = replace(tone_config, train=replace(tone_config.train, epochs=2,
-                                             teacher=str(tone_export)))
+    cfg = with_teacher(replace(tone_config, train=replace(tone_config.train, epochs=2)),
+                       tone_export)
     run = train(cfg, tone_data, tmp_path / "run", progress=False)
     saved = json.loads((run.run_dir / "config.json").read_text())
     assert saved["config"]["train"]["teacher"] == str(tone_export)

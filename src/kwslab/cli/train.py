@@ -55,8 +55,7 @@ def train(
     """
     from dataclasses import replace
 
-    from kwslab.config import load_config, validate
-    from kwslab.errors import ConfigError
+    from kwslab.config import load_config, validate, with_teacher
     from kwslab.training import train as run_train
 
     cfg = load_config(config)
@@ -73,10 +72,7 @@ def train(
         negative_files(negatives)  # a bad folder fails here, before any work
         cfg = replace(cfg, data=replace(cfg.data, negatives=str(negatives.resolve())))
     if teacher is not None:
-        cfg = replace(cfg, train=replace(cfg.train, teacher=str(teacher.resolve())))
-    elif config == "tcresnet-distill" and not cfg.train.teacher:
-        raise ConfigError("--config tcresnet-distill learns from a teacher: add --teacher EXPORT "
-                          "(e.g. `kwslab export` of the default heads)")
+        cfg = with_teacher(cfg, teacher.resolve())
     if unknown is not None:
         cfg = replace(cfg, data=replace(cfg.data, unknown=unknown))
     if seed is not None:

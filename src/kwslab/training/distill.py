@@ -30,6 +30,15 @@ class Waves(Protocol):
     def get(self, idx: np.ndarray) -> np.ndarray: ...
 
 
+def check_pairing(teacher: str | None, weight: float) -> None:
+    """A teacher's weight needs a teacher, and a teacher a weight (one line, before work)."""
+    if weight > 0 and not teacher:
+        raise ConfigError(f"train.distill={weight:g} learns from a teacher: add --teacher "
+                          f"EXPORT (train.teacher)")
+    if teacher and weight == 0:
+        raise ConfigError(f"train.teacher={teacher} has no weight: set train.distill in (0, 1]")
+
+
 def load_teacher(path: str | Path, labels: list[str], threads: int = 1):
     """The teacher export, checked against the student's labels (one-line errors)."""
     from kwslab.runtime import load_export
@@ -51,19 +60,30 @@ def soften(probs: np.ndarray, temperature: float) -> np.ndarray:
 
 
 def teacher_probs(teacher, waves: np.ndarray) -> np.ndarray:
-    """The teacher's probabilities (clips, labels) of clip-length waveforms, in batches."""
-    out = [teacher.probabilities(waves[s : s + BATCH]) for s in range(0, len(waves), BATCH)]
-    return np.concatenate(out).astype(np.float32) if out else np.empty((0, len(teacher.labels)),
-                                                                       np.float32)
+    """The teacher's probabilities (clips, labels) of clip-length waveforms (at least one),
+    in batches."""
+    return source_probs(teacher, _Array(waves))
 
 
 def source_probs(teacher, source: Waves) -> np.ndarray:
-    """:func:`teacher_probs` of every clip of ``source``, decoded a batch at a time (a
-    source streaming from disk is never read into memory whole)."""
+    """The teacher's probabilities of every clip of ``source`` (at least one), decoded a
+    batch at a time (a source streaming from disk is never read into memory whole)."""
     n = len(source)
-    out = [teacher_probs(teacher, source.get(np.arange(s, min(s + BATCH, n))))
-           for s in range(0, n, BATCH)]
-    return np.concatenate(out) if out else np.empty((0, len(teacher.labels)), np.float32)
+    return np.concatenate([teacher.probabilities(source.get(np.arange(s, min(s + BATCH, n))))
+                           for s in range(0, n, BATCH)]).astype(np.float32)
+
+
+class _Array:
+    """Waveforms in memory as a :class:`Waves` source."""
+
+    def __init__(self, waves: np.ndarray):
+        self.waves = waves
+
+    def __len__(self) -> int:
+        return len(self.waves)
+
+    def get(self, idx: np.ndarray) -> np.ndarray:
+        return self.waves[idx]
 
 
 def distill_loss(logits: torch.Tensor, targets: torch.Tensor, temperature: float) -> torch.Tensor:

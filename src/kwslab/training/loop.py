@@ -39,6 +39,7 @@ from kwslab.models import build, input_norm
 from kwslab.models.inference import predict_logits
 from kwslab.models.io import save_model
 from kwslab.training.distill import (
+    check_pairing,
     distill_loss,
     load_teacher,
     soften,
@@ -91,6 +92,7 @@ def train(cfg: RunConfig, data: str | Path | Sequence[str | Path], out: str | Pa
         ConfigError: the loss stopped being finite (nothing is written).
     """
     validate(cfg)
+    check_pairing(cfg.train.teacher, cfg.train.distill)
     check_target(out, RUN, overwrite=overwrite)  # before any work, not after it
     start = time.perf_counter()
     tc, fc = cfg.train, cfg.features
@@ -151,10 +153,9 @@ def train(cfg: RunConfig, data: str | Path | Sequence[str | Path], out: str | Pa
     # augmented afresh.
     targets = None
     if teacher is not None:
-        if not aug.active or not tc.augment.copies:
-            log("note: the teacher scores the clean clips only; with augmented copies "
-                "(train.augment.copies) it also scores each copy" if aug.active else
-                "note: the teacher scores the clean clips")
+        if not tc.augment.copies:
+            log("note: the teacher scores the clean clips only (it also scores augmented "
+                "copies, train.augment.copies, when the recipe makes them)")
         clean = source if source is not None else WaveSource(train_ok, fc.clip_samples)
         if len(clean) != len(train_ok):
             raise DataError(f"{len(train_ok) - len(clean)} training clips could not be read "
