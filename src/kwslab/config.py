@@ -147,6 +147,8 @@ class TrainConfig:
     threads: int = 0  # torch intra-op threads; 0 = all cores but one (the feature thread)
     teacher: str | None = None  # export (model or ensemble) whose probabilities the model
     # also learns (knowledge distillation; kwslab.training.distill); None = labels only
+    teacher_sha256: str | None = None  # the teacher's manifest.json hash: a run's config.json
+    # records it, and retraining from that config refuses a teacher replaced since
     distill: float = 0.0  # weight of the teacher's loss, (1 - distill) the labels'; 0 = off,
     # > 0 needs a teacher (see with_teacher)
     distill_temperature: float = 2.0  # with a teacher: softens its probabilities
@@ -262,7 +264,7 @@ DISTILL = 0.5  # the teacher's weight when a teacher is given to a recipe withou
 def with_teacher(cfg: RunConfig, teacher: str | Path) -> RunConfig:
     """``cfg`` learning from the export ``teacher`` too: the recipe's ``train.distill``
     weight, or :data:`DISTILL` when the recipe has none."""
-    return replace(cfg, train=replace(cfg.train, teacher=str(teacher),
+    return replace(cfg, train=replace(cfg.train, teacher=str(teacher), teacher_sha256=None,
                                       distill=cfg.train.distill or DISTILL))
 
 

@@ -217,3 +217,14 @@ def test_the_teacher_is_saved_with_the_run(tone_data, tone_config, tone_export, 
     from kwslab.artifacts import MANIFEST, sha256
 
     assert run.metrics["teacher_manifest_sha256"] == sha256(tone_export / MANIFEST)
+    # Retraining from the run's config.json finds the same teacher; another one is refused.
+    from kwslab.config import load_config
+
+    again = load_config(run.run_dir / "config.json")
+    assert again.train.teacher_sha256 == sha256(tone_export / MANIFEST)
+    assert train(again, tone_data, tmp_path / "again", progress=False).metrics["teacher"]
+    other = replace(again, train=replace(again.train, teacher_sha256="0" * 64))
+    with pytest.raises(ConfigError, match="not the one this config was trained with"):
+        train(other, tone_data, tmp_path / "other", progress=False)
+    assert not (tmp_path / "other").exists()
+    assert with_teacher(other, tone_export).train.teacher_sha256 is None  # a teacher named anew

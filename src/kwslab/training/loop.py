@@ -105,6 +105,12 @@ def train(cfg: RunConfig, data: str | Path | Sequence[str | Path], out: str | Pa
         teacher = load_teacher(tc.teacher, labels)  # one thread: the same answers anywhere
         if (Path(tc.teacher) / MANIFEST).is_file():
             teacher_sha = sha256(Path(tc.teacher) / MANIFEST)
+        if tc.teacher_sha256 and tc.teacher_sha256 != teacher_sha:
+            raise ConfigError(f"teacher {tc.teacher} is not the one this config was trained "
+                              f"with (its manifest.json hash {str(teacher_sha)[:12]}, expected "
+                              f"{tc.teacher_sha256[:12]}); export that teacher again, or drop "
+                              "train.teacher_sha256")
+        cfg = replace(cfg, train=replace(tc, teacher_sha256=teacher_sha))  # saved with the run
 
     if fc.kind == "speech_embedding":  # first use: fetch the pretrained front end (16 MB)
         from kwslab.features.embedding import default_dir, fetch, is_ready
