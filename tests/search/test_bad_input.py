@@ -107,5 +107,11 @@ def test_tune_never_writes_over_another_search_or_a_run(tone_data, tone_files, t
     code, _, err = cli(*tune(tone_data, out, space, cfg))
     assert code == 2 and "holds the grid search 'grid'" in one_line(err)
     assert sorted(p.name for p in out.iterdir()) == ["search.json"]
+    (out / "search.json").write_text('{"storage": 3, "study": "grid"}')
+    code, _, err = cli(*tune(tone_data, out, space, cfg))
+    line = one_line(err)
+    assert code == 2 and "search.json: storage and study must be strings" in line
+    assert line.endswith("give another --out")
+    assert sorted(p.name for p in out.iterdir()) == ["search.json"]
     code, _, err = cli(*tune(tone_data, tone_run, space, cfg))
     assert code == 2 and "holds a run or an export" in one_line(err)

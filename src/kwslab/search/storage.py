@@ -17,13 +17,13 @@ import time
 import warnings
 from pathlib import Path
 
+from kwslab.artifacts import SEARCH_JSON
 from kwslab.config import RunConfig, run_config_from_dict
 from kwslab.errors import SearchError
 
 HEARTBEAT = 10  # seconds between a running trial's heartbeats
 GRACE = 3  # heartbeats missed before a running trial counts as dead
 CONNECT_TIMEOUT = 5  # seconds to reach a database server
-SEARCH_JSON = "search.json"  # in a tune --out folder: storage URL and study name
 PASSWORD_ENV = "KWSLAB_STORAGE_PASSWORD"  # password for a storage URL written without one
 JOURNAL = "journal://"  # journal:///ABS/PATH.log: Optuna's journal file, no server needed
 
@@ -244,23 +244,32 @@ def resolve_study(spec: str) -> tuple[str, str]:
     if "#" in spec:
         url, name = spec.rsplit("#", 1)
         return url, name
-    folder = Path(spec)
-    info = folder / SEARCH_JSON
-    if not info.is_file():
+    info = read_search_info(Path(spec))
+    if info is None:
         raise SearchError(f"{spec}: not a tune output folder (no {SEARCH_JSON}); "
                           f"give STORAGE_URL#STUDY_NAME instead")
+    return info["storage"], info["study"]
+
+
+def read_search_info(folder: Path, advice: str = "run tune again or give STORAGE_URL#STUDY_NAME"
+                     ) -> dict | None:
+    """A tune folder's ``search.json`` (storage URL, study name, method, ...), its ``storage``
+    and ``study`` checked to be strings; None where the folder has none. ``advice`` ends the
+    one-line error for a broken file."""
     from kwslab.utils.io import read_json
 
+    info = folder / SEARCH_JSON
+    if not info.is_file():
+        return None
     try:
         data = read_json(info)
         url, name = data["storage"], data["study"]
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise SearchError(f"{info}: unreadable or not written by tune ({type(e).__name__}: "
-                          f"{e}); run tune again or give STORAGE_URL#STUDY_NAME") from e
+                          f"{e}); {advice}") from e
     if not isinstance(url, str) or not isinstance(name, str):
-        raise SearchError(f"{info}: storage and study must be strings; run tune again or give "
-                          f"STORAGE_URL#STUDY_NAME")
-    return url, name
+        raise SearchError(f"{info}: storage and study must be strings; {advice}")
+    return data
 
 
 def config_from_trial(spec: str) -> RunConfig:

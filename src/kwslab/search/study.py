@@ -49,11 +49,12 @@ from kwslab.search.storage import (
     SEARCH_JSON,
     config_from_trial,
     open_storage,
+    read_search_info,
     redact,
     storage_url,
     without_password,
 )
-from kwslab.utils.io import read_json, write_json
+from kwslab.utils.io import write_json
 
 METHODS = ("manual", "grid", "random", "hyperband", "bayesian")
 SAMPLERS = ("tpe", "gp", "nsga2")
@@ -206,13 +207,9 @@ def _check_out(out: Path, method: str, name: str) -> None:
     an export (they would be mixed or replaced)."""
     if out.exists() and not out.is_dir():
         raise SearchError(f"--out {out} is a file; give a folder")
-    info = out / SEARCH_JSON
-    if info.is_file():
-        try:
-            prev = read_json(info)
-            prev_study, prev_method = prev["study"], prev.get("method", method)
-        except (ValueError, KeyError, TypeError, AttributeError) as e:
-            raise SearchError(f"{info}: unreadable ({e}); give another --out") from e
+    prev = read_search_info(out, advice="give another --out")
+    if prev is not None:
+        prev_study, prev_method = prev["study"], prev.get("method", method)
         if (prev_study, prev_method) != (name, method):
             raise SearchError(f"--out {out} holds the {prev_method} search {prev_study!r}; a "
                               f"search continues there only with the same method and study: "
