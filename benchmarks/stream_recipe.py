@@ -17,7 +17,9 @@ validation`` (validation speakers' words at 10 dB + the negatives' validation qu
 ``--test`` also scores the test audio, which should be looked at once, after choosing.
 
 Finished steps are kept: a run with its ``metrics.json``, an export with its
-``manifest.json``, a mined manifest, a scored ``det.json``; run it again to resume. Writes
+``manifest.json``, a mined manifest, a scored ``det.json``; run it again to resume (the same
+``--data``, ``--negatives`` and ``--extra-data`` only, checked against ``OUT/spec.json``; delete
+a step's output, and those made from it, to redo it). Writes
 ``OUT/summary.json`` and ``OUT/summary.md``: best hits at <= 0.5 / 1 / 2 / 5 false accepts per
 hour (one threshold for all words) per seed and split, and their mean.
 """
@@ -51,8 +53,8 @@ def _run(args: list[str], log: Path) -> subprocess.Popen:
     log.parent.mkdir(parents=True, exist_ok=True)
     print(f"{time.strftime('%H:%M:%S')} kwslab {' '.join(args)}", flush=True)
     env = {**os.environ, "KWSLAB_PROGRESS": "0"}
-    return subprocess.Popen([KWSLAB, *args], stdout=open(log, "w"), stderr=subprocess.STDOUT,
-                            env=env)
+    with open(log, "w") as f:  # the child keeps its own handle
+        return subprocess.Popen([KWSLAB, *args], stdout=f, stderr=subprocess.STDOUT, env=env)
 
 
 def _wait(proc: subprocess.Popen, log: Path) -> None:
@@ -100,14 +102,19 @@ def recipe(seed: int, out: Path, data: str, negatives: str, extra: list[str],
     both = ["--data", str(hard), "--data", str(hard2), *d, *neg]
     tc = _train(out / "tc", ["--config", "tcresnet-stream", "--seed", str(seed), *both])
     heads = []
-    for k in range(3):  # one core for the heads in turn, the other for the TC-ResNet
-        run = out / f"head{k}"
-        proc = _train(run, ["--config", "stream", "--seed", str(3 * seed + k), *both])
-        if proc is not None:
-            _wait(proc, out / f"head{k}.log")
-        heads.append(str(run))
-    if tc is not None:
-        _wait(tc, out / "tc.log")
+    try:
+        for k in range(3):  # one core for the heads in turn, the other for the TC-ResNet
+            run = out / f"head{k}"
+            proc = _train(run, ["--config", "stream", "--seed", str(3 * seed + k), *both])
+            if proc is not None:
+                _wait(proc, out / f"head{k}.log")
+            heads.append(str(run))
+        if tc is not None:
+            _wait(tc, out / "tc.log")
+    finally:  # a failed head stops the TC-ResNet too: a rerun must not train it twice at once
+        if tc is not None and tc.poll() is None:
+            tc.terminate()
+            tc.wait()
     ens = out / "ensemble"
     _step(["export", *heads, str(out / "tc"), "--out", str(ens), "--overwrite"],
           ens / "manifest.json", out / "ensemble.log")
@@ -136,6 +143,14 @@ def main() -> None:
     if any(s < 0 for s in a.seeds):
         sys.exit("--seeds must be >= 0")
     splits = ["validation", "test"] if a.test else ["validation"]
+    # Finished steps are reused on a rerun, so a folder holds one recipe on one data set only.
+    spec = {"data": a.data, "negatives": a.negatives, "extra_data": a.extra_data}
+    spec_file = a.out / "spec.json"
+    if spec_file.is_file() and json.loads(spec_file.read_text()) != spec:
+        sys.exit(f"{a.out} holds runs of another recipe or data ({spec_file}); give another "
+                 "--out")
+    a.out.mkdir(parents=True, exist_ok=True)
+    spec_file.write_text(json.dumps(spec, indent=2) + "\n")
     rows = {s: recipe(s, a.out / f"seed{s}", a.data, a.negatives, a.extra_data, splits)
             for s in a.seeds}
     summary: dict = {"rates_fa_per_hour": list(RATES), "extra_data": a.extra_data,

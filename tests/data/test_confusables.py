@@ -86,9 +86,24 @@ def test_a_phrase_changes_one_of_its_words() -> None:
 
 
 def test_distance_two_fills_up_when_one_is_too_few() -> None:
-    one = [w for w in neighbours("left", 1) if "left" not in w]
-    found = confusable_words(["left"], per_word=len(one) + 10)["left"]
-    assert len(found) == len(one) + 10  # the rest come from distance two
+    left = pronounce("left")
+    found = confusable_words(["left"], per_word=60)["left"]
+
+    def distance(w: str) -> int:
+        return min(phoneme_distance(p, q) for p in pronounce(w) for q in left)
+
+    ones = [w for w in found if distance(w) == 1]
+    assert set(ones) <= set(neighbours("left", 1))
+    assert len(ones) >= 10  # every usable neighbour at one is taken first ...
+    assert [distance(w) for w in found] == [1] * len(ones) + [2] * (60 - len(ones))
+    for w in neighbours("left", 1):  # ... and a left-out one holds or sounds like "left"
+        assert w in ones or any(tuple(p[i : i + 4]) == left[0] for p in pronounce(w)
+                                for i in range(len(p) - 3))
+
+
+def test_cot_and_caught_sound_alike() -> None:
+    assert pronounce("staup") == pronounce("stop")  # S T AO P: a homophone for most speakers
+    assert "staup" not in confusable_words(["stop"], per_word=40)["stop"]
 
 
 def test_bad_requests_are_one_line() -> None:
@@ -98,6 +113,10 @@ def test_bad_requests_are_one_line() -> None:
         confusable_words(["stop"], per_word=0)
     with pytest.raises(DataError, match="no keywords"):
         confusable_words([])
+    with pytest.raises(DataError, match="stop given twice"):
+        confusable_words(["stop", "Stop"])
+    with pytest.raises(DataError, match="has no words"):
+        confusable_words(["  "])
 
 
 def _kwslab(*args: str) -> subprocess.CompletedProcess[str]:
@@ -131,12 +150,20 @@ def test_cli_speaks_confusables_into_an_unknown_manifest(tmp_path: Path) -> None
     assert len(clips) == 36 and all(Path(c.path).is_file() for c in clips)
     with pytest.raises(DataError, match="no clips with labels"):
         load_clips(out / MANIFEST, DataConfig(words=("stop", "go")))
+    written = {p: p.stat().st_mtime_ns for p in out.rglob("*.wav")}
+    manifest = (out / MANIFEST).read_bytes()
     again = _kwslab("synth", "--confusables", "--words", "stop,go", "--per-word", "3",
                     "--voices", "en-us,en+f3,en-gb-x-rp", "--pitches", "40,60", "--rates",
                     "175", "--out", str(out))
     assert again.returncode == 0, again.stderr  # a finished set is kept as it is
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*.wav")} == written
+    assert (out / MANIFEST).read_bytes() == manifest
+    assert json.loads((out / "synth.json").read_text())["avoid"] == ["stop", "go"]
     bad = _kwslab("synth", "--confusables", "--words", "stop,xqzzyv", "--out",
                   str(tmp_path / "bad"))
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
     assert len(bad.stderr.strip().splitlines()) == 1 and "xqzzyv" in bad.stderr
     assert not (tmp_path / "bad").exists()
+    lone = _kwslab("synth", "--per-word", "3", "--out", str(tmp_path / "lone"))
+    assert lone.returncode == 2 and "--per-word needs --confusables" in lone.stderr
+    assert not (tmp_path / "lone").exists()

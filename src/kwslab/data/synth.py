@@ -141,7 +141,7 @@ def synthesize_dataset(
     reverb: float = 0.25, mic: float = 0.25, unknown_words: Sequence[str] | None = None,
     max_shift: float = MAX_SHIFT_S, peak: tuple[float, float] = PEAK,
     floor_db: tuple[float, float] = FLOOR_DB, endings: Sequence[str] = ("",),
-    trim_db: float = TRIM_DB, seed: int = 0, progress: bool = True,
+    trim_db: float = TRIM_DB, seed: int = 0, progress: bool = True, avoid: Sequence[str] = (),
 ) -> Path:
     """Write a Speech Commands-style folder of synthetic clips of ``words``.
 
@@ -174,6 +174,8 @@ def synthesize_dataset(
             fade out, and at 40 dB lose the tail of their last sound (the "f" of "off").
         seed: makes the audio and the speaker split reproducible.
         progress: show a progress bar on stderr.
+        avoid: words spoken nowhere in the folder, neither as unknown words nor in the babble
+            noise (e.g. the keywords whose confusables ``words`` are).
 
     Returns:
         ``out``. A finished folder (``.completed`` present, same settings) is left untouched;
@@ -199,7 +201,8 @@ def synthesize_dataset(
     if not endings or any(re.search(r"[a-z0-9]", e.lower()) for e in endings):
         raise DataError(f"endings {endings} must be punctuation only, at least one ('' for none)")
     peak, floor_db = (float(peak[0]), float(peak[1])), (float(floor_db[0]), float(floor_db[1]))
-    spoken = set(folders) | {part for w in words for part in w.lower().split()}
+    spoken = {folder_name(w) for w in (*words, *avoid)}
+    spoken |= {part for w in (*words, *avoid) for part in w.lower().split()}
     extra = [w for w in dict.fromkeys(unknown_words or ()) if folder_name(w) not in spoken]
     params = {
         "words": list(words), "voices": list(voices), "rates": [int(r) for r in rates],
@@ -210,6 +213,8 @@ def synthesize_dataset(
     }
     if any(piper.is_piper(v) for v in voices):
         params["piper_noise"] = list(piper_noise)
+    if avoid:  # recorded only when given, so folders made before the option still match
+        params["avoid"] = list(avoid)
     # Recorded only when changed, so folders made before these options existed still match.
     level = {"max_shift": float(max_shift), "peak": list(peak), "floor_db": list(floor_db)}
     level.update(endings=list(endings), trim_db=float(trim_db))

@@ -89,7 +89,8 @@ def train(cfg: RunConfig, data: str | Path | Sequence[str | Path], out: str | Pa
 
     Raises:
         ModelError: ``out`` holds a finished run (without ``overwrite``) or other files.
-        ConfigError: the loss stopped being finite (nothing is written).
+        ConfigError: the loss stopped being finite (nothing is written), or the teacher is
+            not the one ``train.teacher_sha256`` names (before any work).
     """
     validate(cfg)
     check_pairing(cfg.train.teacher, cfg.train.distill)
@@ -106,11 +107,12 @@ def train(cfg: RunConfig, data: str | Path | Sequence[str | Path], out: str | Pa
         if (Path(tc.teacher) / MANIFEST).is_file():
             teacher_sha = sha256(Path(tc.teacher) / MANIFEST)
         if tc.teacher_sha256 and tc.teacher_sha256 != teacher_sha:
+            found = (f"its manifest.json hash is {teacher_sha[:12]}" if teacher_sha
+                     else "it has no manifest.json")
             raise ConfigError(f"teacher {tc.teacher} is not the one this config was trained "
-                              f"with (its manifest.json hash {str(teacher_sha)[:12]}, expected "
-                              f"{tc.teacher_sha256[:12]}); export that teacher again, or drop "
-                              "train.teacher_sha256")
-        cfg = replace(cfg, train=replace(tc, teacher_sha256=teacher_sha))  # saved with the run
+                              f"with ({found}, expected {tc.teacher_sha256[:12]}); give "
+                              f"--teacher {tc.teacher} to learn from it as it is now")
+    cfg = replace(cfg, train=replace(tc, teacher_sha256=teacher_sha))  # saved with the run
 
     if fc.kind == "speech_embedding":  # first use: fetch the pretrained front end (16 MB)
         from kwslab.features.embedding import default_dir, fetch, is_ready
