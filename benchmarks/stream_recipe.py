@@ -42,11 +42,10 @@ KWSLAB = str(Path(sys.executable).parent / "kwslab")
 
 def best_hits(det: list[dict], rates: tuple[float, ...] = RATES) -> list[float | None]:
     """Best hit rate (%) of the DET curve at each false-accept rate, None where none fits."""
-    out: list[float | None] = []
-    for rate in rates:
-        ok = [p["hit_rate"] for p in det if p["fa_per_hour"] <= rate]
-        out.append(100 * max(ok) if ok else None)
-    return out
+    from kwslab.evaluation.stream import best_at
+
+    points = [best_at(det, rate) for rate in rates]
+    return [None if p is None else 100 * p["hit_rate"] for p in points]
 
 
 def _run(args: list[str], log: Path) -> subprocess.Popen:

@@ -16,8 +16,18 @@ from tone_streams import SR, BandRecognizer, negatives_with_mid_tones
 
 from kwslab.cli import main
 from kwslab.errors import ConfigError
-from kwslab.evaluation.stream import eval_stream, render_det, score_detections
+from kwslab.evaluation.stream import best_at, eval_stream, render_det, score_detections
 from kwslab.runtime import Detection, StreamConfig, StreamDetector
+
+
+def test_best_at_takes_the_most_hits_within_the_rate():
+    det = [{"threshold": 0.5, "hit_rate": 0.9, "fa_per_hour": 3.0},
+           {"threshold": 0.7, "hit_rate": 0.8, "fa_per_hour": 1.0},
+           {"threshold": 0.9, "hit_rate": 0.6, "fa_per_hour": 0.0}]
+    assert best_at(det, 1.0)["threshold"] == 0.7
+    assert best_at(det, 0.5)["threshold"] == 0.9
+    assert best_at(det, 5.0)["threshold"] == 0.5
+    assert best_at(det[:2], 0.5) is None
 
 
 def test_score_detections():

@@ -115,8 +115,8 @@ def eval_stream(
 ) -> None:
     """Hit rate, false accepts per hour (95 % interval) and DET curves on long streams."""
     _one_blas_thread()
+    from kwslab.evaluation.stream import best_at, render_det
     from kwslab.evaluation.stream import eval_stream as run
-    from kwslab.evaluation.stream import render_det
     from kwslab.utils.io import writable_dir, write_json
 
     cfg = _stream_config(hop_ms, smooth_ms, threshold, word_threshold, refractory_ms,
@@ -166,9 +166,8 @@ def eval_stream(
     out.print(f"{th}: hit rate {op['hit_rate']:.3f} ({op['hits']}/{op['hits'] + op['misses']}),"
               f" {op['false_accepts']} false accepts in {op['hours']:.2f} h = "
               f"{op['fa_per_hour']:.2f} per hour (95 % interval {lo:.2f}-{hi:.2f})")
-    best = [c for c in result["det"] if c["fa_per_hour"] <= 1.0]
-    if best:
-        b = max(best, key=lambda c: c["hit_rate"])
+    b = best_at(result["det"], 1.0)
+    if b is not None:
         out.print(f"at <= 1 FA/hour: hit rate {b['hit_rate']:.3f} (threshold {b['threshold']:g})")
     out.print(f"written to {out_dir / 'det.json'} and {out_dir / 'det.png'}")
 

@@ -323,6 +323,13 @@ def hours_to_resolve(fa_per_hour: float) -> float:
     return poisson_interval(0, 1.0)[1] / fa_per_hour
 
 
+def best_at(det: list[dict[str, Any]], fa_per_hour: float) -> dict[str, Any] | None:
+    """The point of a DET curve (:func:`eval_stream`'s ``det``) with the most hits among those
+    within ``fa_per_hour`` false accepts per hour; None where none is."""
+    return max((p for p in det if p["fa_per_hour"] <= fa_per_hour),
+               key=lambda p: p["hit_rate"], default=None)
+
+
 def choose_thresholds(run: dict[str, Any], words: list[str], target_fa_per_hour: float
                       ) -> dict[str, float]:
     """Per word, the lowest threshold of :data:`THRESHOLDS` whose false accepts on ``run``

@@ -244,15 +244,14 @@ def run_demo(out: Path = Path("runs/demo"), data: Path | None = None, *, seed: i
 
     # 6. the export on a long noisy stream: hit rate, false accepts per hour, DET curve
     def stream() -> str:
-        from kwslab.evaluation.stream import eval_stream, render_det
+        from kwslab.evaluation.stream import best_at, eval_stream, render_det
 
         clips = _stream_clips(data, words, stream_dir / "clips", seed)
         res = eval_stream(export_dir, clips, snr_db=STREAM_SNR_DB, seed=seed)
         write_json(stream_dir / A.DET_JSON, res)
         render_det(res, stream_dir / A.DET_PNG)
         op = res["operating_point"]
-        quiet = [p for p in res["det"] if p["fa_per_hour"] <= STREAM_FA_PER_HOUR]
-        best = max(quiet, key=lambda p: p["hit_rate"], default=None)
+        best = best_at(res["det"], STREAM_FA_PER_HOUR)
         best_text = "" if best is None else (
             f"; best on this stream at <= {STREAM_FA_PER_HOUR:g} FA/hour: hit rate "
             f"{best['hit_rate']:.3f} (threshold {best['threshold']:g})")
