@@ -93,19 +93,29 @@ def _words(text: str) -> list[str]:
     return [w for w in re.split(r"[\s_]+", text.strip().lower()) if w]
 
 
+MAX_DISTANCE = 2  # phoneme edits a confusable may be from its keyword
+
+
 def neighbours(word: str, distance: int) -> list[str]:
     """Dictionary words (letters only, 2+ characters) whose pronunciation is exactly
-    ``distance`` phoneme edits from one of ``word``'s, sorted."""
+    ``distance`` (1 or 2) phoneme edits from one of ``word``'s, sorted."""
+    return list(_by_distance(word).get(distance, []))
+
+
+@lru_cache(maxsize=64)
+def _by_distance(word: str) -> dict[int, tuple[str, ...]]:
+    """``word``'s neighbours up to :data:`MAX_DISTANCE`, by distance: one pass over the
+    dictionary for every distance."""
     mine = pronunciations()[word]
-    out = []
+    found: dict[int, list[str]] = {}
     for other, prons in pronunciations().items():
         if other == word or len(other) < 2 or not other.isalpha():
             continue
         best = min((phoneme_distance(p, q) for p in prons for q in mine
-                    if abs(len(p) - len(q)) <= distance), default=distance + 1)
-        if best == distance:
-            out.append(other)
-    return sorted(out)
+                    if abs(len(p) - len(q)) <= MAX_DISTANCE), default=MAX_DISTANCE + 1)
+        if 0 < best <= MAX_DISTANCE:
+            found.setdefault(best, []).append(other)
+    return {d: tuple(sorted(ws)) for d, ws in found.items()}
 
 
 def confusable_words(keywords: Sequence[str], per_word: int = PER_WORD, seed: int = 0
@@ -136,7 +146,7 @@ def confusable_words(keywords: Sequence[str], per_word: int = PER_WORD, seed: in
         parts = _words(keyword)
         rng = random.Random(f"{seed}:{keyword}")
         picked: list[str] = []
-        for distance in (1, 2):
+        for distance in range(1, MAX_DISTANCE + 1):
             pool = []
             for i, part in enumerate(parts):
                 for other in neighbours(part, distance):
