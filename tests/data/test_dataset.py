@@ -44,3 +44,39 @@ def test_streamed_batch_of_only_bad_clips_is_silence(tmp_path):
     np.testing.assert_array_equal(source.get(np.array([1])), np.zeros((1, 16000), np.float32))
     assert source.get(np.array([0, 1]))[0].max() > 0.05
     assert {p for p, _ in source.bad} == {str(bad)}
+
+
+def test_context_of_a_cut_is_its_recordings_audio_and_of_a_lone_clip_silence(tmp_path):
+    """A cut of a long recording comes with the audio around it (zeros only past the
+    recording's ends, as a stream starts); a clip of its own with zeros; no context is the
+    clip alone, as before."""
+    from kwslab.data.dataset import load_clip
+
+    ramp = np.linspace(-0.9, 0.9, 48000).astype(np.float32)
+    write_wav(tmp_path / "long.wav", ramp)
+    long = load_clip(Clip(str(tmp_path / "long.wav"), "w", "s", "train"), 48000)  # as decoded
+    cut = Clip(str(tmp_path / "long.wav"), "w", "s", "train", 20000, 16000)
+    np.testing.assert_array_equal(load_clip(cut, 16000), long[20000:36000])
+    np.testing.assert_array_equal(load_clip(cut, 16000, 4000), long[16000:40000])
+    wider = Clip(cut.path, "w", "s", "train", 20000, 18000)  # centre-cropped to 16000 first
+    np.testing.assert_array_equal(load_clip(wider, 16000, 4000), long[17000:41000])
+    early = Clip(cut.path, "w", "s", "train", 1000, 16000)  # starts 1000 samples in
+    got = load_clip(early, 16000, 4000)
+    np.testing.assert_array_equal(got[:3000], np.zeros(3000, np.float32))
+    np.testing.assert_array_equal(got[3000:], long[:21000])
+    late = Clip(cut.path, "w", "s", "train", 30000, 16000)  # ends 2000 samples before the end
+    np.testing.assert_array_equal(load_clip(late, 16000, 4000)[-2000:], np.zeros(2000))
+
+    alone = tmp_path / "alone.wav"
+    write_wav(alone, np.full(16000, 0.25, np.float32))
+    got = load_clip(_clip(alone), 16000, 4000)
+    assert got.shape == (24000,) and not got[:4000].any() and not got[-4000:].any()
+    np.testing.assert_allclose(got[4000:20000], 0.25, atol=1e-4)
+
+    both = [cut, _clip(alone)]
+    in_memory = WaveSource(both, 16000, context=4000)
+    streamed = WaveSource(both, 16000, context=4000, limit=0)
+    assert streamed.streaming and in_memory.width == 24000
+    np.testing.assert_array_equal(in_memory.get(np.array([0, 1])),
+                                  streamed.get(np.array([0, 1])))
+    assert load_waves(both, 16000, context=4000).waves.shape == (2, 24000)

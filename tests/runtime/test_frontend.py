@@ -70,6 +70,34 @@ def test_streamed_windows_equal_whole_window_features(real_model, speech, chunki
         np.testing.assert_allclose(got, whole, rtol=0, atol=2e-4)
 
 
+def test_training_window_of_a_recording_equals_the_streams(real_model, speech, tmp_path):
+    """A 1 s cut of a long recording (a negative, a mined false accept) trains on the features
+    the stream computed for the window around it: the recording's real audio as the front
+    end's context, through the feature cache's training path, not the silence a lone clip
+    gets (which differs)."""
+    from kwslab.audio import write_wav
+    from kwslab.data.cache import cached_features
+    from kwslab.data.manifest import Clip
+
+    cfg = DEFAULT.features
+    write_wav(tmp_path / "speech.wav", speech)
+    recording = load_audio(tmp_path / "speech.wav")  # 16-bit, as a file holds it
+    ends, feats = _stream_windows(EmbeddingStream(cfg), recording, [])
+    window, n = cfg.clip_samples + 2 * cfg.context_samples, cfg.clip_samples
+    picks = [i for i, e in enumerate(ends) if e - window >= -4000][:: 9]  # one starts early
+    assert any(ends[i] - window < 0 for i in picks) and len(picks) >= 5
+    # Mining's cut: the central second of the window that fired (see mine_hard_negatives).
+    cuts = [Clip(str(tmp_path / "speech.wav"), "_unknown_", "neg", "train",
+                 int(ends[i]) - cfg.context_samples - n, n) for i in picks
+            if ends[i] - cfg.context_samples - n >= 0]
+    got, ok, bad = cached_features(cuts, cfg, use_cache=False, neighbours=True)
+    assert not bad and len(ok) == len(cuts) >= 4
+    stream = feats[[i for i in picks if ends[i] - cfg.context_samples - n >= 0]]
+    np.testing.assert_allclose(got, stream, rtol=0, atol=2e-4)
+    lone, _, _ = cached_features(cuts, cfg, use_cache=False)
+    assert np.abs(lone - stream).max() > 0.1  # zeros around the clip are not the stream
+
+
 def test_memory_stays_bounded(real_model):
     stream = EmbeddingStream(DEFAULT.features)
     rng = np.random.default_rng(2)

@@ -142,19 +142,28 @@ def test_augmented_copies_are_made_once_and_differ(tone_data, tone_config, monke
     assert sum(calls) == 3 * len(source)  # 3 copies, whatever the number of epochs
 
 
-def test_copies_for_a_context_front_end_augment_the_context_too(tone_data, tone_config):
+def test_copies_for_a_context_front_end_augment_the_context_too(tone_data, tone_config,
+                                                                tmp_path):
     """speech_embedding reads 250 ms around the clip: its augmented copies are made on the
-    padded window, so noise reaches the context as a stream's neighbouring audio does."""
+    whole window, so noise reaches the context as a stream's neighbouring audio does; a lone
+    clip's context is silence, a cut of a long recording's is that recording's audio."""
+    from kwslab.audio import load_audio, write_wav
     from kwslab.config import DEFAULT
     from kwslab.data import load_clips
     from kwslab.data.augment import Augmenter
     from kwslab.data.dataset import WaveSource
+    from kwslab.data.manifest import Clip
     from kwslab.features import compute_features, embedding
     from kwslab.training import loop
 
     embedding.fetch(progress=False)
-    clips = [c for c in load_clips(tone_data, tone_config.data) if c.split == "train"][:6]
-    source = WaveSource(clips, 16000, progress=False)
+    fc = DEFAULT.features
+    pad = fc.context_samples
+    write_wav(tmp_path / "long.wav", np.random.default_rng(3).normal(0, 0.1, 80000))
+    long = load_audio(tmp_path / "long.wav")  # 16-bit, as the file holds it
+    cut = Clip(str(tmp_path / "long.wav"), "_unknown_", "neg-long", "train", 30000, 16000)
+    clips = [c for c in load_clips(tone_data, tone_config.data) if c.split == "train"][:5]
+    source = WaveSource([*clips, cut], 16000, progress=False, context=pad)
     seen = []
 
     class Recording(Augmenter):
@@ -162,14 +171,18 @@ def test_copies_for_a_context_front_end_augment_the_context_too(tone_data, tone_
             seen.append(x.shape[1])
             return x + 0.01  # a constant "noise" over the whole window, context included
 
-    fc = DEFAULT.features
     copies, _ = loop._augmented_copies(source, Recording(DEFAULT.train.augment, [], None), fc,
                                        1, 16, False)
-    assert seen == [16000 + 2 * fc.context_samples]
-    padded = np.pad(source.get(np.arange(6)), ((0, 0), (fc.context_samples,) * 2)) + 0.01
-    whole = compute_features(padded, replace(fc, clip_samples=padded.shape[1], context_ms=0.0))
+    assert seen == [16000 + 2 * pad]
+    lone = np.pad(WaveSource(clips, 16000).get(np.arange(5)), ((0, 0), (pad, pad)))
+    window = long[30000 - pad : 46000 + pad][None]
+    whole = compute_features(np.concatenate([lone, window]) + 0.01,
+                             replace(fc, clip_samples=16000 + 2 * pad, context_ms=0.0))
     np.testing.assert_allclose(copies[0], whole, atol=1e-5)
     assert copies.shape[2:] == fc.shape
+    with pytest.raises(AssertionError, match="context"):  # windows without it: a caller's bug
+        loop._augmented_copies(WaveSource(clips, 16000), Recording(DEFAULT.train.augment, [],
+                                                                   None), fc, 1, 16, False)
 
 
 def test_finished_run_is_replaced_only_with_overwrite(tone_run, tone_data, tone_config,

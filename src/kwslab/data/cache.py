@@ -20,7 +20,7 @@ import numpy as np
 
 from kwslab.config import FeatureConfig, to_dict
 from kwslab.data.manifest import Clip
-from kwslab.features.mel import compute_features
+from kwslab.features.mel import compute_features, in_context
 from kwslab.utils.io import replacing
 
 
@@ -61,8 +61,13 @@ def clip_key(clip: Clip) -> str:
 
 def cached_features(
     clips: Sequence[Clip], cfg: FeatureConfig, *, progress: bool = False, use_cache: bool = True,
+    neighbours: bool = False,
 ) -> tuple[np.ndarray, list[Clip], list[tuple[str, str]]]:
     """Features of ``clips`` (those that decode), computing and storing only the missing ones.
+
+    With ``neighbours``, a front end that reads context around the clip gets, for a cut of a
+    long recording, the recording's real audio there (what a stream's window holds; training
+    clips), not zeros (a lone clip, as ``predict`` and clip evaluation see it).
 
     Returns:
         (features of shape (n_ok, *cfg.shape), the clips they belong to, [(path, reason)] of
@@ -71,10 +76,11 @@ def cached_features(
     from kwslab.data.dataset import load_waves
 
     folder = cache_root() / "features" / config_key(cfg)
+    context, wide = in_context(cfg) if neighbours else (0, cfg)
     keys: list[str | None] = []
     for c in clips:
         try:
-            keys.append(clip_key(c))
+            keys.append(clip_key(c) + (f"-c{context}" if context and c.length else ""))
         except OSError:
             keys.append(None)
     feats: list[np.ndarray | None] = [None] * len(clips)
@@ -97,9 +103,9 @@ def cached_features(
         # Possibly none of these decode (a warm cache leaves only the bad clips to read):
         # that is fine as long as the cache supplied the others, checked below.
         loaded = load_waves([clips[i] for i in missing], cfg.clip_samples, progress=progress,
-                            what="audio for features")
+                            what="audio for features", context=context)
         bad = loaded.bad
-        new = compute_features(loaded.waves, cfg) if loaded.clips else None
+        new = compute_features(loaded.waves, wide) if loaded.clips else None
         row = {c: j for j, c in enumerate(loaded.clips)}  # by value: Clip is frozen
         for i in missing:
             j, key = row.get(clips[i]), keys[i]

@@ -30,13 +30,28 @@ def _long_file(path: str) -> np.ndarray:
     return load_audio(path)
 
 
-def load_clip(clip: Clip, n: int) -> np.ndarray:
-    """The clip's samples at 16 kHz, padded or centre-cropped to ``n``."""
+def load_clip(clip: Clip, n: int, context: int = 0) -> np.ndarray:
+    """The clip's samples at 16 kHz, padded or centre-cropped to ``n``, with ``context``
+    samples before and after it.
+
+    The context is what surrounds the clip where it was recorded: for a cut of a long
+    recording (``clip.length >= n``) its real neighbouring audio, as a stream's window holds
+    there (zeros past the recording's ends, as a stream starts); for a clip of its own, zeros.
+    """
+    if clip.length >= n and clip.length:
+        whole = _long_file(clip.path)
+        start = clip.offset + (clip.length - n) // 2 - context  # fix_length's centre
+        out = np.zeros(n + 2 * context, np.float32)
+        lo, hi = max(start, 0), min(start + n + 2 * context, len(whole))
+        if hi > lo:
+            out[lo - start : hi - start] = whole[lo:hi]
+        return out
     if clip.length:
         wave = _long_file(clip.path)[clip.offset : clip.offset + clip.length]
     else:
         wave = load_audio(clip.path, max_seconds=60.0)
-    return fix_length(wave, n)
+    wave = fix_length(wave, n)
+    return np.pad(wave, (context, context)) if context else wave
 
 
 @dataclass
@@ -49,8 +64,9 @@ class Loaded:
 
 
 def load_waves(clips: Sequence[Clip], n: int, *, progress: bool = False,
-               what: str = "audio") -> Loaded:
-    """Decode every clip (threads; soundfile releases the GIL), skipping unreadable ones.
+               what: str = "audio", context: int = 0) -> Loaded:
+    """Decode every clip (threads; soundfile releases the GIL), skipping unreadable ones;
+    each ``n`` samples with ``context`` more on each side (:func:`load_clip`).
 
     Returns every clip that decoded, possibly none: whether too few decoded is the caller's
     call (a feature cache may hold all the others).
@@ -58,7 +74,7 @@ def load_waves(clips: Sequence[Clip], n: int, *, progress: bool = False,
 
     def one(c: Clip):
         try:
-            return load_clip(c, n), None
+            return load_clip(c, n, context), None
         except AudioError as e:
             return None, str(e)
 
@@ -73,27 +89,30 @@ def load_waves(clips: Sequence[Clip], n: int, *, progress: bool = False,
             results[i] = r
     good = [i for i, (w, _) in enumerate(results) if w is not None]
     bad = [(clips[i].path, results[i][1]) for i in range(len(clips)) if results[i][0] is None]
-    waves = np.stack([results[i][0] for i in good]) if good else np.zeros((0, n), np.float32)
+    width = n + 2 * context
+    waves = (np.stack([results[i][0] for i in good]) if good
+             else np.zeros((0, width), np.float32))
     return Loaded([clips[i] for i in good], waves.astype(np.float32, copy=False), bad)
 
 
 class WaveSource:
-    """Fixed-length waveforms of a list of clips, by index.
+    """Fixed-length waveforms of a list of clips, by index: ``n`` samples each, with
+    ``context`` more on each side (:func:`load_clip`; ``width`` in all).
 
     Holds them in memory when they fit under :data:`IN_MEMORY_LIMIT`, else decodes each
     requested batch from disk (bad files then yield silence and are reported once).
     """
 
     def __init__(self, clips: Sequence[Clip], n: int, *, progress: bool = False,
-                 limit: int = IN_MEMORY_LIMIT):
-        self.n = n
+                 limit: int = IN_MEMORY_LIMIT, context: int = 0):
+        self.n, self.context, self.width = n, context, n + 2 * context
         self.bad: list[tuple[str, str]] = []
-        self.streaming = len(clips) * n * 4 > limit
+        self.streaming = len(clips) * self.width * 4 > limit
         if self.streaming:
             self.clips = list(clips)
             self._waves = None
         else:
-            loaded = load_waves(clips, n, progress=progress)
+            loaded = load_waves(clips, n, progress=progress, context=context)
             if clips and not loaded.clips:
                 raise DataError(f"none of the {len(clips)} clips could be read; "
                                 f"first: {loaded.bad[0][1]}")
@@ -103,13 +122,13 @@ class WaveSource:
         return len(self.clips)
 
     def get(self, idx: np.ndarray) -> np.ndarray:
-        """Waveforms (len(idx), n) float32 for the given indices."""
+        """Waveforms (len(idx), width) float32 for the given indices."""
         if self._waves is not None:
             return self._waves[idx]
-        loaded = load_waves([self.clips[i] for i in idx], self.n)
+        loaded = load_waves([self.clips[i] for i in idx], self.n, context=self.context)
         if loaded.bad:
             self.bad.extend(loaded.bad)
-            out = np.zeros((len(idx), self.n), np.float32)
+            out = np.zeros((len(idx), self.width), np.float32)
             ok = {c: w for c, w in zip(loaded.clips, loaded.waves, strict=True)}
             for j, i in enumerate(idx):
                 if self.clips[i] in ok:

@@ -10,6 +10,7 @@ hands the clip to a frozen pretrained network instead (:mod:`kwslab.features.emb
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -181,6 +182,20 @@ def compute_features(samples: np.ndarray, cfg: FeatureConfig,
     for start in range(0, len(batch), CHUNK):
         out[start : start + CHUNK] = _features_chunk(batch[start : start + CHUNK], cfg, models)
     return out[0] if single else out
+
+
+def in_context(cfg: FeatureConfig) -> tuple[int, FeatureConfig]:
+    """(samples of context the front end reads on each side of a clip, the configuration that
+    gives the same features from the clip with that context already around it).
+
+    ``speech_embedding`` reads ``context_ms`` around the clip (zeros for a lone clip); a window
+    cut from a longer recording can hold the real neighbouring audio there instead, as a
+    stream's window does. Other kinds read no context: ``(0, cfg)``.
+    """
+    pad = cfg.context_samples if cfg.kind == "speech_embedding" else 0
+    if not pad:
+        return 0, cfg
+    return pad, replace(cfg, clip_samples=cfg.clip_samples + 2 * pad, context_ms=0.0)
 
 
 def _features_chunk(batch: np.ndarray, cfg: FeatureConfig,

@@ -105,22 +105,24 @@ def share_data() -> Iterator[dict[str, Any]]:
         return list(memos["checks"].get((_data_key(data), tuple(clips)),
                                         lambda: read_problems(data, clips)))
 
-    def load_waves(clips, n, *, progress=False, what="audio"):
+    def load_waves(clips, n, *, progress=False, what="audio", context=0):
         def load(some):
-            got = read_waves(some, n, progress=progress, what=what)
+            got = read_waves(some, n, progress=progress, what=what, context=context)
             return got.waves, got.clips, got.bad
 
-        waves, ok, bad = memos["waves"].get(clips, ("wave", n), load)
-        return dataset.Loaded(ok, waves.reshape(len(ok), n), bad)
+        waves, ok, bad = memos["waves"].get(clips, ("wave", n, context), load)
+        return dataset.Loaded(ok, waves.reshape(len(ok), n + 2 * context), bad)
 
-    def cached_features(clips, cfg, *, progress=False, use_cache=True):
+    def cached_features(clips, cfg, *, progress=False, use_cache=True, neighbours=False):
         def load(some):
             try:
-                return read_features(some, cfg, progress=progress, use_cache=use_cache)
+                return read_features(some, cfg, progress=progress, use_cache=use_cache,
+                                     neighbours=neighbours)
             except DataError:  # none of these new clips decodes; the others may
                 return np.zeros((0, *cfg.shape), np.float32), [], []
 
-        x, ok, bad = memos["features"].get(clips, ("features", config_key(cfg)), load)
+        x, ok, bad = memos["features"].get(clips, ("features", config_key(cfg), neighbours),
+                                           load)
         if not ok:
             raise DataError(f"none of the {len(clips)} clips could be read"
                             + (f"; first: {bad[0][1]}" if bad else ""))

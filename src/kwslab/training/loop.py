@@ -34,7 +34,7 @@ from kwslab.data.dataset import WaveSource
 from kwslab.data.manifest import counts
 from kwslab.data.speechcommands import noise_files, select_split
 from kwslab.errors import ConfigError, DataError
-from kwslab.features import compute_features
+from kwslab.features import compute_features, in_context
 from kwslab.models import build, input_norm
 from kwslab.models.inference import predict_logits
 from kwslab.models.io import save_model
@@ -141,15 +141,21 @@ def train(cfg: RunConfig, data: str | Path | Sequence[str | Path], out: str | Pa
     # cache), and never decode the training waveforms. With ``copies``, the clean features plus
     # that many waveform-augmented copies are made once and each epoch draws one version of
     # every clip (feature-level masks stay per batch).
+    # A training clip cut from a long recording (negatives, mined false accepts) is a window
+    # a stream scored: a front end that reads context around it gets the recording's real
+    # audio there, as the stream did, not zeros; validation keeps lone clips, as predict.
     source: WaveSource | None = None
     static = None
+    context, wide = in_context(fc)
     if aug.active:
-        source = WaveSource(train_clips, fc.clip_samples, progress=progress)
+        source = WaveSource(train_clips, fc.clip_samples, progress=progress, context=context)
         train_ok, bad_train = source.clips, source.bad
         if tc.augment.copies:
-            static = cached_features(source.clips, fc, progress=progress)[0][None]
+            static = cached_features(source.clips, fc, progress=progress,
+                                     neighbours=True)[0][None]
     else:
-        x_train, train_ok, bad_train = cached_features(train_clips, fc, progress=progress)
+        x_train, train_ok, bad_train = cached_features(train_clips, fc, progress=progress,
+                                                       neighbours=True)
         static = x_train[None]
     y_train = np.array([index[c.label] for c in train_ok])
     x_val, val_ok, bad_val = cached_features(val_clips, fc, progress=progress)
@@ -164,6 +170,7 @@ def train(cfg: RunConfig, data: str | Path | Sequence[str | Path], out: str | Pa
         if not tc.augment.copies:
             log("note: the teacher scores the clean clips only (it also scores augmented "
                 "copies, train.augment.copies, when the recipe makes them)")
+        # The runtime centre-crops a window to its clip: the teacher hears the clip alone.
         clean = source if source is not None else WaveSource(train_ok, fc.clip_samples)
         if len(clean) != len(train_ok):
             raise DataError(f"{len(train_ok) - len(clean)} training clips could not be read "
@@ -182,7 +189,7 @@ def train(cfg: RunConfig, data: str | Path | Sequence[str | Path], out: str | Pa
         if static is not None and len(targets) != len(static):
             raise AssertionError("one teacher answer per version of a clip")
     sample = static[0] if static is not None else compute_features(
-        _waves(source).get(rng.permutation(len(train_ok))[:2000]), fc)
+        _waves(source).get(rng.permutation(len(train_ok))[:2000]), wide)
     mean, std = float(sample.mean()), float(sample.std() + 1e-5)
 
     model = build(cfg.model, fc.shape, len(labels))
@@ -210,7 +217,7 @@ def train(cfg: RunConfig, data: str | Path | Sequence[str | Path], out: str | Pa
                 if aug.active:
                     x = aug.features(x)
             else:
-                x = aug.features(compute_features(aug.waves(_waves(source).get(idx)), fc))
+                x = aug.features(compute_features(aug.waves(_waves(source).get(idx)), wide))
             soft = None
             if targets is not None:  # the teacher's answer for the version drawn
                 soft = torch.from_numpy(targets[version, idx])
@@ -303,24 +310,23 @@ def _augmented_copies(source: WaveSource, aug: Augmenter, fc, copies: int, batch
     clips, (copies, clips, labels) (None without a teacher).
 
     A front end that reads context around the clip (``speech_embedding``) gets the clip with
-    its context padding *before* augmentation, so noise and shifts reach the context as the
-    neighbouring audio of a stream does; features are then taken of that whole window with no
-    further padding (the same shape). Clean copies keep silent context.
+    its context (``source`` holds windows: the recording's audio for cuts, zeros for lone
+    clips) *before* augmentation, so noise and shifts reach the context as the neighbouring
+    audio of a stream does; features are then taken of that whole window with no further
+    padding (the same shape).
     """
     out = np.empty((copies, len(source), *fc.shape), dtype=np.float32)
     probs = None if teacher is None else np.empty((copies, len(source), len(teacher.labels)),
                                                   dtype=np.float32)
-    pad = fc.context_samples if fc.kind == "speech_embedding" else 0
-    wide = replace(fc, clip_samples=fc.clip_samples + 2 * pad, context_ms=0.0) if pad else fc
+    pad, wide = in_context(fc)
+    if source.context != pad:
+        raise AssertionError("the waveforms hold the front end's context")
     with make_progress(transient=True) as bar:
         task = bar.add_task("augmented copies", total=copies * len(source), visible=progress)
         for c in range(copies):
             for s in range(0, len(source), batch * 4):
                 idx = np.arange(s, min(s + batch * 4, len(source)))
-                waves = source.get(idx)
-                if pad:
-                    waves = np.pad(waves, ((0, 0), (pad, pad)))
-                waves = aug.waves(waves)
+                waves = aug.waves(source.get(idx))
                 out[c, idx] = compute_features(waves, wide)
                 if probs is not None:  # the clip itself, as the teacher's export reads it
                     probs[c, idx] = teacher_probs(teacher, waves[:, pad : pad + fc.clip_samples])
