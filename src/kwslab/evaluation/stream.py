@@ -260,7 +260,9 @@ def mine_hard_negatives(model: str | Path | ClipModel, negatives: str | Path, *,
     The detector runs over ``split``'s negative files (by default the training quarter, see
     :mod:`kwslab.data.negatives`; ``all``: every file, for a folder that only trains, never
     measures) with every word at ``threshold``; each detection gives the
-    central second of the window that fired, as an ``_unknown_`` training clip. Write them
+    central second of the window that fired, as an ``_unknown_`` training clip (a cut of the
+    recording: training reads the front end's context around it from the recording too, so
+    it learns the very window that fired). Write them
     with :func:`kwslab.data.manifest.write_manifest` and train again with ``--data`` on both
     the dataset and that manifest: the model learns exactly what it confused.
 
