@@ -4,7 +4,7 @@ spread between trainings. Not a test: about 20 minutes a seed on 2 cores.
 
     python benchmarks/stream_recipe.py --data ../shared/data/speech_commands_mini \\
         --negatives ../shared/data/negatives --seeds 0 1 --out runs/stream-recipe \\
-        [--extra-data data/confusables/confusables.jsonl] [--test]
+        [--extra-data data/confusables/confusables.jsonl] [--off-centre 1] [--test]
 
 Per seed S (folder ``OUT/seedS``), the commands of the README's stream section: a default
 model with ``--unknown --negatives`` (seed S), its hard negatives mined from the negatives'
@@ -12,14 +12,15 @@ training quarter (``kwslab mine --threshold 0.3``), a ``stream`` model on them (
 second round of mining with it, then three ``stream`` heads (seeds 3S, 3S+1, 3S+2) and a
 ``tcresnet-stream`` (seed S) on both rounds, exported as one ensemble. Seed 0 is the
 README's training. ``--extra-data`` adds a source (e.g. ``kwslab synth --confusables``'s
-manifest) to every training. Each ensemble is scored by ``kwslab eval-stream --split
+manifest) to every training, ``--off-centre`` off-centre keywords (``kwslab train
+--off-centre``). Each ensemble is scored by ``kwslab eval-stream --split
 validation`` (validation speakers' words at 10 dB + the negatives' validation quarter);
 ``--test`` also scores the test audio, which should be looked at once, after choosing.
 
 Finished steps are kept: a run with its ``metrics.json``, an export with its
 ``manifest.json``, a mined manifest, a scored ``det.json``; run it again to resume (the same
-``--data``, ``--negatives`` and ``--extra-data`` only, checked against ``OUT/spec.json``; delete
-a step's output, and those made from it, to redo it). Writes
+``--data``, ``--negatives``, ``--extra-data`` and ``--off-centre`` only, checked against
+``OUT/spec.json``; delete a step's output, and those made from it, to redo it). Writes
 ``OUT/summary.json`` and ``OUT/summary.md``: best hits at <= 0.5 / 1 / 2 / 5 false accepts per
 hour (one threshold for all words) per seed and split, and their mean.
 """
@@ -85,10 +86,12 @@ def _train_export(run: Path, args: list[str]) -> Path:
 
 
 def recipe(seed: int, out: Path, data: str, negatives: str, extra: list[str],
-           splits: list[str]) -> dict[str, list[float | None]]:
+           splits: list[str], off_centre: float = 0.0) -> dict[str, list[float | None]]:
     """Train and score the stream recipe for one seed; best hits per split."""
     d = [a for x in [*extra, data] for a in ("--data", x)]
     neg = ["--negatives", negatives]
+    if off_centre:  # every training, as --extra-data
+        neg += ["--off-centre", str(off_centre)]
     r1 = _train_export(out / "r1", [*d, *neg, "--unknown", "--seed", str(seed)])
     hard = out / "hard.jsonl"
     _step(["mine", str(r1), *neg, "--out", str(hard), "--threshold", "0.3"], hard,
@@ -133,6 +136,8 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
     ap.add_argument("--extra-data", action="append", default=[],
                     help="another source for every training (repeatable)")
+    ap.add_argument("--off-centre", type=float, default=0.0,
+                    help="kwslab train --off-centre for every training (default 0: none)")
     ap.add_argument("--test", action="store_true", help="also score the test audio")
     ap.add_argument("--out", type=Path, required=True)
     a = ap.parse_args()
@@ -141,17 +146,21 @@ def main() -> None:
             sys.exit(f"{p}: no such file or folder")
     if any(s < 0 for s in a.seeds):
         sys.exit("--seeds must be >= 0")
+    if not a.off_centre >= 0:
+        sys.exit("--off-centre must be >= 0")
     splits = ["validation", "test"] if a.test else ["validation"]
     # Finished steps are reused on a rerun, so a folder holds one recipe on one data set only.
     spec = {"data": a.data, "negatives": a.negatives, "extra_data": a.extra_data}
+    if a.off_centre:  # folders of earlier recipes (none) keep matching
+        spec["off_centre"] = a.off_centre
     spec_file = a.out / "spec.json"
     if spec_file.is_file() and json.loads(spec_file.read_text()) != spec:
         sys.exit(f"{a.out} holds runs of another recipe or data ({spec_file}); give another "
                  "--out")
     a.out.mkdir(parents=True, exist_ok=True)
     spec_file.write_text(json.dumps(spec, indent=2) + "\n")
-    rows = {s: recipe(s, a.out / f"seed{s}", a.data, a.negatives, a.extra_data, splits)
-            for s in a.seeds}
+    rows = {s: recipe(s, a.out / f"seed{s}", a.data, a.negatives, a.extra_data, splits,
+                      a.off_centre) for s in a.seeds}
     summary: dict = {"rates_fa_per_hour": list(RATES), "extra_data": a.extra_data,
                      "seeds": {str(s): r for s, r in rows.items()}, "mean": {}}
     lines = ["| seed | split | " + " | ".join(f"<= {r:g} FA/h" for r in RATES) + " |",

@@ -84,6 +84,10 @@ def test_json_round_trip():
     ("[data]\nmax_per_word = -3\n", r"data.max_per_word must be an integer >= 1 \(or unset\), "
                                     "got -3"),
     ("[data]\nmax_per_word = 0\n", "data.max_per_word must be an integer >= 1"),
+    ("[data]\noff_centre_per_word = -1.0\n", r"data.off_centre_per_word must be >= 0 \(0 = none\), "
+                                            "got -1.0"),
+    ("[data]\noff_centre_per_word = nan\n", "data.off_centre_per_word must be a finite number"),
+    ("[data]\nnegatives_per_word = -2.0\n", "data.negatives_per_word must be >= 0, got -2.0"),
     ("[train]\nlr = inf\n", "train.lr must be a finite number, got inf"),
     ("[train]\nlr = nan\n", "train.lr must be a finite number, got nan"),
     ("[train]\nlr = 0\n", r"train.lr must be positive \(> 0\), got 0.0"),

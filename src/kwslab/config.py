@@ -101,12 +101,14 @@ class DataConfig:
     negatives: str | None = None  # folder of long audio with none of the words: its training
     # quarter is cut into _unknown_ clips (kwslab.data.negatives)
     negatives_per_word: float = 2.0  # negative clips per split, in units of one word's clips
+    off_centre_per_word: float = 0.0  # keyword clips shifted so the word sits at the window's
+    # edge, as _unknown_ clips per split, in units of one word's clips (0 = none)
 
     @property
     def labels(self) -> tuple[str, ...]:
         """Class names in output order: the words, then _silence_ and _unknown_ if enabled
         (negatives are _unknown_ clips too)."""
-        unknown = self.unknown or bool(self.negatives)
+        unknown = self.unknown or bool(self.negatives) or self.off_centre_per_word > 0
         extra = ((SILENCE,) if self.silence else ()) + ((UNKNOWN,) if unknown else ())
         return tuple(self.words) + extra
 
@@ -459,6 +461,10 @@ def _check_numbers(cfg: RunConfig) -> None:
         ("model.dropout", cfg.model.dropout, 0 <= cfg.model.dropout < 1, "in [0, 1)"),
         ("data.max_per_word", data.max_per_word,
          data.max_per_word is None or data.max_per_word >= 1, "an integer >= 1 (or unset)"),
+        ("data.negatives_per_word", data.negatives_per_word, data.negatives_per_word >= 0,
+         ">= 0"),
+        ("data.off_centre_per_word", data.off_centre_per_word, data.off_centre_per_word >= 0,
+         ">= 0 (0 = none)"),
     ]
     for name, value, ok, valid in rules:
         if not ok:

@@ -124,6 +124,8 @@ def test_train_evaluate_predict(tone_data, tmp_path):
      "is not a kwslab export folder"),
     (["train", "--data", "{tone}", "--out", "x", "--config", "tcresnet-distill"],
      "add --teacher EXPORT"),
+    (["train", "--data", "{tone}", "--out", "x", "--off-centre", "-1"],
+     "data.off_centre_per_word must be >= 0 (0 = none), got -1.0"),
     (["data", "info", "/nonexistent"], "does not exist"),
     (["fetch-model", "--dest", "{tmp}/m", "--url", "http://127.0.0.1:9/ow.whl"],
      "cannot download"),
@@ -131,6 +133,20 @@ def test_train_evaluate_predict(tone_data, tmp_path):
 def test_bad_input_is_one_line(tone_data, tmp_path, args, text, capsys):
     args = [a.replace("{tone}", str(tone_data)).replace("{tmp}", str(tmp_path)) for a in args]
     assert_one_line_error(run_inproc(capsys, *args, ok=False), text)
+
+
+def test_off_centre_keywords_train_as_unknown(tone_data, tmp_path, capsys):
+    """--off-centre adds an _unknown_ class of keywords shifted to the window's edge, and the
+    run's config says how many."""
+    cfg = tmp_path / "tone.toml"
+    cfg.write_text('base = "seed"\n[data]\nwords = ["low", "mid", "high"]\n'
+                   "[model]\nneurons = 16\n[train]\nepochs = 1\n")
+    out = tmp_path / "run"
+    run_inproc(capsys, "train", "--data", str(tone_data), "--config", str(cfg), "--out",
+               str(out), "--off-centre", "1", "--quiet", "--no-report")
+    saved = json.loads((out / A.CONFIG).read_text())
+    assert saved["config"]["data"]["off_centre_per_word"] == 1.0
+    assert saved["labels"] == ["low", "mid", "high", "_unknown_"]
 
 
 def test_bad_input_in_a_real_process(tmp_path):

@@ -64,6 +64,9 @@ def test_context_of_a_cut_is_its_recordings_audio_and_of_a_lone_clip_silence(tmp
     got = load_clip(early, 16000, 4000)
     np.testing.assert_array_equal(got[:3000], np.zeros(3000, np.float32))
     np.testing.assert_array_equal(got[3000:], long[:21000])
+    before = Clip(cut.path, "w", "s", "train", -6000, 16000)  # a window starting before it
+    np.testing.assert_array_equal(load_clip(before, 16000, 4000),
+                                  np.concatenate([np.zeros(10000, np.float32), long[:14000]]))
     late = Clip(cut.path, "w", "s", "train", 30000, 16000)  # ends 2000 samples before the end
     np.testing.assert_array_equal(load_clip(late, 16000, 4000)[-2000:], np.zeros(2000))
 

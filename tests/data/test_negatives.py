@@ -60,3 +60,39 @@ def test_a_dataset_with_negatives_gains_an_unknown_class(tone_data, negatives):
     per_word = sum(c.label == "low" and c.split == "train" for c in clips)
     assert abs(sum(c.split == "train" for c in neg) - 2 * per_word) <= 2
     assert {c.split for c in neg} == {"train", "validation", "test"}
+
+
+def test_off_centre_keywords_sit_at_the_windows_edge_as_unknown(tone_data):
+    """Each is a keyword clip of its split and speaker shifted 0.4-0.6 s either way (its word
+    centred within 0.1 s of the window's edge), labelled _unknown_; seeded."""
+    from kwslab.data.negatives import OFF_CENTRE_S, off_centre_clips
+
+    words = ("low", "mid", "high")
+    keywords = load_clips(tone_data, DataConfig(words=words))
+    got = off_centre_clips(keywords, {"train": 30, "validation": 6, "test": 0}, seed=1)
+    assert [sum(c.split == s for c in got) for s in ("train", "validation", "test")] == [30, 6, 0]
+    by_path = {c.path: c for c in keywords}
+    for c in got:
+        source = by_path[c.path]
+        assert c.label == UNKNOWN and (c.speaker, c.split) == (source.speaker, source.split)
+        assert OFF_CENTRE_S[0] * 16000 <= abs(c.offset) <= OFF_CENTRE_S[1] * 16000
+        assert c.length == 16000
+    assert {c.offset > 0 for c in got} == {True, False}  # the word leaves and enters
+    assert got == off_centre_clips(keywords, {"train": 30, "validation": 6, "test": 0}, seed=1)
+    assert got != off_centre_clips(keywords, {"train": 30, "validation": 6, "test": 0}, seed=2)
+
+
+def test_a_dataset_with_off_centre_keywords_gains_an_unknown_class(tone_data):
+    from kwslab.data.dataset import load_clip
+
+    cfg = DataConfig(words=("low", "mid", "high"), off_centre_per_word=1.0)
+    assert cfg.labels[-1] == UNKNOWN
+    clips = load_clips(tone_data, cfg)
+    off = [c for c in clips if c.label == UNKNOWN]
+    for split in ("train", "validation", "test"):
+        per_word = sum(c.label == "low" and c.split == split for c in clips)
+        assert abs(sum(c.split == split for c in off) - per_word) <= 1
+    c = next(c for c in off if c.offset < 0)  # the window starts before the clip: silence
+    wave = load_clip(c, 16000)
+    assert not wave[: -c.offset].any() and np.abs(wave[-c.offset :]).max() > 0.01
+    assert DataConfig(words=("low", "mid")).labels == ("low", "mid")  # 0: none, no class

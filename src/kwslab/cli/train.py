@@ -41,6 +41,10 @@ def train(
         "taught by the default heads exported together; weight train.distill)."),
     unknown: bool = typer.Option(None, "--unknown/--no-unknown",
                                  help="Add an _unknown_ class from the dataset's other words."),
+    off_centre: float = typer.Option(
+        None, "--off-centre", help="Keyword clips shifted so the word sits at the window's edge "
+        "(half in, half out), as _unknown_ clips: this many per split in units of one word's "
+        "clips, e.g. 1 (default: the config's data.off_centre_per_word, 0 = none)."),
     seed: int = typer.Option(None, "--seed", help="Random seed (default: the config's)."),
     epochs: int = typer.Option(None, "--epochs", help="Override the number of epochs."),
     from_trial: str = typer.Option(None, "--from-trial",
@@ -75,6 +79,8 @@ def train(
         cfg = with_teacher(cfg, teacher.resolve())
     if unknown is not None:
         cfg = replace(cfg, data=replace(cfg.data, unknown=unknown))
+    if off_centre is not None:
+        cfg = replace(cfg, data=replace(cfg.data, off_centre_per_word=off_centre))
     if seed is not None:
         cfg = replace(cfg, train=replace(cfg.train, seed=seed))
     if epochs is not None:

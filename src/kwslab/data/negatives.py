@@ -5,7 +5,8 @@ user gives (speech that is not a keyword, music, household noise; any length, fo
 is split *by file* so no recording serves two purposes: within each sub-folder, files in name
 order go round-robin to ``train``, ``validation``, ``test``, ``test`` (a quarter trains the
 model, a quarter chooses its thresholds, half measures false accepts per hour). Training cuts
-random 1 s windows from its quarter as ``_unknown_`` clips.
+random 1 s windows from its quarter as ``_unknown_`` clips. Keywords shifted to the window's
+edge (:func:`off_centre_clips`) are negatives of another kind: a word half in the window.
 """
 
 from __future__ import annotations
@@ -88,4 +89,30 @@ def negative_clips(root: str | Path, per_split: dict[str, int], *, seed: int = 0
                 offset = rng.randrange(0, n_ - clip_samples)
                 out.append(Clip(str(p.resolve()), UNKNOWN, f"neg-{p.stem}", split, offset,
                                 clip_samples))
+    return out
+
+
+OFF_CENTRE_S = (0.4, 0.6)  # shift of an off-centre keyword: its centre +-0.1 s from an edge
+
+
+def off_centre_clips(keywords: list[Clip], per_split: dict[str, int], *, seed: int = 0,
+                     clip_samples: int = 16_000) -> list[Clip]:
+    """``per_split[split]`` keyword clips of that split shifted so the word sits at the
+    window's edge, as ``_unknown_``: a window a stream scores while the word enters or leaves
+    it is not a clean hit, and training says so (``data.off_centre_per_word``).
+
+    Each is the keyword's file cut ``OFF_CENTRE_S`` seconds earlier or later (samples past the
+    file are silence; a front end's context reads the file around the cut, as a stream's
+    window does: :func:`kwslab.data.dataset.load_clip`). A clip keeps its speaker and split.
+    Keywords are 1 s clips centred on their word, as Speech Commands records them; their
+    time-shift augmentation (at most 0.1 s by default) never reaches these shifts.
+    """
+    rng = random.Random(seed + 3)
+    lo, hi = (round(s * clip_samples) for s in OFF_CENTRE_S)
+    out = []
+    for split, n in per_split.items():
+        pool = [c for c in keywords if c.split == split and not c.length]
+        for c in (rng.choices(pool, k=n) if pool and n > 0 else []):
+            shift = rng.randint(lo, hi) * rng.choice((-1, 1))
+            out.append(Clip(c.path, UNKNOWN, c.speaker, split, shift, clip_samples))
     return out

@@ -148,6 +148,12 @@ def prepare_speech_commands(
 
         wanted = {s: round(cfg.negatives_per_word * n) for s, n in target.items()}
         clips.extend(negative_clips(cfg.negatives, wanted, seed=seed))
+    if cfg.off_centre_per_word:
+        from kwslab.data.negatives import off_centre_clips
+
+        keywords = [c for c in clips if c.label in cfg.words]
+        wanted = {s: round(cfg.off_centre_per_word * n) for s, n in target.items()}
+        clips.extend(off_centre_clips(keywords, wanted, seed=seed))
     return clips
 
 
