@@ -90,8 +90,8 @@ def recipe(seed: int, out: Path, data: str, negatives: str, extra: list[str],
     """Train and score the stream recipe for one seed; best hits per split."""
     d = [a for x in [*extra, data] for a in ("--data", x)]
     neg = ["--negatives", negatives]
-    if off_centre:  # every training, as --extra-data
-        neg += ["--off-centre", str(off_centre)]
+    if off_centre:  # every training (only: mine and eval-stream take no such option)
+        d += ["--off-centre", str(off_centre)]
     r1 = _train_export(out / "r1", [*d, *neg, "--unknown", "--seed", str(seed)])
     hard = out / "hard.jsonl"
     _step(["mine", str(r1), *neg, "--out", str(hard), "--threshold", "0.3"], hard,

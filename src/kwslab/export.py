@@ -345,7 +345,8 @@ def _calibration_features(cfg, data: str | Path) -> np.ndarray:
         raise DataError(f"{data}: no training clips to calibrate int8 on")
     rng = np.random.default_rng(0)
     pick = rng.permutation(len(clips))[:CALIBRATION_CLIPS]
-    x, _, _ = cached_features([clips[i] for i in sorted(pick)], cfg.features)
+    x, _, _ = cached_features([clips[i] for i in sorted(pick)], cfg.features,
+                              neighbours=True)  # as training computed them
     return x
 
 

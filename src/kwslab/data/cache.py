@@ -80,7 +80,8 @@ def cached_features(
     keys: list[str | None] = []
     for c in clips:
         try:
-            keys.append(clip_key(c) + (f"-c{context}" if context and c.length else ""))
+            real = context and c.length >= cfg.clip_samples  # load_clip reads the recording
+            keys.append(clip_key(c) + (f"-c{context}" if real else ""))
         except OSError:
             keys.append(None)
     feats: list[np.ndarray | None] = [None] * len(clips)

@@ -30,24 +30,29 @@ def _long_file(path: str) -> np.ndarray:
     return load_audio(path)
 
 
+def _samples(whole: np.ndarray, start: int, size: int) -> np.ndarray:
+    """``whole[start : start + size]``, silence where that reaches past either end."""
+    out = np.zeros(size, np.float32)
+    lo, hi = max(start, 0), min(start + size, len(whole))
+    if hi > lo:
+        out[lo - start : hi - start] = whole[lo:hi]
+    return out
+
+
 def load_clip(clip: Clip, n: int, context: int = 0) -> np.ndarray:
     """The clip's samples at 16 kHz, padded or centre-cropped to ``n``, with ``context``
     samples before and after it.
 
-    The context is what surrounds the clip where it was recorded: for a cut of a long
-    recording (``clip.length >= n``) its real neighbouring audio, as a stream's window holds
-    there (zeros past the recording's ends, as a stream starts); for a clip of its own, zeros.
+    A cut (``clip.length``) may reach past its file (off-centre keywords start before it):
+    silence there. The context is what surrounds the clip where it was recorded: for a cut at
+    least ``n`` long, the recording's audio, as a stream's window holds there (zeros past its
+    ends, as a stream starts); for a shorter cut or a clip of its own, zeros.
     """
-    if clip.length >= n and clip.length:
-        whole = _long_file(clip.path)
+    if clip.length >= n > 0:
         start = clip.offset + (clip.length - n) // 2 - context  # fix_length's centre
-        out = np.zeros(n + 2 * context, np.float32)
-        lo, hi = max(start, 0), min(start + n + 2 * context, len(whole))
-        if hi > lo:
-            out[lo - start : hi - start] = whole[lo:hi]
-        return out
+        return _samples(_long_file(clip.path), start, n + 2 * context)
     if clip.length:
-        wave = _long_file(clip.path)[clip.offset : clip.offset + clip.length]
+        wave = _samples(_long_file(clip.path), clip.offset, clip.length)
     else:
         wave = load_audio(clip.path, max_seconds=60.0)
     wave = fix_length(wave, n)

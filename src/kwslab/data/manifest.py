@@ -27,7 +27,8 @@ class Clip:
     """One example.
 
     ``offset`` and ``length`` (samples) select a cut of a long file; ``length=0`` means the
-    whole file.
+    whole file. A cut may reach past the file (silence there): in memory an offset may be
+    negative (off-centre keywords); a manifest's offsets are >= 0.
     """
 
     path: str

@@ -107,12 +107,19 @@ def off_centre_clips(keywords: list[Clip], per_split: dict[str, int], *, seed: i
     Keywords are 1 s clips centred on their word, as Speech Commands records them; their
     time-shift augmentation (at most 0.1 s by default) never reaches these shifts.
     """
+    import soundfile as sf
+
     rng = random.Random(seed + 3)
     lo, hi = (round(s * clip_samples) for s in OFF_CENTRE_S)
     out = []
     for split, n in per_split.items():
         pool = [c for c in keywords if c.split == split and not c.length]
         for c in (rng.choices(pool, k=n) if pool and n > 0 else []):
+            info = sf.info(c.path)
+            frames = int(info.frames * 16_000 / info.samplerate)
+            # Where the clip's centred second starts in its file (fix_length's rule).
+            start = (frames - clip_samples) // 2 if frames >= clip_samples else \
+                -((clip_samples - frames) // 2)
             shift = rng.randint(lo, hi) * rng.choice((-1, 1))
-            out.append(Clip(c.path, UNKNOWN, c.speaker, split, shift, clip_samples))
+            out.append(Clip(c.path, UNKNOWN, c.speaker, split, start + shift, clip_samples))
     return out

@@ -55,7 +55,7 @@ def lr_find(cfg: RunConfig, data: str | Path, out: str | Path, *,
     clips = select_split(load_clips(data, cfg.data, seed=cfg.train.seed), "train")
     if not clips:
         raise DataError(f"{data}: no training clips for {', '.join(cfg.data.words)}")
-    x, ok, _ = cached_features(clips, cfg.features, progress=False)
+    x, ok, _ = cached_features(clips, cfg.features, progress=False, neighbours=True)
     index = {label: i for i, label in enumerate(cfg.data.labels)}
     y = np.array([index[c.label] for c in ok])
     bs = cfg.train.batch_size

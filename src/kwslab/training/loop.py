@@ -143,7 +143,9 @@ def train(cfg: RunConfig, data: str | Path | Sequence[str | Path], out: str | Pa
     # every clip (feature-level masks stay per batch).
     # A training clip cut from a long recording (negatives, mined false accepts) is a window
     # a stream scored: a front end that reads context around it gets the recording's real
-    # audio there, as the stream did, not zeros; validation keeps lone clips, as predict.
+    # audio there, as the stream did, not zeros (a lone clip: zeros). Waveform augmentation
+    # then works on the whole window, so its noise reaches every clip's context, as a
+    # stream's does. Validation keeps lone clips with silent context, as predict sees them.
     source: WaveSource | None = None
     static = None
     context, wide = in_context(fc)
