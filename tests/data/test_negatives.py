@@ -96,3 +96,22 @@ def test_a_dataset_with_off_centre_keywords_gains_an_unknown_class(tone_data):
     wave = load_clip(c, 16000)
     assert not wave[: -c.offset].any() and np.abs(wave[-c.offset :]).max() > 0.01
     assert DataConfig(words=("low", "mid")).labels == ("low", "mid")  # 0: none, no class
+
+
+def test_off_centre_shifts_count_from_a_short_clips_centred_second(tmp_path):
+    """A 0.6 s keyword is centred in its second (fix_length): its shifts count from there, so
+    its word too lands at the window's edge, half in, half out."""
+    from kwslab.data.dataset import load_clip
+    from kwslab.data.manifest import Clip
+    from kwslab.data.negatives import OFF_CENTRE_S, off_centre_clips
+
+    write_wav(tmp_path / "short.wav", np.full(9600, 0.3, np.float32))
+    keyword = Clip(str(tmp_path / "short.wav"), "go", "spk", "train")
+    got = off_centre_clips([keyword], {"train": 40}, seed=0)
+    centred = -3200  # the file starts 3200 samples into its centred second
+    for c in got:
+        assert OFF_CENTRE_S[0] * 16000 <= abs(c.offset - centred) <= OFF_CENTRE_S[1] * 16000
+        wave = load_clip(c, 16000)
+        word = np.flatnonzero(np.abs(wave) > 0.1)
+        assert 0 < len(word) < 9600  # part of the word only
+        assert word[0] == 0 or word[-1] == 15999  # cut at the window's edge

@@ -185,6 +185,28 @@ def test_copies_for_a_context_front_end_augment_the_context_too(tone_data, tone_
                                                                    None), fc, 1, 16, False)
 
 
+def test_training_clips_get_their_recordings_context_and_validation_does_not(
+        tone_data, tone_config, monkeypatch, tmp_path):
+    """train() reads training clips' features with the recording around cuts (as a stream
+    window holds it) and validation clips as lone clips (as predict sees them)."""
+    from kwslab.training import loop
+
+    calls = []
+    real = loop.cached_features
+
+    def spy(clips, cfg, **kw):
+        calls.append(({c.split for c in clips}, kw.get("neighbours", False)))
+        return real(clips, cfg, **kw)
+
+    monkeypatch.setattr(loop, "cached_features", spy)
+    plain = replace(tone_config, train=replace(tone_config.train, epochs=1,
+                                               augment=replace(tone_config.train.augment,
+                                                               noise_prob=0.0, time_shift_ms=0)))
+    train(plain, tone_data, tmp_path / "run", progress=False)
+    assert ({"train"}, True) in calls and ({"validation"}, False) in calls
+    assert all(n == (splits == {"train"}) for splits, n in calls)
+
+
 def test_finished_run_is_replaced_only_with_overwrite(tone_run, tone_data, tone_config,
                                                       tmp_path):
     import shutil
