@@ -4,7 +4,7 @@ spread between trainings. Not a test: about 20 minutes a seed on 2 cores.
 
     python benchmarks/stream_recipe.py --data ../shared/data/speech_commands_mini \\
         --negatives ../shared/data/negatives --seeds 0 1 --out runs/stream-recipe \\
-        [--extra-data data/confusables/confusables.jsonl] [--off-centre 1] [--test]
+        [--extra-data data/confusables/confusables.jsonl] [--off-centre 0] [--test]
 
 Per seed S (folder ``OUT/seedS``), the commands of the README's stream section: a default
 model with ``--unknown --negatives`` (seed S), its hard negatives mined from the negatives'
@@ -12,8 +12,9 @@ training quarter (``kwslab mine --threshold 0.3``), a ``stream`` model on them (
 second round of mining with it, then three ``stream`` heads (seeds 3S, 3S+1, 3S+2) and a
 ``tcresnet-stream`` (seed S) on both rounds, exported as one ensemble. Seed 0 is the
 README's training. ``--extra-data`` adds a source (e.g. ``kwslab synth --confusables``'s
-manifest) to every training, ``--off-centre`` off-centre keywords (``kwslab train
---off-centre``). Each ensemble is scored by ``kwslab eval-stream --split
+manifest) to every training; ``--off-centre`` (default 1, the README's) adds that many
+off-centre keywords per word to every training (``kwslab train --off-centre``; 0: none, the
+recipe before they were added). Each ensemble is scored by ``kwslab eval-stream --split
 validation`` (validation speakers' words at 10 dB + the negatives' validation quarter);
 ``--test`` also scores the test audio, which should be looked at once, after choosing.
 
@@ -136,8 +137,9 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
     ap.add_argument("--extra-data", action="append", default=[],
                     help="another source for every training (repeatable)")
-    ap.add_argument("--off-centre", type=float, default=0.0,
-                    help="kwslab train --off-centre for every training (default 0: none)")
+    ap.add_argument("--off-centre", type=float, default=1.0,
+                    help="kwslab train --off-centre for every training (default 1, as the "
+                    "README's recipe; 0: none, the recipe before)")
     ap.add_argument("--test", action="store_true", help="also score the test audio")
     ap.add_argument("--out", type=Path, required=True)
     a = ap.parse_args()
@@ -151,7 +153,7 @@ def main() -> None:
     splits = ["validation", "test"] if a.test else ["validation"]
     # Finished steps are reused on a rerun, so a folder holds one recipe on one data set only.
     spec = {"data": a.data, "negatives": a.negatives, "extra_data": a.extra_data}
-    if a.off_centre:  # folders of earlier recipes (none) keep matching
+    if a.off_centre:  # folders of earlier recipes (none) keep matching with --off-centre 0
         spec["off_centre"] = a.off_centre
     spec_file = a.out / "spec.json"
     if spec_file.is_file() and json.loads(spec_file.read_text()) != spec:
@@ -162,6 +164,7 @@ def main() -> None:
     rows = {s: recipe(s, a.out / f"seed{s}", a.data, a.negatives, a.extra_data, splits,
                       a.off_centre) for s in a.seeds}
     summary: dict = {"rates_fa_per_hour": list(RATES), "extra_data": a.extra_data,
+                     "off_centre": a.off_centre,
                      "seeds": {str(s): r for s, r in rows.items()}, "mean": {}}
     lines = ["| seed | split | " + " | ".join(f"<= {r:g} FA/h" for r in RATES) + " |",
              "|---|---|" + "---|" * len(RATES)]

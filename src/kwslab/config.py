@@ -301,10 +301,11 @@ STREAM = replace(DEFAULT, data=replace(DEFAULT.data, unknown=True),
 """The default recipe for streams: an ``_unknown_`` class, and no label smoothing, so a true
 word scores above 0.99 and per-word thresholds chosen by ``kwslab eval-stream
 --target-fa-per-hour`` can sit between false and true scores (label smoothing caps a word near
-0.9, where negatives also reach). Train it with ``--negatives DIR`` and hard negatives
-(``kwslab mine``). On validation audio over 3 training seeds, best hits at <= 0.5 / 1 / 2 false
-accepts per hour went from 32 / 48 / 57 % (label smoothing 0.1) to 51 / 58 / 63 %. Its scores
-spread over (0, 1): use thresholds chosen for a false-accept rate, not a fixed 0.8."""
+0.9, where negatives also reach). Train it with ``--negatives DIR``, hard negatives
+(``kwslab mine``) and ``--off-centre 1`` (the README's stream recipe). On validation audio
+over 3 training seeds, best hits at <= 0.5 / 1 / 2 false accepts per hour went from
+32 / 48 / 57 % (label smoothing 0.1) to 51 / 58 / 63 %. Its scores spread over (0, 1): use
+thresholds chosen for a false-accept rate, not a fixed 0.8."""
 
 TCRESNET_STREAM = replace(TCRESNET, data=replace(TCRESNET.data, unknown=True),
                           train=replace(TCRESNET.train, label_smoothing=0.0))
