@@ -73,14 +73,14 @@ def cached_features(
         (features of shape (n_ok, *cfg.shape), the clips they belong to, [(path, reason)] of
         clips that could not be read).
     """
-    from kwslab.data.dataset import load_waves
+    from kwslab.data.dataset import load_waves, reads_recording
 
     folder = cache_root() / "features" / config_key(cfg)
     context, wide = in_context(cfg) if neighbours else (0, cfg)
     keys: list[str | None] = []
     for c in clips:
         try:
-            real = context and c.length >= cfg.clip_samples  # load_clip reads the recording
+            real = context and reads_recording(c, cfg.clip_samples)
             keys.append(clip_key(c) + (f"-c{context}" if real else ""))
         except OSError:
             keys.append(None)

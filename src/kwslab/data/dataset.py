@@ -39,6 +39,12 @@ def _samples(whole: np.ndarray, start: int, size: int) -> np.ndarray:
     return out
 
 
+def reads_recording(clip: Clip, n: int) -> bool:
+    """Whether :func:`load_clip` takes ``clip``'s context from its recording (a cut at least
+    ``n`` long) rather than silence."""
+    return clip.length >= n > 0
+
+
 def load_clip(clip: Clip, n: int, context: int = 0) -> np.ndarray:
     """The clip's samples at 16 kHz, padded or centre-cropped to ``n``, with ``context``
     samples before and after it.
@@ -48,7 +54,7 @@ def load_clip(clip: Clip, n: int, context: int = 0) -> np.ndarray:
     least ``n`` long, the recording's audio, as a stream's window holds there (zeros past its
     ends, as a stream starts); for a shorter cut or a clip of its own, zeros.
     """
-    if clip.length >= n > 0:
+    if reads_recording(clip, n):
         start = clip.offset + (clip.length - n) // 2 - context  # fix_length's centre
         return _samples(_long_file(clip.path), start, n + 2 * context)
     if clip.length:

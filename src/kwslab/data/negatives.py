@@ -68,17 +68,12 @@ def negative_clips(root: str | Path, per_split: dict[str, int], *, seed: int = 0
     Cuts are spread over the files in proportion to their length; the speaker field names
     the file, so a file never spans two splits.
     """
-    import soundfile as sf
-
     files, _ = negative_files(root)
     rng = random.Random(seed + 2)
     out = []
     for split, n in per_split.items():
         pool = files.get(split, [])
-        lengths = []
-        for p in pool:
-            info = sf.info(str(p))
-            lengths.append(int(info.frames * 16_000 / info.samplerate))
+        lengths = [_samples_16k(p) for p in pool]
         usable = [(p, n_) for p, n_ in zip(pool, lengths, strict=True) if n_ > clip_samples]
         if not usable or n <= 0:
             continue
@@ -107,19 +102,27 @@ def off_centre_clips(keywords: list[Clip], per_split: dict[str, int], *, seed: i
     Keywords are 1 s clips centred on their word, as Speech Commands records them; their
     time-shift augmentation (at most 0.1 s by default) never reaches these shifts.
     """
-    import soundfile as sf
-
     rng = random.Random(seed + 3)
     lo, hi = (round(s * clip_samples) for s in OFF_CENTRE_S)
-    out = []
+    out, lengths = [], {}  # a clip may be drawn more than once: its header is read once
     for split, n in per_split.items():
         pool = [c for c in keywords if c.split == split and not c.length]
         for c in (rng.choices(pool, k=n) if pool and n > 0 else []):
-            info = sf.info(c.path)
-            frames = int(info.frames * 16_000 / info.samplerate)
+            if c.path not in lengths:
+                lengths[c.path] = _samples_16k(c.path)
+            frames = lengths[c.path]
             # Where the clip's centred second starts in its file (fix_length's rule).
             start = (frames - clip_samples) // 2 if frames >= clip_samples else \
                 -((clip_samples - frames) // 2)
             shift = rng.randint(lo, hi) * rng.choice((-1, 1))
             out.append(Clip(c.path, UNKNOWN, c.speaker, split, start + shift, clip_samples))
     return out
+
+
+def _samples_16k(path: str | Path) -> int:
+    """The file's length in samples at 16 kHz (as :func:`kwslab.audio.load_audio` decodes it),
+    from its header."""
+    import soundfile as sf
+
+    info = sf.info(str(path))
+    return int(info.frames * 16_000 / info.samplerate)
