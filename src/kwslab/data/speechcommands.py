@@ -22,6 +22,9 @@ NOISE_DIR = "_background_noise_"
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
 # Background-noise files are split by time so silence cuts never leak across splits.
 NOISE_SPLIT_BOUNDS = {"train": (0.0, 0.8), "validation": (0.8, 0.9), "test": (0.9, 1.0)}
+# A silence cut keeps this far (samples at 16 kHz) from a boundary between two splits' parts,
+# so the context a front end reads around it (FeatureConfig.context_ms <= 1 s) stays in its own.
+SPLIT_GUARD = 16000
 
 
 def available_words(root: str | Path) -> list[str]:
@@ -162,7 +165,8 @@ def silence_clips(root: Path, per_split: dict[str, int], *, seed: int = 0,
     """1 s cuts of the background-noise files for the _silence_ class.
 
     Each noise file is divided by time (80/10/10 %) between train/validation/test, so a cut
-    seen in training never reappears in the test set. Unreadable files are left out
+    seen in training never reappears in the test set; a cut keeps :data:`SPLIT_GUARD` from the
+    next split's part, so neither does the context read around it. Unreadable files are left out
     (:func:`unreadable_noise_files` names them); offsets count samples at 16 kHz.
     """
     files = noise_files(root)
@@ -179,7 +183,8 @@ def silence_clips(root: Path, per_split: dict[str, int], *, seed: int = 0,
         lo, hi = NOISE_SPLIT_BOUNDS.get(split, (0.0, 1.0))
         for i in range(n):
             f = files[i % len(files)]
-            start, end = int(lo * lengths[f]), int(hi * lengths[f]) - clip_samples
+            start = int(lo * lengths[f]) + (SPLIT_GUARD if lo > 0 else 0)
+            end = int(hi * lengths[f]) - clip_samples - (SPLIT_GUARD if hi < 1 else 0)
             if end <= start:
                 continue
             offset = rng.randrange(start, end)
