@@ -23,7 +23,9 @@ Finished steps are kept: a run with its ``metrics.json``, an export with its
 ``--data``, ``--negatives``, ``--extra-data`` and ``--off-centre`` only, checked against
 ``OUT/spec.json``; delete a step's output, and those made from it, to redo it). Writes
 ``OUT/summary.json`` and ``OUT/summary.md``: best hits at <= 0.5 / 1 / 2 / 5 false accepts per
-hour (one threshold for all words) per seed and split, and their mean.
+hour (one threshold for all words) per seed and split, and their mean; "negatives only" rows
+count false accepts on the negative audio alone, per hour of it (a word taken for another is
+then a miss, not a false accept).
 """
 
 from __future__ import annotations
@@ -42,11 +44,18 @@ RATES = (0.5, 1.0, 2.0, 5.0)  # false accepts per hour
 KWSLAB = str(Path(sys.executable).parent / "kwslab")
 
 
-def best_hits(det: list[dict], rates: tuple[float, ...] = RATES) -> list[float | None]:
-    """Best hit rate (%) of the DET curve at each false-accept rate, None where none fits."""
+def best_hits(result: dict, rates: tuple[float, ...] = RATES, *,
+              negatives_only: bool = False) -> list[float | None]:
+    """Best hit rate (%) of an ``eval-stream`` result's DET curve at each false-accept rate,
+    None where none fits: every wrong detection over all the audio, or (``negatives_only``)
+    detections on the negative audio per hour of it (see ``kwslab.evaluation.stream.best_at``).
+    """
     from kwslab.evaluation.stream import best_at
 
-    points = [best_at(det, rate) for rate in rates]
+    det, hours = result["det"], result["negatives"]["hours"]
+    for p in det:  # det.json files written before the key was added
+        p.setdefault("fa_per_hour_negatives", p["false_accepts_negatives"] / hours)
+    points = [best_at(det, rate, negatives_only=negatives_only) for rate in rates]
     return [None if p is None else 100 * p["hit_rate"] for p in points]
 
 
@@ -126,7 +135,9 @@ def recipe(seed: int, out: Path, data: str, negatives: str, extra: list[str],
         det = out / split / "det.json"
         _step(["eval-stream", str(ens), "--data", data, *neg, "--snr", "10", "--split", split,
                "--out", str(out / split)], det, out / f"eval-{split}.log")
-        found[split] = best_hits(json.loads(det.read_text())["det"])
+        result = json.loads(det.read_text())
+        found[split] = best_hits(result)
+        found[f"{split}, negatives only"] = best_hits(result, negatives_only=True)
     return found
 
 
@@ -168,7 +179,7 @@ def main() -> None:
                      "seeds": {str(s): r for s, r in rows.items()}, "mean": {}}
     lines = ["| seed | split | " + " | ".join(f"<= {r:g} FA/h" for r in RATES) + " |",
              "|---|---|" + "---|" * len(RATES)]
-    for split in splits:
+    for split in [v for s in splits for v in (s, f"{s}, negatives only")]:
         for s, r in rows.items():
             lines.append(f"| {s} | {split} | " + " | ".join(
                 "-" if v is None else f"{v:.1f} %" for v in r[split]) + " |")

@@ -28,6 +28,11 @@ def test_best_at_takes_the_most_hits_within_the_rate():
     assert best_at(det, 0.5)["threshold"] == 0.9
     assert best_at(det, 5.0)["threshold"] == 0.5
     assert best_at(det[:2], 0.5) is None
+    # On the negatives alone: a point may be within the rate there and not overall.
+    det[0]["fa_per_hour_negatives"], det[1]["fa_per_hour_negatives"] = 0.4, 0.2
+    assert best_at(det, 0.5, negatives_only=True)["threshold"] == 0.5
+    assert best_at(det, 0.3, negatives_only=True)["threshold"] == 0.7
+    assert best_at(det, 0.1, negatives_only=True) is None  # 0.9 has no negatives scored
 
 
 def test_score_detections():
@@ -36,6 +41,7 @@ def test_score_detections():
             Detection(9.5, "go", 0.9), Detection(20.0, "stop", 0.9)]
     r = score_detections(dets, events, duration_s=3600.0, slack_s=1.3)
     assert (r["hits"], r["misses"], r["duplicates"], r["false_accepts"]) == (1, 1, 1, 3)
+    assert r["substitutions"] == 1  # "go" during "stop"; during _unknown_ or in noise: not
     assert r["hit_rate"] == 0.5 and r["fa_per_hour"] == 3.0
 
 
@@ -45,6 +51,7 @@ def test_eval_stream_finds_every_clip(tone_data, tmp_path):
     op = result["operating_point"]
     assert result["stream"]["keyword_clips"] == 9  # the tone test split: 3 words x 3 clips
     assert op["hit_rate"] == 1.0 and op["false_accepts"] == 0
+    assert "fa_per_hour_negatives" not in op  # no negative audio scored
     assert len(result["det"]) > 20 and result["det"][-1]["hit_rate"] <= op["hit_rate"]
     info = sf.info(str(tmp_path / "stream.wav"))
     assert info.duration == pytest.approx(result["stream"]["duration_s"], abs=1.0)
@@ -63,6 +70,8 @@ def test_eval_stream_counts_false_accepts_on_negative_audio(tone_data, tmp_path)
     assert result["negatives"]["files"] == 4
     assert result["negatives"]["hours"] == pytest.approx(4 * 20 / 3600, rel=1e-3)
     assert op["false_accepts_negatives"] == 6 and op["hit_rate"] == 1.0
+    assert op["fa_per_hour_negatives"] == pytest.approx(6 / (4 * 20 / 3600), rel=1e-3)
+    assert all("fa_per_hour_negatives" in p for p in result["det"])
     assert op["hours"] == pytest.approx(result["stream"]["hours"] + 4 * 20 / 3600, rel=1e-6)
     lo, hi = op["fa_per_hour_ci95"]
     assert lo < op["fa_per_hour"] < hi

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from tone_streams import SR, BandRecognizer, tone_clip, tone_stream
+from tone_streams import SR, BandRecognizer, negatives_with_mid_tones, tone_clip, tone_stream
 
 from kwslab.cli import main
 from kwslab.errors import KwslabError
@@ -142,6 +142,20 @@ def test_cli_stream_and_eval_stream(tone_export, tone_data, tmp_path, capsys):
     det = json.loads((tmp_path / "ev" / "det.json").read_text())
     assert det["stream"]["snr_db"] == 10.0 and (tmp_path / "ev" / "det.png").is_file()
     assert det["stream"]["window_hop_ms"] == det["detector"]["hop_ms"] == 100.0
+    capsys.readouterr()
+
+    # With negative audio, every point of the curve also has the rate on the negatives alone.
+    neg = negatives_with_mid_tones(tmp_path / "neg", rng, [3, 3, 0, 0])
+    with pytest.raises(SystemExit) as e:
+        main(["eval-stream", str(tone_export), "--data", str(tone_data), "--negatives",
+              str(neg), "--out", str(tmp_path / "ev2")])
+    assert e.value.code in (0, None)
+    out = capsys.readouterr().out
+    assert "+ 0.01 h of negative audio (2 test files" in out
+    det = json.loads((tmp_path / "ev2" / "det.json").read_text())
+    hours = det["negatives"]["hours"]
+    assert all(p["fa_per_hour_negatives"] == p["false_accepts_negatives"] / hours
+               for p in det["det"])
 
 
 def test_cli_stream_errors_are_one_line(tone_export, tmp_path, capsys):

@@ -169,6 +169,12 @@ def eval_stream(
     b = best_at(result["det"], 1.0)
     if b is not None:
         out.print(f"at <= 1 FA/hour: hit rate {b['hit_rate']:.3f} (threshold {b['threshold']:g})")
+    if op.get("substitutions"):
+        out.print(f"{op['substitutions']} of the false accepts are a word taken for another")
+    b = best_at(result["det"], 1.0, negatives_only=True) if neg else None
+    if b is not None:
+        out.print(f"at <= 1 FA/hour on the negatives alone: hit rate {b['hit_rate']:.3f} "
+                  f"(threshold {b['threshold']:g})")
     out.print(f"written to {out_dir / 'det.json'} and {out_dir / 'det.png'}")
 
 

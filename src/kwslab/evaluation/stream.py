@@ -116,6 +116,7 @@ def eval_stream(model: str | Path | ClipModel, data: str | Path, *, split: str =
         saved = getattr(rec, "thresholds", {}) if cfg.export_thresholds else {}
         thresholds = {**saved, **dict(cfg.word_thresholds)}
     labels, hours = rec.labels, run["hours"]
+    neg_hours = run["neg_info"]["hours"] if run["neg_info"] else 0.0
 
     def at(ths: np.ndarray) -> tuple[dict[str, Any], list[Detection]]:
         detections = Trigger(labels, cfg, ths).step(run["times"], run["scores"])
@@ -126,6 +127,8 @@ def eval_stream(model: str | Path | ClipModel, data: str | Path, *, split: str =
         res["false_accepts"] += fa_neg
         res["hours"] = hours
         res["fa_per_hour"] = res["false_accepts"] / hours if hours else 0.0
+        if neg_hours:  # the rate on the negative audio alone (see best_at)
+            res["fa_per_hour_negatives"] = fa_neg / neg_hours
         return res, detections
 
     base = np.array([thresholds.get(w, cfg.threshold) for w in labels])
@@ -325,10 +328,19 @@ def hours_to_resolve(fa_per_hour: float) -> float:
     return poisson_interval(0, 1.0)[1] / fa_per_hour
 
 
-def best_at(det: list[dict[str, Any]], fa_per_hour: float) -> dict[str, Any] | None:
+def best_at(det: list[dict[str, Any]], fa_per_hour: float, *,
+            negatives_only: bool = False) -> dict[str, Any] | None:
     """The point of a DET curve (:func:`eval_stream`'s ``det``) with the most hits among those
-    within ``fa_per_hour`` false accepts per hour; None where none is."""
-    return max((p for p in det if p["fa_per_hour"] <= fa_per_hour),
+    within ``fa_per_hour`` false accepts per hour; None where none is.
+
+    By default every wrong detection counts, over all the audio scored: on the negatives, in
+    the keyword stream's noise, and a word taken for another (``substitutions``).
+    ``negatives_only`` counts the detections on the negative audio per hour of it, the rate
+    a product's false-accept figure usually means; a word taken for another is then only a
+    miss. Points without negatives never qualify.
+    """
+    key = "fa_per_hour_negatives" if negatives_only else "fa_per_hour"
+    return max((p for p in det if key in p and p[key] <= fa_per_hour),
                key=lambda p: p["hit_rate"], default=None)
 
 
@@ -361,21 +373,24 @@ def score_detections(detections: list[Detection], events: list[tuple[float, floa
     """
     starts = np.array([e[0] for e in events])
     hit = [False] * len(events)
-    false_accepts = duplicates = 0
+    false_accepts = duplicates = substitutions = 0
     for d in detections:
         k = int(np.searchsorted(starts, d.time, side="left")) - 1  # last clip starting before
-        if k >= 0 and d.time < events[k][1] + slack_s and events[k][2] == d.label:
+        during = k >= 0 and d.time < events[k][1] + slack_s
+        if during and events[k][2] == d.label:
             if hit[k]:
                 duplicates += 1
             else:
                 hit[k] = True
             continue
         false_accepts += 1
+        substitutions += during and events[k][2] not in (UNKNOWN, SILENCE)
     targets = [i for i, e in enumerate(events) if e[2] not in (UNKNOWN, SILENCE)]
     hits = sum(hit[i] for i in targets)
     hours = duration_s / 3600
     rate = hits / len(targets) if targets else 0.0
     return {"hits": hits, "misses": len(targets) - hits, "false_accepts": false_accepts,
+            "substitutions": substitutions,
             "duplicates": duplicates, "hit_rate": rate, "miss_rate": 1 - rate,
             "fa_per_hour": false_accepts / hours if hours else 0.0}
 
