@@ -462,6 +462,9 @@ def render_det(result: dict[str, Any], path: str | Path) -> None:
     op = result["operating_point"]
     fig, ax = plt.subplots(figsize=(6.5, 4.8), dpi=120)
     ax.plot(fa, miss, marker=".", lw=2, color="k", label="all words, one threshold")
+    if curve and "fa_per_hour_negatives" in curve[0]:
+        ax.plot([c["fa_per_hour_negatives"] for c in curve], miss, lw=1.5, ls="--",
+                color="0.45", label="the same, false accepts on the negatives alone")
     for w, pts in result.get("det_per_word", {}).items():
         ax.plot([p["fa_per_hour"] for p in pts], [100 * (1 - p["hit_rate"]) for p in pts],
                 lw=1, alpha=0.7, label=w)
