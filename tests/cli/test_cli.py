@@ -189,3 +189,22 @@ def test_edited_config_is_one_line_before_any_work(command, tone_run, tone_expor
         else "input_shape [40, 99] is not the shape its features make"
     assert_one_line_error(run_inproc(capsys, *args, ok=False), text)
     assert not (tmp_path / "e").exists()
+
+
+def test_file_system_errors_name_the_output_asked_for():
+    """kwslab writes beside an output under a temporary name first; a refusal names the
+    output the user gave, not that temporary name."""
+    import errno
+
+    from kwslab.cli import os_error
+
+    def refused(path: str) -> str:
+        return os_error(PermissionError(errno.EACCES, "Permission denied", path))
+
+    assert refused("/runs/.export.tmp-24883") == "/runs/export: Permission denied"  # staged
+    assert refused("/runs/.ev.json.25991.tmp") == "/runs/ev.json: Permission denied"  # atomic
+    assert refused("/runs/.x.npy.7.tmp.npy") == "/runs/x.npy: Permission denied"
+    assert refused("/runs/ro/.write-test.77") == "/runs/ro: Permission denied"  # a probe
+    assert refused("/runs/model.json") == "/runs/model.json: Permission denied"
+    assert os_error(OSError(errno.ENOSPC, "No space left on device")) == \
+        "No space left on device"

@@ -8,6 +8,7 @@ CLI tests run a real tone export.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,7 +16,7 @@ import soundfile as sf
 from tone_streams import SR, BandRecognizer, negatives_with_mid_tones
 
 from kwslab.cli import main
-from kwslab.errors import ConfigError
+from kwslab.errors import AudioError, ConfigError
 from kwslab.evaluation.stream import best_at, eval_stream, render_det, score_detections
 from kwslab.runtime import Detection, StreamConfig, StreamDetector
 
@@ -213,6 +214,81 @@ def test_hard_negatives_are_the_cuts_the_detector_fires_on(tmp_path, capsys, ton
     assert not (tmp_path / "bad.jsonl").exists()
 
 
+
+
+def _broken_negatives(neg: Path) -> dict[str, Path]:
+    """Beside the good files: one cut short part-way (its header still reads), one holding
+    NaN samples, one that is not audio at all."""
+    truncated = neg / "10.flac"
+    sf.write(truncated, np.random.default_rng(3).normal(0, 0.1, SR * 120), SR)
+    data = truncated.read_bytes()
+    truncated.write_bytes(data[: len(data) // 2])
+    nan = neg / "11.wav"
+    sf.write(nan, np.full(SR * 5, np.nan, np.float32), SR, subtype="FLOAT")
+    garbage = neg / "12.wav"
+    garbage.write_text("not audio")
+    return {"truncated": truncated, "nan": nan, "garbage": garbage}
+
+
+def test_negative_files_that_break_are_named_and_the_rest_scored(tone_data, tmp_path,
+                                                                 tone_export, capsys):
+    from kwslab.evaluation.stream import mine_hard_negatives, negative_scores
+    from kwslab.runtime.stream import read_blocks
+
+    neg = negatives_with_mid_tones(tmp_path / "neg", np.random.default_rng(12), [1] * 8)
+    broken = _broken_negatives(neg)
+    with pytest.raises(AudioError, match="10.flac: not a readable audio file"):
+        for _ in read_blocks(broken["truncated"], SR):
+            pass
+    scored = negative_scores(BandRecognizer(), StreamConfig(), [neg / "00.wav",
+                                                                broken["truncated"],
+                                                                broken["nan"]])
+    assert scored.files == [neg / "00.wav"] and len(scored.scores) == 1
+    assert scored.hours == pytest.approx(20 / 3600, rel=1e-3)
+    assert [p for p, _ in scored.bad] == [str(broken["truncated"]), str(broken["nan"])]
+    assert "NaN" in scored.bad[1][1]
+
+    # round robin over the 10 readable files (the garbage one is refused by its header):
+    # train 00, 04, 10.flac; validation 01, 05, 11.wav; test 02, 03, 06, 07
+    logged: list[str] = []
+    clips = mine_hard_negatives(BandRecognizer(), neg, threshold=0.5, split="all",
+                                log=logged.append)
+    assert len(clips) == 8  # one burst in each good file
+    assert {c.path.rsplit("/", 1)[1] for c in clips} == {f"{i:02d}.wav" for i in range(8)}
+    assert len(logged) == 3 and all("skipped unreadable negative file" in m for m in logged)
+    assert {m.split()[4].rstrip(":") for m in logged} == {str(p) for p in broken.values()}
+
+    result = eval_stream(BandRecognizer(), tone_data, cfg=StreamConfig(threshold=0.5),
+                         negatives=neg, target_fa_per_hour=1.0)
+    assert result["negatives"]["files"] == 4
+    assert result["negatives"]["unreadable"] == [str(broken["garbage"])]  # the test files'
+    # validation holds the NaN file: thresholds are chosen on the other validation files
+    assert result["thresholds_chosen_for"] is not None
+
+    with pytest.raises(SystemExit) as e:
+        main(["mine", str(tone_export), "--negatives", str(neg), "--out",
+              str(tmp_path / "hard.jsonl"), "--split", "all"])
+    assert e.value.code in (0, None)
+    err = " ".join(capsys.readouterr().err.split())
+    assert all(f"skipped unreadable negative file {p}" in err for p in broken.values())
+
+
+def test_mine_refuses_an_unwritable_out_before_scoring(tone_export, tmp_path, capsys,
+                                                       monkeypatch):
+    import kwslab.evaluation.stream as evaluation
+
+    def never(*a, **k):
+        raise AssertionError("scored before checking --out")
+
+    monkeypatch.setattr(evaluation, "negative_scores", never)
+    neg = negatives_with_mid_tones(tmp_path / "neg", np.random.default_rng(13), [1] * 4)
+    (tmp_path / "a_file").write_text("x")
+    with pytest.raises(SystemExit) as e:
+        main(["mine", str(tone_export), "--negatives", str(neg), "--out",
+              str(tmp_path / "a_file" / "hard.jsonl")])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "a_file" in err and ".write-test" not in err
 
 
 def test_short_validation_audio_says_which_rates_it_can_resolve():

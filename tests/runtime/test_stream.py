@@ -159,7 +159,11 @@ def test_cli_stream_and_eval_stream(tone_export, tone_data, tmp_path, capsys):
 
 
 def test_cli_stream_errors_are_one_line(tone_export, tmp_path, capsys):
+    cut_short = tmp_path / "cut-short.flac"  # its header reads; decoding breaks part-way
+    sf.write(cut_short, np.random.default_rng(0).normal(0, 0.1, SR * 120), SR)
+    cut_short.write_bytes(cut_short.read_bytes()[:300_000])
     for argv in (["stream", str(tone_export), "--mic"],  # no PortAudio / no device here
+                 ["stream", str(tone_export), str(cut_short)],
                  ["stream", str(tone_export)],
                  ["stream", str(tone_export), str(tmp_path / "missing.wav")],
                  ["stream", str(tmp_path), str(tmp_path / "missing.wav")]):

@@ -87,6 +87,34 @@ def test_augmented_training_runs_and_bad_files_are_skipped(tone_data, tone_confi
     assert any("0000000a_nohash_0.wav" in n for n in notes)
 
 
+def test_unreadable_negative_files_are_named_once(tone_data, tone_config, tmp_path):
+    """A negatives folder's broken files are named and training goes on: one refused by its
+    header, and one cut short part-way (each of its many cuts fails the same way)."""
+    import dataclasses
+
+    import soundfile as sf
+
+    neg = tmp_path / "neg"
+    neg.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(4):
+        sf.write(neg / f"{i:02d}.wav", rng.normal(0, 0.05, 16000 * 20), 16000)
+    cut_short = neg / "04.flac"  # the fifth readable file: the training quarter
+    sf.write(cut_short, rng.normal(0, 0.05, 16000 * 200), 16000)
+    cut_short.write_bytes(cut_short.read_bytes()[:20000])
+    (neg / "05.wav").write_text("not audio")
+    data = dataclasses.replace(tone_config.data, negatives=str(neg))
+    cfg = replace(tone_config, data=data, train=replace(tone_config.train, epochs=2))
+    notes: list[str] = []
+    m = train(cfg, tone_data, tmp_path / "r", progress=False, log=notes.append).metrics
+    named = [n for n in notes if "05.wav" in n]
+    assert len(named) == 1
+    assert named[0].startswith(f"skipped unreadable negative file {neg / '05.wav'}: ")
+    short = [n for n in notes if "04.flac" in n]
+    assert len(short) == 1 and "cuts of it)" in short[0]
+    assert m["skipped"] == [str(cut_short.resolve())]
+
+
 def test_no_validation_clips_is_a_clear_error(tone_data, tone_config, tmp_path):
     import shutil
 

@@ -8,7 +8,10 @@ a traceback for bad input.
 from __future__ import annotations
 
 import importlib
+import os
+import re
 import sys
+from pathlib import Path
 
 from kwslab.cli.app import app
 
@@ -49,11 +52,29 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(2)
 
 
+# Temporary names kwslab writes beside an output before putting it in place (staged folders,
+# atomic files, write probes): an error names the output the user asked for instead.
+_TEMP_NAMES = (re.compile(r"^\.(?P<name>.+)\.tmp-\d+$"),
+               re.compile(r"^\.(?P<name>.+)\.\d+\.tmp(\.\w+)?$"),
+               re.compile(r"^\.write-test\.\d+$"))
+
+
 def os_error(e: OSError) -> str:
     """One line for a file-system error: what was refused and why."""
-    where = " -> ".join(str(f) for f in (e.filename, e.filename2) if f is not None)
+    where = " -> ".join(_asked_for(f) for f in (e.filename, e.filename2) if f is not None)
     why = e.strerror or str(e) or type(e).__name__
     return f"{where}: {why}" if where else why
+
+
+def _asked_for(filename: str | bytes | int) -> str:
+    path = Path(os.fsdecode(filename)) if not isinstance(filename, int) else None
+    if path is None:
+        return str(filename)
+    for pattern in _TEMP_NAMES:
+        m = pattern.match(path.name)
+        if m:
+            return str(path.parent / m["name"]) if "name" in m.groupdict() else str(path.parent)
+    return str(path)
 
 
 __all__ = ["app", "main"]

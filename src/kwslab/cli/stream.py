@@ -146,6 +146,9 @@ def eval_stream(
     if neg:
         out.print(f"+ {neg['hours']:.2f} h of negative audio ({neg['files']} {neg['split']} "
                   f"files of {neg['folder']}; {len(neg['unreadable'])} unreadable skipped)")
+        for path in neg["unreadable"]:
+            console.print(f"skipped unreadable negative file {path}", highlight=False,
+                          soft_wrap=True)
     chosen = result["thresholds_chosen_for"]
     per_word = ", ".join(f"{w} {t:g}" for w, t in result["thresholds"].items())
     if chosen:
@@ -203,6 +206,11 @@ def mine(
         raise DataError(f"--out {out_file}: a manifest's name ends in .jsonl")
     if out_file.exists() and not out_file.is_file():
         raise DataError(f"--out {out_file} is a folder; give a .jsonl file")
-    clips = mine_hard_negatives(export_dir, negatives, threshold=threshold, split=split)
+    from kwslab.utils.io import writable_dir
+
+    writable_dir(out_file.parent)  # before the scoring, not after
+    clips = mine_hard_negatives(export_dir, negatives, threshold=threshold, split=split,
+                                log=lambda m: console.print(m, highlight=False,
+                                                            soft_wrap=True))
     write_manifest(clips, out_file)
     out.print(f"{len(clips)} hard negatives (score >= {threshold:g}) written to {out_file}")

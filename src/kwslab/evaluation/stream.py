@@ -16,15 +16,15 @@ power over its whole second with the noise's.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from kwslab.config import SILENCE, UNKNOWN
-from kwslab.errors import ConfigError, DataError
+from kwslab.errors import AudioError, ConfigError, DataError
 from kwslab.runtime.ensemble import ClipModel, load_export
 from kwslab.runtime.stream import Detection, StreamConfig, StreamDetector, Trigger
 
@@ -199,9 +199,11 @@ def _collect(rec: ClipModel, data, split: str, snr_db: float, seed: int, cfg: St
         from kwslab.data.negatives import negative_files
 
         files, bad = negative_files(negatives)
-        neg, neg_hours = negative_scores(rec, cfg, files[split])
-        neg_info = {"folder": str(negatives), "split": split, "files": len(files[split]),
-                    "hours": neg_hours, "unreadable": [p for p, _ in bad]}
+        scored = negative_scores(rec, cfg, files[split])
+        neg, neg_hours = scored.scores, scored.hours
+        neg_info = {"folder": str(negatives), "split": split, "files": len(scored.files),
+                    "hours": neg_hours,
+                    "unreadable": [p for p, _ in bad + scored.bad]}
     n_words = sum(e[2] not in (UNKNOWN, SILENCE) for e in events)
     info = {"duration_s": duration, "hours": duration / 3600, "clips": len(events),
             "keyword_clips": n_words, "snr_db": snr_db, "seed": seed, "gap_s": list(gap_s),
@@ -231,33 +233,49 @@ def word_curve(run: dict[str, Any], word: str) -> list[dict[str, Any]]:
     return out
 
 
-def negative_scores(rec: ClipModel, cfg: StreamConfig, files: list[Path]
-                    ) -> tuple[list[tuple[np.ndarray, np.ndarray]], float]:
+class NegativeScores(NamedTuple):
+    """Smoothed posteriors of the negative files that decoded whole, and the rest."""
+
+    files: list[Path]  # decoded whole, in the order given
+    scores: list[tuple[np.ndarray, np.ndarray]]  # (times, posteriors) per file of ``files``
+    hours: float  # of ``files``
+    bad: list[tuple[str, str]]  # (path, reason) of files that broke while decoding
+
+
+def negative_scores(rec: ClipModel, cfg: StreamConfig, files: list[Path]) -> NegativeScores:
     """Smoothed posteriors over each negative recording (detector reset per file), and hours.
 
-    Any detection on this audio is a false accept: it holds none of the words.
+    Any detection on this audio is a false accept: it holds none of the words. A file that
+    breaks part-way (cut short, NaN samples) is left out whole and named in ``bad``.
     """
     from kwslab.runtime.stream import read_blocks
     from kwslab.utils.progress import track
 
     det = StreamDetector(rec, cfg)
-    out, samples = [], 0
+    good, out, bad, samples = [], [], [], 0
     for f in track(files, len(files), "negative audio"):
         det.reset()
-        times, scores = [], []
-        for block in read_blocks(f, rec.sample_rate):
-            samples += len(block)
-            t, sc = det.posteriors(block)
-            times.append(t)
-            scores.append(sc)
+        times, scores, n = [], [], 0
+        try:
+            for block in read_blocks(f, rec.sample_rate):
+                n += len(block)
+                t, sc = det.posteriors(block)
+                times.append(t)
+                scores.append(sc)
+        except AudioError as e:
+            bad.append((str(f), str(e).removeprefix(f"{f}: ")))
+            continue
         t, sc = det.posteriors(np.zeros(det.tail_samples, np.float32))
+        good.append(Path(f))
         out.append((np.concatenate([*times, t]), np.concatenate([*scores, sc])))
-    return out, samples / rec.sample_rate / 3600
+        samples += n
+    return NegativeScores(good, out, samples / rec.sample_rate / 3600, bad)
 
 
 def mine_hard_negatives(model: str | Path | ClipModel, negatives: str | Path, *,
                         threshold: float = 0.5, cfg: StreamConfig | None = None,
-                        split: str = "train", limit: int = 5000) -> list:
+                        split: str = "train", limit: int = 5000,
+                        log: Callable[[str], None] | None = None) -> list:
     """Hard-negative mining: the 1 s cuts of negative audio on which the detector fires.
 
     The detector runs over ``split``'s negative files (by default the training quarter, see
@@ -277,22 +295,25 @@ def mine_hard_negatives(model: str | Path | ClipModel, negatives: str | Path, *,
 
     cfg = cfg or StreamConfig()
     rec = load_export(model) if isinstance(model, str | Path) else model
-    by_split = negative_files(negatives)[0]
+    by_split, bad = negative_files(negatives)
     if split not in (*by_split, "all"):
         raise DataError(f"unknown negatives split {split!r}: train, validation, test or all")
     files = sorted(sum(by_split.values(), [])) if split == "all" else by_split[split]
-    scored, _ = negative_scores(rec, cfg, files)
+    scored = negative_scores(rec, cfg, files)
+    for name, why in bad + scored.bad:  # named, and the rest is mined
+        if log is not None:
+            log(f"skipped unreadable negative file {name}: {why}")
     det = StreamDetector(rec, cfg)
     n = rec.clip_samples
     context = (det.front.window - n) // 2  # samples on each side of the clip in a window
     ths = np.full(len(rec.labels), threshold)
     out = []
-    for path, (times, scores) in zip(files, scored, strict=True):
+    for path, (times, scores) in zip(scored.files, scored.scores, strict=True):
         for d in Trigger(rec.labels, cfg, ths).step(times, scores):
             start = int(round(d.time * rec.sample_rate)) - context - n
             if start >= 0:
-                out.append(Clip(str(Path(path).resolve()), UNKNOWN, f"neg-{Path(path).stem}",
-                                "train", start, n))
+                out.append(Clip(str(path.resolve()), UNKNOWN, f"neg-{path.stem}", "train",
+                                start, n))
     return out[:limit]
 
 

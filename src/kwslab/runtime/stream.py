@@ -346,7 +346,14 @@ def read_blocks(path: str | Path, rate: int, block_seconds: float = BLOCK_SECOND
 
         resampler = soxr.ResampleStream(info.samplerate, rate, 1, dtype="float32")
     block = max(1, int(block_seconds * info.samplerate))
-    for data in sf.blocks(str(path), blocksize=block, dtype="float32", always_2d=True):
+    blocks = sf.blocks(str(path), blocksize=block, dtype="float32", always_2d=True)
+    while True:
+        try:  # a file cut short decodes until it breaks: an AudioError there, not a traceback
+            data = next(blocks)
+        except StopIteration:
+            break
+        except (sf.LibsndfileError, RuntimeError, OSError) as e:
+            raise AudioError(f"{path}: not a readable audio file ({e})") from e
         mono = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
         if not np.isfinite(mono).all():
             raise AudioError(f"{path}: contains NaN or infinite samples")

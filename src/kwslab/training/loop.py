@@ -15,6 +15,7 @@ import queue
 import random
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -123,6 +124,11 @@ def train(cfg: RunConfig, data: str | Path | Sequence[str | Path], out: str | Pa
     clips = load_clips(data, cfg.data, seed=tc.seed)
     for problem in dataset_problems(data, clips):  # warnings: the run goes on
         log(f"warning: {problem}")
+    if cfg.data.negatives:  # named once here; their cuts are drawn from the readable files
+        from kwslab.data.negatives import negative_files
+
+        for path, why in negative_files(cfg.data.negatives)[1]:
+            log(f"skipped unreadable negative file {path}: {why}")
     index = {label: i for i, label in enumerate(labels)}
     train_clips, val_clips = select_split(clips, "train"), select_split(clips, "validation")
     if not train_clips:
@@ -162,8 +168,8 @@ def train(cfg: RunConfig, data: str | Path | Sequence[str | Path], out: str | Pa
     y_train = np.array([index[c.label] for c in train_ok])
     x_val, val_ok, bad_val = cached_features(val_clips, fc, progress=progress)
     y_val = np.array([index[c.label] for c in val_ok])
-    for _, why in bad_train + bad_val:
-        log(f"skipped unreadable clip: {why}")
+    for why, n in Counter(why for _, why in bad_train + bad_val).items():  # once per file:
+        log(f"skipped unreadable clip: {why}" + (f" ({n} cuts of it)" if n > 1 else ""))
     # The teacher's (softened) probabilities of every version of a training clip the student
     # sees: shape (versions, clips, labels); one version (the clean clip) when batches are
     # augmented afresh.
@@ -278,7 +284,8 @@ def train(cfg: RunConfig, data: str | Path | Sequence[str | Path], out: str | Pa
         "val_accuracy": best["val_accuracy"], "val_loss": best["val_loss"],
         "train_accuracy": best.get("train_accuracy"), "train_loss": best.get("train_loss"),
         "seconds": time.perf_counter() - start, "n_train": len(train_ok), "n_val": len(y_val),
-        "skipped": [p for p, _ in bad_train + bad_val], "counts": counts(clips),
+        "skipped": list(dict.fromkeys(p for p, _ in bad_train + bad_val)),
+        "counts": counts(clips),
         "data": str(Path(sources[0]).resolve()),
         "data_sources": [str(Path(d).resolve()) for d in sources], "history": history,
     }
