@@ -123,7 +123,7 @@ def test_resampled_and_stereo_files_stream(tmp_path):
     assert [d.label for d in found] == ["mid", "high"]
 
 
-def test_cli_stream_and_eval_stream(tone_export, tone_data, tmp_path, capsys):
+def test_cli_stream_and_eval_stream(tone_export, tone_data, tmp_path, capsys, monkeypatch):
     rng = np.random.default_rng(5)
     x, _ = tone_stream(["low", "high"], rng)
     sf.write(tmp_path / "s.wav", x, SR)
@@ -143,6 +143,25 @@ def test_cli_stream_and_eval_stream(tone_export, tone_data, tmp_path, capsys):
     assert det["stream"]["snr_db"] == 10.0 and (tmp_path / "ev" / "det.png").is_file()
     assert det["stream"]["window_hop_ms"] == det["detector"]["hop_ms"] == 100.0
     capsys.readouterr()
+
+    # A run or export folder is not an --out: det.json would sit among the model's files.
+    with pytest.raises(SystemExit) as e:
+        main(["eval-stream", str(tone_export), "--data", str(tone_data), "--out",
+              str(tone_export)])
+    assert e.value.code == 2 and "is a run or export folder" in capsys.readouterr().err
+    assert not (tone_export / "det.json").exists()
+
+    # Nothing fired: said, not an empty screen (this tone model fires on any sound, so the
+    # detector is told to find nothing).
+    import kwslab.runtime
+
+    with monkeypatch.context() as m:
+        m.setattr(kwslab.runtime, "detect_file", lambda det, path: iter(()))
+        with pytest.raises(SystemExit) as e:
+            main(["stream", str(tone_export), str(tmp_path / "s.wav")])
+    assert e.value.code in (0, None)
+    printed = capsys.readouterr()
+    assert printed.out == "" and "no detections in" in printed.err
 
     # With negative audio, every point of the curve also has the rate on the negatives alone.
     neg = negatives_with_mid_tones(tmp_path / "neg", rng, [3, 3, 0, 0])

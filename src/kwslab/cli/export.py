@@ -55,7 +55,10 @@ def export(
     if m:
         line = f"{m['split']} accuracy (n={m['n']}): fp32 {m['fp32']['accuracy']:.4f}"
         if "int8" in m:
-            line += (f", int8 {m['int8']['accuracy']:.4f} ({m['int8_points_lost']:.2f} points "
-                     f"lost; {m['fp32']['size_bytes'] / 1024:.0f} -> "
+            lost = m["int8_points_lost"]
+            change = (f"{lost:.2f} points lost" if lost > 0 else
+                      f"{-lost:.2f} points gained" if lost < 0 else "no change")
+            line += (f", int8 {m['int8']['accuracy']:.4f} ({change}; "
+                     f"{m['fp32']['size_bytes'] / 1024:.0f} -> "
                      f"{m['int8']['size_bytes'] / 1024:.0f} KiB)")
         out.print(line)

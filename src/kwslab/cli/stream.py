@@ -82,19 +82,24 @@ def stream(
         console.print("listening on the default input device; Ctrl-C stops")
     else:
         detections = detect_file(det, audio)
+    found = 0
     for d in detections:
+        found += 1
         if as_json:
             print(json.dumps(d._asdict()), flush=True)
         else:
             minutes, seconds = divmod(d.time, 60)
             out.print(f"{int(minutes):02d}:{seconds:05.2f}  {d.label:<12} {d.score:.2f}")
+    if not found and not as_json:  # say so: an empty screen looks like a hang or a failure
+        console.print(f"no detections in {audio}", highlight=False, soft_wrap=True)
 
 
 @app.command("eval-stream")
 def eval_stream(
     export_dir: Path = typer.Argument(..., help="Export folder written by `kwslab export`."),
     data: Path = typer.Option(..., "--data", help="Dataset folder or .jsonl manifest."),
-    split: str = typer.Option("test", "--split", help="Held-out clips to place: test/validation."),
+    split: str = typer.Option("test", "--split", help="Held-out clips to place, and the "
+                              "negatives' files to score: test or validation."),
     snr: float = typer.Option(10.0, "--snr", help="Clip-to-noise ratio (dB)."),
     seed: int = typer.Option(0, "--seed", help="Clip order, gaps and noise offsets."),
     out_dir: Path = typer.Option(None, "--out", help="Folder for det.json and det.png "
@@ -122,6 +127,9 @@ def eval_stream(
     cfg = _stream_config(hop_ms, smooth_ms, threshold, word_threshold, refractory_ms,
                          vad_threshold)
     out_dir = out_dir or Path(export_dir) / "stream_eval"
+    if (out_dir / "manifest.json").is_file():  # det.json beside a model's own files: mixed
+        raise DataError(f"--out {out_dir} is a run or export folder; give another folder "
+                        f"(default: {Path(export_dir) / 'stream_eval'})")
     made = False
     if Path(export_dir).is_dir():  # else loading the export says what is wrong
         made = not out_dir.exists()
@@ -135,6 +143,9 @@ def eval_stream(
             out_dir.rmdir()
         raise
     write_json(out_dir / "det.json", result)
+    if save:
+        console.print(f"thresholds written into {export_dir}/config.json (stream, serve and "
+                      "wyoming use them by default)", highlight=False, soft_wrap=True)
     render_det(result, out_dir / "det.png")
     if as_json:
         print(json.dumps(result))
