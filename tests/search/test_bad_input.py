@@ -115,3 +115,50 @@ def test_tune_never_writes_over_another_search_or_a_run(tone_data, tone_files, t
     assert sorted(p.name for p in out.iterdir()) == ["search.json"]
     code, _, err = cli(*tune(tone_data, tone_run, space, cfg))
     assert code == 2 and "holds a run or an export" in one_line(err)
+
+
+def test_a_search_continues_only_over_its_own_space(tone_data, tone_files, tmp_path, cli):
+    """Rerunning into a folder with another space would make every trial fail on Optuna's
+    "dynamic value space" (a search that never ends): refused in one line, nothing changed."""
+    space, cfg = tone_files(epochs=1)
+    out = tmp_path / "search"
+    code, _, err = cli(*tune(tone_data, out, space, cfg))
+    assert code == 0, err
+    before = (out / "search.json").read_text()
+    other = tmp_path / "other.toml"
+    other.write_text(space.read_text().replace("[8, 16, 32, 64]", "[8, 128]"))
+    code, _, err = cli(*tune(tone_data, out, other, cfg))
+    line = one_line(err)
+    assert code == 2 and "searched another space" in line and "give another --out" in line
+    assert (out / "search.json").read_text() == before
+    import optuna
+
+    study = optuna.load_study(study_name="random", storage=f"sqlite:///{out / 'study.db'}")
+    assert len(study.trials) == 1
+    code, _, err = cli(*tune(tone_data, out, space, cfg))  # the same space goes on (its
+    assert code == 0 and "another space" not in err, err  # budget of 1 trial already spent)
+
+
+def test_compare_never_takes_over_a_tune_folder_or_a_run(tone_data, tone_files, tone_run,
+                                                         tmp_path, cli):
+    space, cfg = tone_files(epochs=1)
+    out = tmp_path / "search"
+    code, _, err = cli(*tune(tone_data, out, space, cfg))
+    assert code == 0, err
+    names = sorted(p.name for p in out.iterdir())
+    for target, says in ((out, "holds a tune search"), (tone_run, "holds a run or an export")):
+        code, _, err = cli("compare", "--data", tone_data, "--methods", "random", "--space",
+                           space, "--config", cfg, "--trials", "1", "--out", target, "--quiet")
+        assert code == 2 and says in one_line(err)
+    assert sorted(p.name for p in out.iterdir()) == names
+
+
+def test_a_file_that_is_not_a_journal_is_one_line(tone_data, tone_files, tmp_path, cli):
+    space, cfg = tone_files(epochs=1)
+    journal = tmp_path / "study.log"
+    journal.write_text("garbage\n")
+    code, _, err = cli(*tune(tone_data, tmp_path / "j", space, cfg, "--storage",
+                             f"journal://{journal}"))
+    line = one_line(err)
+    assert code == 2 and "is not an Optuna journal" in line and str(journal) in line
+    assert journal.read_text() == "garbage\n"

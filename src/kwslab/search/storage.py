@@ -101,7 +101,27 @@ def open_journal(url: str, heartbeat: int = HEARTBEAT):
     except OSError as e:
         raise SearchError(f"cannot open storage {url}: {e.filename or path} is not writable "
                           f"({e.strerror}); give a journal file in a writable folder") from e
+    _check_journal(path, url)
     return _heartbeat_journal()(JournalFileBackend(str(path)), heartbeat)
+
+
+def _check_journal(path: Path, url: str) -> None:
+    """Refuse a file that is not an Optuna journal before Optuna appends to it (it would read
+    it only when a study is created, and fail there with a traceback). Each finished line is
+    one JSON object; an unfinished last line is a write cut short, which Optuna skips."""
+    import json
+
+    with open(path, "rb") as f:
+        for number, line in enumerate(f, 1):
+            if not line.endswith(b"\n"):
+                break
+            try:
+                ok = isinstance(json.loads(line), dict)
+            except ValueError:
+                ok = False
+            if not ok:
+                raise SearchError(f"cannot open storage {url}: {path} is not an Optuna journal "
+                                  f"(line {number} is not a journal entry); give another file")
 
 
 BEAT_ATTR = "kwslab:heartbeat"  # a running trial's last heartbeat (Unix time) in a journal

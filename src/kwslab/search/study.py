@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
+import json
 import math
 import multiprocessing
 import os
@@ -286,11 +288,31 @@ def _open(job: _Job):
     if "method" in study.user_attrs and had != job.objectives:
         raise SearchError(f"study {job.study!r} was run with objectives {','.join(had)}, not "
                           f"{','.join(job.objectives)}; give another --study name")
+    key = space_key(job.space)
+    had_key = study.user_attrs.get("space_key")
+    if "method" in study.user_attrs and had_key not in (None, key):
+        raise SearchError(f"study {job.study!r} searched another space "
+                          f"({study.user_attrs.get('space', 'unknown')}), not "
+                          f"{job.space.source}; its trials and these cannot share one study: "
+                          f"give another --out (or --study name)")
     if "method" not in study.user_attrs:
         study.set_user_attr("method", job.method)
         study.set_user_attr("seed", job.seed)
         study.set_user_attr("objectives", list(job.objectives))
+    if had_key is None:
+        study.set_user_attr("space_key", key)
+        study.set_user_attr("space", job.space.source)
     return study
+
+
+def space_key(space: SearchSpace) -> str:
+    """What makes two searches one: the parameters and their ranges, and the fixed base
+    (its torch threads aside, which follow the workers). A study continues only over it."""
+    base = dataclasses.replace(space.base, train=dataclasses.replace(space.base.train,
+                                                                     threads=0))
+    text = json.dumps({"params": [dataclasses.asdict(p) for p in space.params],
+                       "base": to_dict(base)}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _pruner(job: _Job):
