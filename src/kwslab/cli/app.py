@@ -15,5 +15,7 @@ app = typer.Typer(
 data_app = typer.Typer(help="Datasets: download, synthesise, inspect.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 
-console = Console(stderr=True)  # progress and tables for people; results go to stdout
-out = Console()
+# Progress and tables for people on stderr; results on stdout. Text is never wrapped at the
+# console's width (80 columns in a pipe): a one-line message stays one line for grep and logs.
+console = Console(stderr=True, soft_wrap=True)
+out = Console(soft_wrap=True)

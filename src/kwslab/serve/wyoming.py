@@ -213,6 +213,10 @@ class WakeHandler(AsyncEventHandler):
             await super().run()
         except (ConnectionError, asyncio.IncompleteReadError) as e:
             log.warning("%s: connection lost (%s)", self.peer, type(e).__name__)
+            return
+        if not self.reader.at_eof():  # the reader gave up on a line that is no event
+            log.warning("%s: a line that is not a Wyoming event; its framing is lost, so the "
+                        "connection is closed", self.peer)
 
     async def disconnect(self) -> None:
         if self.stream is not None:
