@@ -88,6 +88,17 @@ def test_demo_refuses_to_mix_datasets(tone_data, tmp_path):
         run_demo(tmp_path / "demo", tone_data, words=TONE_WORDS, progress=False, **TINY)
 
 
+@pytest.mark.parametrize("marker", ["search.json", "config.json", "manifest.json"])
+def test_demo_never_writes_into_a_search_run_or_export(tone_data, tmp_path, marker):
+    from kwslab.errors import DataError
+
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / marker).write_text("{}")
+    with pytest.raises(DataError, match="holds a search, a run or an export"):
+        run_demo(tmp_path / "other", tone_data, words=TONE_WORDS, progress=False, **TINY)
+    assert [p.name for p in (tmp_path / "other").iterdir()] == [marker]
+
+
 def test_a_demo_that_built_nothing_does_not_hold_its_folder(tmp_path, no_front_end):
     """A demo that failed before training (e.g. on an empty --data) may be rerun on other
     data in the same folder."""

@@ -162,3 +162,9 @@ def test_a_file_that_is_not_a_journal_is_one_line(tone_data, tone_files, tmp_pat
     line = one_line(err)
     assert code == 2 and "is not an Optuna journal" in line and str(journal) in line
     assert journal.read_text() == "garbage\n"
+
+
+def test_a_sampler_for_a_method_without_one_is_a_warning(tone_data, tone_files, tmp_path, cli):
+    space, cfg = tone_files(epochs=1)
+    code, _, err = cli(*tune(tone_data, tmp_path / "r", space, cfg, "--sampler", "gp"))
+    assert code == 0 and "warning: --sampler gp is for --method bayesian" in err

@@ -63,6 +63,7 @@ def test_compare_over_seeds_from_the_command_line(tone_data, tone_files, tmp_pat
     assert sig["metric"] == "test accuracy" and sig["pairs"][0]["seeds"] == [0, 1]
     table = (out / "comparison.md").read_text()
     assert "**Significance** (test accuracy, paired over seeds): " + sig["statement"] in table
+    assert "test accuracy (mean ± std over seeds)" in table and "95 % CI" not in table
     assert sig["statement"] in " ".join(stdout.split())
     code, _, err = cli("compare", "--data", tone_data, "--seeds", "0,0",
                            "--out", out)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
+from kwslab.errors import ConfigError
 from kwslab.search.compare import compare
 from kwslab.search.lrfind import lr_find
 from kwslab.search.study import Budget
@@ -20,6 +23,13 @@ def test_lr_find_suggests_a_rate_in_range_and_plots(tone_data, tone_config, tmp_
     assert len(res["optimizers"]["adam"]["lr"]) < 40
     assert (tmp_path / "lr_find.png").stat().st_size > 10_000
     assert json.loads((tmp_path / "lr_find.json").read_text())["suggested_lr"]
+
+
+@pytest.mark.parametrize("names", [["adam", "adam"], [""], ["adam", ""]])
+def test_lr_find_wants_distinct_optimizer_names(tone_data, tone_config, tmp_path, names):
+    with pytest.raises(ConfigError, match="give distinct optimizer names"):
+        lr_find(tone_config, tone_data, tmp_path / "lr", optimizers=names)
+    assert not (tmp_path / "lr").exists()
 
 
 def test_compare_writes_the_table(tone_data, tone_space, tmp_path):

@@ -24,7 +24,7 @@ def lr_find(
     from kwslab.config import load_config
     from kwslab.search.lrfind import lr_find as run
 
-    names = [o.strip() for o in optimizers.split(",") if o.strip()] if optimizers else None
+    names = [o.strip() for o in optimizers.split(",")] if optimizers is not None else None
     result = run(load_config(config), data, out_dir, optimizers=names, lr_min=lr_min,
                  lr_max=lr_max)
     for name, lr in result["suggested_lr"].items():

@@ -67,6 +67,9 @@ def tune(
     from kwslab.search import load_space, run_search
 
     base = load_config(config) if config else None
+    if sampler != "tpe" and method != "bayesian":
+        console.print(f"warning: --sampler {sampler} is for --method bayesian; {method} draws "
+                      "its own way", highlight=False)
     result = run_search(
         data, out_dir, method=method, space=load_space(space, base=base),
         budget=budget_options(trials, timeout, max_epochs), storage=storage, study_name=study,

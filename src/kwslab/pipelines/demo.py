@@ -100,9 +100,13 @@ def run_demo(out: Path = Path("runs/demo"), data: Path | None = None, *, seed: i
         seconds, detail).
     """
     out = Path(out)
+    state_path = out / A.DEMO_JSON
+    if not state_path.is_file() and any((out / f).is_file() for f in (A.SEARCH_JSON, A.CONFIG,
+                                                                       A.MANIFEST)):
+        raise DataError(f"--out {out} holds a search, a run or an export, not a demo; give "
+                        "another --out")
     out.mkdir(parents=True, exist_ok=True)
     log = log or _console_log
-    state_path = out / A.DEMO_JSON
     old = read_json(state_path) if state_path.is_file() else {}
     summary: dict[str, Any] = {"run": "model", "seed": seed, "steps": {}, "seconds": 0.0,
                                "previous_seconds": old.get("seconds")}

@@ -121,8 +121,10 @@ def markdown(rows: list[dict[str, Any]], budget: Budget,
     b = [f"{budget.trials} trials" if budget.trials else "",
          f"{budget.timeout:g} s" if budget.timeout else "",
          f"{budget.epochs} epochs" if budget.epochs else ""]
+    seeds = any("runs" in r for r in rows)  # cells are mean +- std over seeds
+    test_head = "test accuracy (mean ± std over seeds)" if seeds else "test accuracy (95 % CI)"
     lines = [f"Budget per method: {', '.join(x for x in b if x) or 'none'}", "",
-             "| method | val loss | val accuracy | test accuracy (95 % CI) | seconds | trials "
+             f"| method | val loss | val accuracy | {test_head} | seconds | trials "
              "| epochs |", "|---|---|---|---|---|---|---|"]
     for r in rows:
         test = _fmt(r, "test_accuracy", 3)
@@ -157,7 +159,8 @@ def _plot(rows: list[dict[str, Any]], path: Path) -> None:
     if all(r.get("test_ci95") for r in rows):
         err = np.array([[t - r["test_ci95"][0], r["test_ci95"][1] - t]
                         for t, r in zip(test, rows, strict=True)]).T
-    ax.bar(x + 0.2, test, 0.4, yerr=err, capsize=4, label="test (95 % CI)")
+    ax.bar(x + 0.2, test, 0.4, yerr=err, capsize=4,
+           label="test (95 % CI)" if err is not None else "test (mean over seeds)")
     ax.set_xticks(x, [f"{n}\n{r['trials']:.0f} trials, {r['epochs']:.0f} ep"
                       for n, r in zip(names, rows, strict=True)])
     ax.set_ylabel("accuracy")

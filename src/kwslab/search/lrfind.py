@@ -48,6 +48,9 @@ def lr_find(cfg: RunConfig, data: str | Path, out: str | Path, *,
 
     if not 0 < lr_min < lr_max:
         raise ConfigError(f"need 0 < lr_min < lr_max, got {lr_min} and {lr_max}")
+    if optimizers is not None and (not all(optimizers) or len(set(optimizers)) < len(optimizers)):
+        raise ConfigError(f"--optimizers {','.join(optimizers)!r}: give distinct optimizer "
+                          "names, e.g. adam,sgd")
     optimizers = optimizers or [cfg.train.optimizer]
     for name in optimizers:
         validate(replace(cfg, train=replace(cfg.train, optimizer=name)))
