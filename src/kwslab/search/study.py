@@ -164,6 +164,7 @@ def run_search(data: str | Path, out: str | Path, *, method: str,
     out = Path(out)
     name = study_name or method
     _check_out(out, method, name)
+    made = not out.exists()
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -176,7 +177,12 @@ def run_search(data: str | Path, out: str | Path, *, method: str,
     deadline = time.time() + budget.timeout if budget.timeout else None
     job = _Job(str(data), str(out), method, space, budget, url, name, seed, sampler, heartbeat,
                deadline, workers, goals)
-    study = _open(job)  # fails fast on a bad URL, before any worker starts
+    try:
+        study = _open(job)  # fails fast on a bad URL, before any worker starts
+    except BaseException:
+        if made and out.is_dir() and not any(out.iterdir()):  # a refused search leaves nothing
+            out.rmdir()
+        raise
     write_json(out / SEARCH_JSON, {"storage": without_password(url), "study": name,
                                    "method": method, "seed": seed, "space": space.source})
     log(f"study {name!r} in {redact(url)}: {method}, budget {describe(budget)}"
