@@ -54,7 +54,8 @@ def best_hits(result: dict, rates: tuple[float, ...] = RATES, *,
 
     det, hours = result["det"], result["negatives"]["hours"]
     for p in det:  # det.json files written before the key was added
-        p.setdefault("fa_per_hour_negatives", p["false_accepts_negatives"] / hours)
+        if "fa_per_hour_negatives" not in p and hours:
+            p["fa_per_hour_negatives"] = p["false_accepts_negatives"] / hours
     points = [best_at(det, rate, negatives_only=negatives_only) for rate in rates]
     return [None if p is None else 100 * p["hit_rate"] for p in points]
 

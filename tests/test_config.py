@@ -88,8 +88,8 @@ def test_json_round_trip():
                                             "got -1.0"),
     ("[data]\noff_centre_per_word = nan\n", "data.off_centre_per_word must be a finite number"),
     ("[data]\nnegatives_per_word = -2.0\n", "data.negatives_per_word must be >= 0, got -2.0"),
-    ("[features]\ncontext_ms = 1500.0\n", r"features.context_ms must be in \[0, 1000\], "
-                                        "got 1500.0"),
+    ("[features]\ncontext_ms = 600.0\n", r"features.context_ms must be in \[0, 500\], "
+                                       "got 600.0"),
     ("[train]\nlr = inf\n", "train.lr must be a finite number, got inf"),
     ("[train]\nlr = nan\n", "train.lr must be a finite number, got nan"),
     ("[train]\nlr = 0\n", r"train.lr must be positive \(> 0\), got 0.0"),

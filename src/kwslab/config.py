@@ -454,7 +454,7 @@ def _check_numbers(cfg: RunConfig) -> None:
         ("features.win_length", feat.win_length, feat.win_length > 0, "positive (> 0)"),
         ("features.n_fft", feat.n_fft, feat.n_fft > 0, "positive (> 0)"),
         ("features.fmin", feat.fmin, feat.fmin >= 0, ">= 0"),
-        ("features.context_ms", feat.context_ms, 0 <= feat.context_ms <= 1000, "in [0, 1000]"),
+        ("features.context_ms", feat.context_ms, 0 <= feat.context_ms <= 500, "in [0, 500]"),
         ("model.neurons", cfg.model.neurons, cfg.model.neurons > 0, "positive (> 0)"),
         ("model.hidden_layers", cfg.model.hidden_layers, cfg.model.hidden_layers >= 0, ">= 0"),
         ("model.width", cfg.model.width, cfg.model.width > 0, "positive (> 0)"),

@@ -206,5 +206,8 @@ def test_file_system_errors_name_the_output_asked_for():
     assert refused("/runs/.x.npy.7.tmp.npy") == "/runs/x.npy: Permission denied"
     assert refused("/runs/ro/.write-test.77") == "/runs/ro: Permission denied"  # a probe
     assert refused("/runs/model.json") == "/runs/model.json: Permission denied"
+    assert refused("/runs/.export.tmp-24883/model.onnx") == \
+        "/runs/export/model.onnx: Permission denied"  # inside a staged folder
+    assert refused("/runs/.manifest.json.tmp") == "/runs/manifest.json: Permission denied"
     assert os_error(OSError(errno.ENOSPC, "No space left on device")) == \
         "No space left on device"

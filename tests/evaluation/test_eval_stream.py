@@ -262,8 +262,10 @@ def test_negative_files_that_break_are_named_and_the_rest_scored(tone_data, tmp_
                          negatives=neg, target_fa_per_hour=1.0)
     assert result["negatives"]["files"] == 4
     assert result["negatives"]["unreadable"] == [str(broken["garbage"])]  # the test files'
-    # validation holds the NaN file: thresholds are chosen on the other validation files
-    assert result["thresholds_chosen_for"] is not None
+    # validation holds the NaN file: thresholds are chosen on the other validation files,
+    # and it is named with the one every split refuses
+    assert result["thresholds_chosen_for"]["validation_unreadable"] == [
+        str(broken["garbage"]), str(broken["nan"])]
 
     with pytest.raises(SystemExit) as e:
         main(["mine", str(tone_export), "--negatives", str(neg), "--out",
@@ -289,6 +291,10 @@ def test_mine_refuses_an_unwritable_out_before_scoring(tone_export, tmp_path, ca
     assert e.value.code == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "a_file" in err and ".write-test" not in err
+    with pytest.raises(SystemExit) as e:  # a missing export: no folders made for --out stay
+        main(["mine", str(tmp_path / "no-export"), "--negatives", str(neg), "--out",
+              str(tmp_path / "new" / "deep" / "hard.jsonl")])
+    assert e.value.code == 2 and not (tmp_path / "new").exists()
 
 
 def test_short_validation_audio_says_which_rates_it_can_resolve():

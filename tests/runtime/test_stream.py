@@ -148,7 +148,7 @@ def test_cli_stream_and_eval_stream(tone_export, tone_data, tmp_path, capsys, mo
     with pytest.raises(SystemExit) as e:
         main(["eval-stream", str(tone_export), "--data", str(tone_data), "--out",
               str(tone_export)])
-    assert e.value.code == 2 and "is a run or export folder" in capsys.readouterr().err
+    assert e.value.code == 2 and "is a run, export or search folder" in capsys.readouterr().err
     assert not (tone_export / "det.json").exists()
 
     # Nothing fired: said, not an empty screen (this tone model fires on any sound, so the

@@ -212,20 +212,22 @@ def test_a_client_leaving_mid_stream_does_not_stop_the_server(exports, caplog):
 def test_a_line_that_is_not_an_event_is_logged_and_others_are_served(exports, caplog):
     async def scenario(uri):
         host, port = uri.removeprefix("tcp://").split(":")
-        reader, writer = await asyncio.open_connection(host, int(port))
-        writer.write(b"garbage\n")
-        await writer.drain()
-        closed = await asyncio.wait_for(reader.read(), 10) == b""  # the server hangs up
-        writer.close()
-        await writer.wait_closed()
+        closed = []
+        for line in (b"garbage\n", b'{"no": "type"}\n', b"[1, 2]\n"):
+            reader, writer = await asyncio.open_connection(host, int(port))
+            writer.write(line)
+            await writer.drain()
+            closed.append(await asyncio.wait_for(reader.read(), 10) == b"")  # hung up
+            writer.close()
+            await writer.wait_closed()
         async with connect(uri) as client:
             return closed, await send_audio(client, stream("low", seed=9))
 
     closed, events = with_server(exports, scenario)
-    assert closed
+    assert closed == [True, True, True]
     assert_heard(events, "low")
     lines = [r.getMessage() for r in caplog.records if r.name == "kwslab.wyoming"]
-    assert any("not a Wyoming event" in line for line in lines), lines
+    assert sum("not a Wyoming event" in line for line in lines) == 3, lines
 
 
 def test_two_clients_at_once_keep_their_own_streams(exports):

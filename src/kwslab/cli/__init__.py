@@ -54,9 +54,10 @@ def main(argv: list[str] | None = None) -> None:
 
 # Temporary names kwslab writes beside an output before putting it in place (staged folders,
 # atomic files, write probes): an error names the output the user asked for instead.
-_TEMP_NAMES = (re.compile(r"^\.(?P<name>.+)\.tmp-\d+$"),
-               re.compile(r"^\.(?P<name>.+)\.\d+\.tmp(\.\w+)?$"),
-               re.compile(r"^\.write-test\.\d+$"))
+_TEMP_NAMES = (re.compile(r"^\.(?P<name>.+)\.tmp-\d+$"),  # a staged folder
+               re.compile(r"^\.(?P<name>.+)\.\d+\.tmp(\.\w+)?$"),  # an atomic file
+               re.compile(r"^\.(?P<name>.+)\.tmp$"),  # a file staged under its own name
+               re.compile(r"^\.write-test\.\d+$"))  # a probe of its folder
 
 
 def os_error(e: OSError) -> str:
@@ -67,14 +68,19 @@ def os_error(e: OSError) -> str:
 
 
 def _asked_for(filename: str | bytes | int) -> str:
-    path = Path(os.fsdecode(filename)) if not isinstance(filename, int) else None
-    if path is None:
+    if isinstance(filename, int):
         return str(filename)
-    for pattern in _TEMP_NAMES:
-        m = pattern.match(path.name)
-        if m:
-            return str(path.parent / m["name"]) if "name" in m.groupdict() else str(path.parent)
-    return str(path)
+    out = Path()
+    for part in Path(os.fsdecode(filename)).parts:  # a file inside a staged folder too
+        for pattern in _TEMP_NAMES:
+            m = pattern.match(part)
+            if m:
+                if "name" not in m.groupdict():
+                    return str(out)
+                part = m["name"]
+                break
+        out /= part
+    return str(out)
 
 
 __all__ = ["app", "main"]

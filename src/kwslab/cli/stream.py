@@ -127,9 +127,9 @@ def eval_stream(
     cfg = _stream_config(hop_ms, smooth_ms, threshold, word_threshold, refractory_ms,
                          vad_threshold)
     out_dir = out_dir or Path(export_dir) / "stream_eval"
-    if (out_dir / "manifest.json").is_file():  # det.json beside a model's own files: mixed
-        raise DataError(f"--out {out_dir} is a run or export folder; give another folder "
-                        f"(default: {Path(export_dir) / 'stream_eval'})")
+    if any((out_dir / f).is_file() for f in ("manifest.json", "config.json", "search.json")):
+        raise DataError(f"--out {out_dir} is a run, export or search folder; give another "
+                        f"folder (default: {Path(export_dir) / 'stream_eval'})")
     made = False
     if Path(export_dir).is_dir():  # else loading the export says what is wrong
         made = not out_dir.exists()
@@ -157,7 +157,8 @@ def eval_stream(
     if neg:
         out.print(f"+ {neg['hours']:.2f} h of negative audio ({neg['files']} {neg['split']} "
                   f"files of {neg['folder']}; {len(neg['unreadable'])} unreadable skipped)")
-        for path in neg["unreadable"]:
+        chose_on = result["thresholds_chosen_for"] or {}
+        for path in dict.fromkeys(neg["unreadable"] + chose_on.get("validation_unreadable", [])):
             console.print(f"skipped unreadable negative file {path}", highlight=False,
                           soft_wrap=True)
     chosen = result["thresholds_chosen_for"]
@@ -219,9 +220,16 @@ def mine(
         raise DataError(f"--out {out_file} is a folder; give a .jsonl file")
     from kwslab.utils.io import writable_dir
 
+    made = [p for p in (out_file.parent, *out_file.parent.parents) if not p.exists()]
     writable_dir(out_file.parent)  # before the scoring, not after
-    clips = mine_hard_negatives(export_dir, negatives, threshold=threshold, split=split,
-                                log=lambda m: console.print(m, highlight=False,
-                                                            soft_wrap=True))
+    try:
+        clips = mine_hard_negatives(export_dir, negatives, threshold=threshold, split=split,
+                                    log=lambda m: console.print(m, highlight=False,
+                                                                soft_wrap=True))
+    except BaseException:
+        for folder in made:  # innermost first: a refused run leaves no empty folders
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
+        raise
     write_manifest(clips, out_file)
     out.print(f"{len(clips)} hard negatives (score >= {threshold:g}) written to {out_file}")

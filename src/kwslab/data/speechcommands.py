@@ -23,8 +23,8 @@ AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
 # Background-noise files are split by time so silence cuts never leak across splits.
 NOISE_SPLIT_BOUNDS = {"train": (0.0, 0.8), "validation": (0.8, 0.9), "test": (0.9, 1.0)}
 # A silence cut keeps this far (samples at 16 kHz) from a boundary between two splits' parts,
-# so the context a front end reads around it (FeatureConfig.context_ms <= 1 s) stays in its own.
-SPLIT_GUARD = 16000
+# so the context a front end reads around it (FeatureConfig.context_ms <= 500) stays in its own.
+SPLIT_GUARD = 8000
 
 
 def available_words(root: str | Path) -> list[str]:

@@ -98,6 +98,7 @@ def eval_stream(model: str | Path | ClipModel, data: str | Path, *, split: str =
         chosen = choose_thresholds(val, words, target_fa_per_hour)
         thresholds = chosen
         chosen_for = {"target_fa_per_hour": target_fa_per_hour,
+                      "validation_unreadable": val["neg_info"]["unreadable"],
                       "validation_hours": val["hours"],
                       "validation_resolves_fa_per_hour": resolvable_fa_per_hour(val["hours"]),
                       "hours_needed": hours_to_resolve(target_fa_per_hour)}
@@ -355,10 +356,10 @@ def best_at(det: list[dict[str, Any]], fa_per_hour: float, *,
     within ``fa_per_hour`` false accepts per hour; None where none is.
 
     By default every wrong detection counts, over all the audio scored: on the negatives, in
-    the keyword stream's noise, and a word taken for another (``substitutions``).
-    ``negatives_only`` counts the detections on the negative audio per hour of it, the rate
-    a product's false-accept figure usually means; a word taken for another is then only a
-    miss. Points without negatives never qualify.
+    the keyword stream's noise gaps and distractor words, and a word taken for another
+    (``substitutions``). ``negatives_only`` counts the detections on the negative audio per
+    hour of it and leaves the keyword stream's out (a clip whose word did not fire is still a
+    miss). Points without negatives never qualify.
     """
     key = "fa_per_hour_negatives" if negatives_only else "fa_per_hour"
     return max((p for p in det if key in p and p[key] <= fa_per_hour),

@@ -160,7 +160,8 @@ def _plot(rows: list[dict[str, Any]], path: Path) -> None:
         err = np.array([[t - r["test_ci95"][0], r["test_ci95"][1] - t]
                         for t, r in zip(test, rows, strict=True)]).T
     ax.bar(x + 0.2, test, 0.4, yerr=err, capsize=4,
-           label="test (95 % CI)" if err is not None else "test (mean over seeds)")
+           label="test (95 % CI)" if err is not None else
+           "test (mean over seeds)" if any("runs" in r for r in rows) else "test")
     ax.set_xticks(x, [f"{n}\n{r['trials']:.0f} trials, {r['epochs']:.0f} ep"
                       for n, r in zip(names, rows, strict=True)])
     ax.set_ylabel("accuracy")

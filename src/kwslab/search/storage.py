@@ -105,14 +105,19 @@ def open_journal(url: str, heartbeat: int = HEARTBEAT):
     return _heartbeat_journal()(JournalFileBackend(str(path)), heartbeat)
 
 
+JOURNAL_LINES_CHECKED = 100
+
+
 def _check_journal(path: Path, url: str) -> None:
     """Refuse a file that is not an Optuna journal before Optuna appends to it (it would read
     it only when a study is created, and fail there with a traceback). Each finished line is
-    one JSON object; an unfinished last line is a write cut short, which Optuna skips."""
+    one JSON object; an unfinished last line is a write cut short, which Optuna skips. The
+    first lines decide (a long study's journal is not read twice)."""
     import json
+    from itertools import islice
 
     with open(path, "rb") as f:
-        for number, line in enumerate(f, 1):
+        for number, line in enumerate(islice(f, JOURNAL_LINES_CHECKED), 1):
             if not line.endswith(b"\n"):
                 break
             try:

@@ -124,7 +124,8 @@ def run_search(data: str | Path, out: str | Path, *, method: str,
         space: the search space (default: the shipped ``seed`` space).
         budget: trials, seconds and/or epochs; random, hyperband and bayesian need one.
         storage: SQLAlchemy URL shared by all workers (default ``sqlite:///OUT/study.db``).
-        study_name: default: the method's name. An existing study is continued.
+        study_name: default: the method's name. An existing study is continued, over the same
+            space only (:func:`space_key`).
         workers: processes on this machine (default :func:`default_workers`); more can join
             from elsewhere with the same storage.
         seed: study seed; trial ``n`` trains with seed ``seed + n``.
@@ -300,7 +301,8 @@ def _open(job: _Job):
         raise SearchError(f"study {job.study!r} searched another space "
                           f"({study.user_attrs.get('space', 'unknown')}), not "
                           f"{job.space.source}; its trials and these cannot share one study: "
-                          f"give another --out (or --study name)")
+                          f"give another --out, or another --study name where the storage "
+                          f"is shared")
     if "method" not in study.user_attrs:
         study.set_user_attr("method", job.method)
         study.set_user_attr("seed", job.seed)

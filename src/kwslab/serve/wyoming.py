@@ -214,9 +214,15 @@ class WakeHandler(AsyncEventHandler):
         except (ConnectionError, asyncio.IncompleteReadError) as e:
             log.warning("%s: connection lost (%s)", self.peer, type(e).__name__)
             return
-        if not self.reader.at_eof():  # the reader gave up on a line that is no event
-            log.warning("%s: a line that is not a Wyoming event; its framing is lost, so the "
-                        "connection is closed", self.peer)
+        except (KeyError, AttributeError, TypeError, ValueError):  # JSON, but not an event
+            self._not_an_event()
+            return
+        if self._is_running and not self.reader.at_eof():  # the reader gave up on a line
+            self._not_an_event()
+
+    def _not_an_event(self) -> None:
+        log.warning("%s: a line that is not a Wyoming event; its framing is lost, so the "
+                    "connection is closed", self.peer)
 
     async def disconnect(self) -> None:
         if self.stream is not None:
