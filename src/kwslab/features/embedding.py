@@ -103,8 +103,14 @@ def fetch(dest: str | Path | None = None, *, url: str = WHEEL_URL, sha256: str =
             with contextlib.suppress(ImportError, OSError):
                 write_derived(dest)
         return dest
+    made = not dest.exists()
     dest.mkdir(parents=True, exist_ok=True)
-    wheel = download_file(url, dest / "openwakeword.whl", sha256=sha256, progress=progress)
+    try:
+        wheel = download_file(url, dest / "openwakeword.whl", sha256=sha256, progress=progress)
+    except BaseException:
+        if made and not any(dest.iterdir()):  # nothing to resume from: leave no empty folder
+            dest.rmdir()
+        raise
     try:
         with zipfile.ZipFile(wheel) as zf:
             for name, want in {**FILES, **({VAD: VAD_SHA256} if vad else {})}.items():

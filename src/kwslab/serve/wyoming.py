@@ -244,7 +244,13 @@ class WakeHandler(AsyncEventHandler):
             if self.stream is not None:
                 log.warning("%s: audio-start during a stream; the old stream is dropped",
                             self.peer)
-            AudioStart.from_event(event)  # rate/width/channels must be there
+            start = AudioStart.from_event(event)  # rate/width/channels must be there
+            if (start.width not in SAMPLE_TYPES or not 1 <= start.channels <= MAX_CHANNELS
+                    or not MIN_RATE <= start.rate <= MAX_RATE):
+                log.warning("%s: audio-start of width %s, %s channels at %s Hz: such chunks "
+                            "will be dropped (widths 1, 2, 4 bytes; %d-%d Hz; up to %d "
+                            "channels)", self.peer, start.width, start.channels, start.rate,
+                            MIN_RATE, MAX_RATE, MAX_CHANNELS)
             self.stream = _Stream(self.exports, self.names) if self._listening() else None
         elif AudioStop.is_type(event.type):
             await self._stop()
