@@ -191,6 +191,17 @@ def write_manifest(folder: Path, kind: str) -> Manifest:
     return manifest
 
 
+def holds_results(folder: str | Path) -> str | None:
+    """What kwslab wrote in ``folder`` that another command must not write over: ``"a tune
+    search"``, ``"a run or an export"``, or None."""
+    folder = Path(folder)
+    if (folder / SEARCH_JSON).is_file():
+        return "a tune search"
+    if (folder / CONFIG).is_file() or (folder / MANIFEST).is_file():
+        return "a run or an export"
+    return None
+
+
 def check_target(out: str | Path, kind: str, *, overwrite: bool) -> None:
     """Raise unless ``out`` may receive a new ``kind`` folder.
 

@@ -189,16 +189,21 @@ def level_warning(samples: np.ndarray, sample_rate: int = SAMPLE_RATE) -> str | 
     return "; ".join(problems) or None
 
 
+def centre_start(length: int, n: int = SAMPLE_RATE) -> int:
+    """Where :func:`fix_length`'s ``n`` samples start in a clip of ``length`` (negative: that
+    many zeros come first)."""
+    return (length - n) // 2 if length >= n else -((n - length) // 2)
+
+
 def fix_length(samples: np.ndarray, n: int = SAMPLE_RATE) -> np.ndarray:
     """Pad with zeros on both sides, or keep the centre, so that ``len(result) == n``."""
     length = samples.shape[-1]
     if length == n:
         return samples
+    start = centre_start(length, n)
     if length < n:
-        left = (n - length) // 2
-        pad = [(0, 0)] * (samples.ndim - 1) + [(left, n - length - left)]
+        pad = [(0, 0)] * (samples.ndim - 1) + [(-start, n - length + start)]
         return np.pad(samples, pad)
-    start = (length - n) // 2
     return samples[..., start : start + n]
 
 

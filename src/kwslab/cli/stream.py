@@ -120,28 +120,23 @@ def eval_stream(
 ) -> None:
     """Hit rate, false accepts per hour (95 % interval) and DET curves on long streams."""
     _one_blas_thread()
+    from kwslab.artifacts import holds_results
     from kwslab.evaluation.stream import best_at, render_det
     from kwslab.evaluation.stream import eval_stream as run
-    from kwslab.utils.io import writable_dir, write_json
+    from kwslab.utils.io import cleaned_on_error, writable_dir, write_json
 
     cfg = _stream_config(hop_ms, smooth_ms, threshold, word_threshold, refractory_ms,
                          vad_threshold)
     out_dir = out_dir or Path(export_dir) / "stream_eval"
-    if any((out_dir / f).is_file() for f in ("manifest.json", "config.json", "search.json")):
+    if holds_results(out_dir):
         raise DataError(f"--out {out_dir} is a run, export or search folder; give another "
                         f"folder (default: {Path(export_dir) / 'stream_eval'})")
-    made = False
-    if Path(export_dir).is_dir():  # else loading the export says what is wrong
-        made = not out_dir.exists()
-        writable_dir(out_dir)  # before the stream is scored, not after
-    try:
+    with cleaned_on_error(out_dir):  # a refused request leaves no empty folder
+        if Path(export_dir).is_dir():  # else loading the export says what is wrong
+            writable_dir(out_dir)  # before the stream is scored, not after
         result = run(export_dir, data, split=split, snr_db=snr, seed=seed, cfg=cfg, int8=int8,
                      save_wav=save_wav, negatives=negatives, target_fa_per_hour=target,
                      save_thresholds=save)
-    except BaseException:
-        if made and not any(out_dir.iterdir()):  # a refused request leaves no empty folder
-            out_dir.rmdir()
-        raise
     write_json(out_dir / "det.json", result)
     if save:
         console.print(f"thresholds written into {export_dir}/config.json (stream, serve and "
@@ -218,18 +213,12 @@ def mine(
         raise DataError(f"--out {out_file}: a manifest's name ends in .jsonl")
     if out_file.exists() and not out_file.is_file():
         raise DataError(f"--out {out_file} is a folder; give a .jsonl file")
-    from kwslab.utils.io import writable_dir
+    from kwslab.utils.io import cleaned_on_error, writable_dir
 
-    made = [p for p in (out_file.parent, *out_file.parent.parents) if not p.exists()]
-    writable_dir(out_file.parent)  # before the scoring, not after
-    try:
+    with cleaned_on_error(out_file.parent):  # a refused run leaves no empty folders
+        writable_dir(out_file.parent)  # before the scoring, not after
         clips = mine_hard_negatives(export_dir, negatives, threshold=threshold, split=split,
                                     log=lambda m: console.print(m, highlight=False,
                                                                 soft_wrap=True))
-    except BaseException:
-        for folder in made:  # innermost first: a refused run leaves no empty folders
-            if folder.is_dir() and not any(folder.iterdir()):
-                folder.rmdir()
-        raise
     write_manifest(clips, out_file)
     out.print(f"{len(clips)} hard negatives (score >= {threshold:g}) written to {out_file}")

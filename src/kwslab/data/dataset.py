@@ -16,7 +16,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from kwslab.audio import fix_length, load_audio
+from kwslab.audio import centre_start, fix_length, load_audio
 from kwslab.data.manifest import Clip
 from kwslab.errors import AudioError, DataError
 
@@ -55,7 +55,7 @@ def load_clip(clip: Clip, n: int, context: int = 0) -> np.ndarray:
     ends, as a stream starts); for a shorter cut or a clip of its own, zeros.
     """
     if reads_recording(clip, n):
-        start = clip.offset + (clip.length - n) // 2 - context  # fix_length's centre
+        start = clip.offset + centre_start(clip.length, n) - context
         return _samples(_long_file(clip.path), start, n + 2 * context)
     if clip.length:
         wave = _samples(_long_file(clip.path), clip.offset, clip.length)

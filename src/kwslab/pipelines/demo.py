@@ -101,8 +101,7 @@ def run_demo(out: Path = Path("runs/demo"), data: Path | None = None, *, seed: i
     """
     out = Path(out)
     state_path = out / A.DEMO_JSON
-    if not state_path.is_file() and any((out / f).is_file() for f in (A.SEARCH_JSON, A.CONFIG,
-                                                                       A.MANIFEST)):
+    if not state_path.is_file() and A.holds_results(out):
         raise DataError(f"--out {out} holds a search, a run or an export, not a demo; give "
                         "another --out")
     out.mkdir(parents=True, exist_ok=True)

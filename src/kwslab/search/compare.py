@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from kwslab.artifacts import CONFIG, MANIFEST, SEARCH_JSON
+from kwslab.artifacts import holds_results
 from kwslab.errors import ConfigError, SearchError
 from kwslab.search.significance import significance
 from kwslab.search.space import SearchSpace
@@ -50,8 +50,8 @@ def compare(data: str | Path, out: str | Path, *, methods: list[str], budget: Bu
         raise ConfigError(f"methods {', '.join(methods)} repeat one")
     log = log or (lambda msg: None)
     out = Path(out)
-    if (out / SEARCH_JSON).is_file() or (out / CONFIG).is_file() or (out / MANIFEST).is_file():
-        what = "a tune search" if (out / SEARCH_JSON).is_file() else "a run or an export"
+    what = holds_results(out)
+    if what:
         raise SearchError(f"--out {out} holds {what}; compare keeps its own studies: give "
                           "another --out")
     seeds = seeds or [0]

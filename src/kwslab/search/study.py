@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kwslab.artifacts import CONFIG, MANIFEST
+from kwslab.artifacts import holds_results
 from kwslab.config import RunConfig, to_dict
 from kwslab.errors import ConfigError, SearchError
 from kwslab.search.budget import Budget, OverBudget, budget_state, claim, describe, study_totals
@@ -56,7 +56,7 @@ from kwslab.search.storage import (
     storage_url,
     without_password,
 )
-from kwslab.utils.io import write_json
+from kwslab.utils.io import cleaned_on_error, write_json
 
 METHODS = ("manual", "grid", "random", "hyperband", "bayesian")
 SAMPLERS = ("tpe", "gp", "nsga2")
@@ -165,12 +165,6 @@ def run_search(data: str | Path, out: str | Path, *, method: str,
     out = Path(out)
     name = study_name or method
     _check_out(out, method, name)
-    made = not out.exists()
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise SearchError(f"--out {out}: cannot create it ({e.strerror}); give a writable "
-                          f"folder") from e
     url = storage_url(storage, out)
     if not space.base.train.threads:
         space = space.with_base(dataclasses.replace(space.base, train=dataclasses.replace(
@@ -178,12 +172,13 @@ def run_search(data: str | Path, out: str | Path, *, method: str,
     deadline = time.time() + budget.timeout if budget.timeout else None
     job = _Job(str(data), str(out), method, space, budget, url, name, seed, sampler, heartbeat,
                deadline, workers, goals)
-    try:
+    with cleaned_on_error(out):  # a search its storage refuses leaves nothing
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise SearchError(f"--out {out}: cannot create it ({e.strerror}); give a writable "
+                              f"folder") from e
         study = _open(job)  # fails fast on a bad URL, before any worker starts
-    except BaseException:
-        if made and out.is_dir() and not any(out.iterdir()):  # a refused search leaves nothing
-            out.rmdir()
-        raise
     write_json(out / SEARCH_JSON, {"storage": without_password(url), "study": name,
                                    "method": method, "seed": seed, "space": space.source})
     log(f"study {name!r} in {redact(url)}: {method}, budget {describe(budget)}"
@@ -223,7 +218,7 @@ def _check_out(out: Path, method: str, name: str) -> None:
             raise SearchError(f"--out {out} holds the {prev_method} search {prev_study!r}; a "
                               f"search continues there only with the same method and study: "
                               "give another --out")
-    elif (out / CONFIG).is_file() or (out / MANIFEST).is_file():
+    elif holds_results(out):
         raise SearchError(f"--out {out} holds a run or an export, not a search; give another "
                           "--out")
 

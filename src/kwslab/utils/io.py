@@ -38,6 +38,21 @@ def write_bytes_atomic(path: str | Path, data: bytes) -> None:
         tmp.write_bytes(data)
 
 
+@contextmanager
+def cleaned_on_error(folder: str | Path) -> Iterator[None]:
+    """Folders from ``folder`` up that do not exist yet and are still empty when the block
+    fails are removed again, innermost first: a refused command leaves nothing behind."""
+    folder = Path(folder)
+    made = [p for p in (folder, *folder.parents) if not p.exists()]
+    try:
+        yield
+    except BaseException:
+        for p in made:
+            if p.is_dir() and not any(p.iterdir()):
+                p.rmdir()
+        raise
+
+
 def writable_dir(path: str | Path) -> Path:
     """Create ``path`` and prove a file can be written there, before long work that ends by
     writing into it (raises the file system's ``OSError`` otherwise)."""
